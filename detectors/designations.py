@@ -1,0 +1,253 @@
+"""Designated-organisation mentions, read in their context.
+
+A mention of a designated organisation is not propaganda: news reports,
+condemnations and counter-speech name groups all the time. This detector finds
+the names (full names and aliases in any configured language, and acronyms),
+then reads the post's cues from ``config/cues.yaml``:
+
+* a promotion cue (glorification, recruitment, support) -> ``terrorism_promotion``;
+* a threat cue (calls to violence, threats) -> ``violent_threat``;
+* a counter cue (news reporting, condemnation, quotation, counter-speech)
+  outweighs both: the post is reported as a plain mention with a low score;
+* a name with no cue -> ``designated_organisation_mention``, which the default
+  policy sends to review, never straight to takedown.
+
+Short acronyms (TTP, LeT, JeM) collide with ordinary words and handles, so an
+acronym counts only when the post also carries a cue or a full name.
+
+Matching runs over :func:`detectors.text.normalise` output with one
+Aho-Corasick automaton for names and one for cues; a hit counts only on word
+boundaries (the characters either side are not letters or digits), which holds
+for Arabic script too because Urdu and Pashto separate words with spaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from types import MappingProxyType
+from typing import ClassVar
+
+import ahocorasick
+
+from detectors.base import Finding
+from detectors.configfile import Document, Problems, load_yaml
+from detectors.events import Post
+from detectors.text import NormalisedText, normalise
+
+LANGUAGES = ("en", "ur", "roman_ur", "ps")
+CUE_KINDS = ("promotion", "threat", "counter")
+
+# Scores are the detector's confidence that the post is what the category
+# says; config/policy.yaml turns them into actions.
+PROMOTION_SCORE = 0.9  # a designated name beside a glorification or recruitment cue
+THREAT_SCORE = 0.9  # a designated name beside a threat or a call to violence
+MENTION_SCORE = 0.5  # a name alone: worth a human look, never proof
+COUNTER_SCORE = 0.2  # a name in news or condemnation: recorded, not actioned
+
+
+@dataclass(frozen=True, slots=True)
+class Designation:
+    list_name: str
+    reference: str
+    listed_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    id: str
+    name: str
+    designations: tuple[Designation, ...]
+    aliases: tuple[tuple[str, str], ...]  # (language, alias)
+    acronyms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    kind: str  # "name", "acronym" or a cue kind
+    term: str
+    language: str
+    organisation: Organisation | None = None
+
+
+def load_designations(path: Path, problems: Problems) -> tuple[Organisation, ...]:
+    document = load_yaml(path, problems)
+    organisations = []
+    seen_ids: dict[str, int] = {}
+    for index, entry in enumerate(document.sequence(("organisations",), required=True)):
+        where = ("organisations", index)
+        if not isinstance(entry, dict):
+            document.problem(where, f"must be a mapping, not {entry!r}")
+            continue
+        organisation_id = document.text(where + ("id",), required=True)
+        if organisation_id in seen_ids:
+            document.problem(where + ("id",), f"{organisation_id!r} repeats organisations[{seen_ids[organisation_id]}]")
+        seen_ids[organisation_id] = index
+        aliases = []
+        for language, names in document.mapping(where + ("aliases",)).items():
+            if language not in LANGUAGES:
+                document.problem(where + ("aliases", language), f"{language!r} is not one of {', '.join(LANGUAGES)}")
+                continue
+            for alias_index, _ in enumerate(document.sequence(where + ("aliases", language))):
+                alias = document.text(where + ("aliases", language, alias_index), required=True)
+                if alias.strip():
+                    aliases.append((language, alias.strip()))
+        acronyms = []
+        for acronym_index, _ in enumerate(document.sequence(where + ("acronyms",))):
+            acronym = document.text(where + ("acronyms", acronym_index), required=True).strip()
+            if acronym:
+                acronyms.append(acronym)
+        designations = []
+        for designation_index, item in enumerate(document.sequence(where + ("designations",), required=True)):
+            at = where + ("designations", designation_index)
+            listed_on = document.get(at + ("listed_on",))
+            if listed_on is not None and not isinstance(listed_on, date):
+                document.problem(at + ("listed_on",), f"{listed_on!r} is not a date (YYYY-MM-DD)")
+                listed_on = None
+            designations.append(
+                Designation(
+                    list_name=document.text(at + ("list",), required=True),
+                    reference=document.text(at + ("reference",), required=True),
+                    listed_on=listed_on,
+                )
+            )
+        name = document.text(where + ("name",), required=True)
+        if not aliases and name:
+            aliases.append(("en", name))
+        organisations.append(
+            Organisation(organisation_id, name, tuple(designations), tuple(aliases), tuple(acronyms))
+        )
+    return tuple(organisations)
+
+
+def load_cues(path: Path, problems: Problems) -> dict[str, tuple[tuple[str, str], ...]]:
+    document = load_yaml(path, problems)
+    cues: dict[str, tuple[tuple[str, str], ...]] = {}
+    for kind in CUE_KINDS:
+        entries = []
+        for language, terms in document.mapping((kind,), required=True).items():
+            if language not in LANGUAGES:
+                document.problem((kind, language), f"{language!r} is not one of {', '.join(LANGUAGES)}")
+                continue
+            for index, _ in enumerate(document.sequence((kind, language))):
+                term = document.text((kind, language, index), required=True).strip()
+                if term:
+                    entries.append((language, term))
+        cues[kind] = tuple(entries)
+    return cues
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    term: _Term
+    start: int  # in normalised text
+    end: int
+
+
+class DesignatedOrganisationDetector:
+    name: ClassVar[str] = "designated_organisation"
+
+    def __init__(self, organisations: Sequence[Organisation], cues: dict[str, Sequence[tuple[str, str]]]):
+        self.organisations = tuple(organisations)
+        self._automaton = ahocorasick.Automaton()
+        terms: dict[str, list[_Term]] = {}
+        for organisation in self.organisations:
+            for language, alias in organisation.aliases:
+                terms.setdefault(normalise(alias).text, []).append(_Term("name", alias, language, organisation))
+            for acronym in organisation.acronyms:
+                terms.setdefault(normalise(acronym).text, []).append(_Term("acronym", acronym, "en", organisation))
+        for kind, entries in cues.items():
+            for language, cue in entries:
+                terms.setdefault(normalise(cue).text, []).append(_Term(kind, cue, language))
+        for key, entries in terms.items():
+            self._automaton.add_word(key, (len(key), tuple(entries)))
+        if terms:
+            self._automaton.make_automaton()
+        self._empty = not terms
+
+    @classmethod
+    def from_config(cls, config_dir: Path, problems: Problems) -> DesignatedOrganisationDetector:
+        organisations = load_designations(config_dir / "designations.yaml", problems)
+        cues = load_cues(config_dir / "cues.yaml", problems)
+        return cls(organisations, cues)
+
+    def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
+        return [self._detect_one(post) for post in posts]
+
+    def _hits(self, normalised: NormalisedText) -> list[_Hit]:
+        if self._empty or not normalised.text:
+            return []
+        text = normalised.text
+        hits = []
+        for end_index, (length, entries) in self._automaton.iter(text):
+            start, end = end_index - length + 1, end_index + 1
+            if start > 0 and text[start - 1].isalnum():
+                continue
+            if end < len(text) and text[end].isalnum():
+                continue
+            hits.extend(_Hit(entry, start, end) for entry in entries)
+        return hits
+
+    def _detect_one(self, post: Post) -> list[Finding]:
+        normalised = normalise(post.text)
+        hits = self._hits(normalised)
+        names = [hit for hit in hits if hit.term.kind == "name"]
+        acronyms = [hit for hit in hits if hit.term.kind == "acronym"]
+        cues = {kind: [hit for hit in hits if hit.term.kind == kind] for kind in CUE_KINDS}
+        has_cue = any(cues.values())
+        mentions = names + (acronyms if (names or has_cue) else [])
+        if not mentions:
+            return []
+        evidence_mentions = [self._describe(normalised, hit) for hit in _first_per_organisation(mentions)]
+        organisations = sorted({hit.term.organisation.id for hit in mentions})
+        base_evidence = {
+            "organisations": organisations,
+            "mentions": evidence_mentions,
+            "designations": sorted(
+                {f"{d.list_name} {d.reference}" for hit in mentions for d in hit.term.organisation.designations}
+            ),
+        }
+
+        def finding(category: str, score: float, cue_kinds: Sequence[str]) -> Finding:
+            evidence = dict(base_evidence)
+            evidence["cues"] = [self._describe(normalised, hit) for kind in cue_kinds for hit in cues[kind]]
+            return Finding(self.name, category, score, MappingProxyType(evidence))
+
+        if cues["counter"]:
+            return [finding("designated_organisation_mention", COUNTER_SCORE, ("counter",))]
+        found = []
+        if cues["promotion"]:
+            found.append(finding("terrorism_promotion", PROMOTION_SCORE, ("promotion",)))
+        if cues["threat"]:
+            found.append(finding("violent_threat", THREAT_SCORE, ("threat",)))
+        if not found:
+            found.append(finding("designated_organisation_mention", MENTION_SCORE, ()))
+        return found
+
+    @staticmethod
+    def _describe(normalised: NormalisedText, hit: _Hit) -> dict:
+        first, last = normalised.original_span(hit.start, hit.end)
+        described = {
+            "kind": hit.term.kind,
+            "term": hit.term.term,
+            "language": hit.term.language,
+            "quote": normalised.original[first:last],
+            "start": first,
+            "end": last,
+        }
+        if hit.term.organisation is not None:
+            described["organisation"] = hit.term.organisation.id
+        return described
+
+
+def _first_per_organisation(hits: list[_Hit]) -> list[_Hit]:
+    seen: set[tuple[str, str]] = set()
+    first = []
+    for hit in sorted(hits, key=lambda hit: hit.start):
+        key = (hit.term.organisation.id, hit.term.term)
+        if key not in seen:
+            seen.add(key)
+            first.append(hit)
+    return first

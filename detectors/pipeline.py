@@ -1,0 +1,173 @@
+"""The detector pipeline, built from the operator's config folder.
+
+``Pipeline.from_config_dir`` validates every file it reads and raises one
+:class:`~detectors.configfile.ConfigError` listing every problem. ``scan``
+runs each detector once over a batch and applies the policy; the stream shell
+and ``modwatch scan`` both call it, so a file and a topic get the same
+decisions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from detectors.base import Detector, Finding
+from detectors.configfile import Problems, load_yaml
+from detectors.designations import DesignatedOrganisationDetector
+from detectors.events import EventParser, Post
+from detectors.policy import Decision, Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Jurisdiction:
+    code: str
+    name: str
+    legal_basis: str
+    citation: str
+    deadline: timedelta
+    categories: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    name: str
+    display_name: str
+    jurisdiction: str
+
+
+def load_platforms(path: Path, problems: Problems, jurisdiction_codes: set[str], default: str) -> dict[str, Platform]:
+    document = load_yaml(path, problems)
+    platforms = {}
+    for name, _ in document.mapping(("platforms",), required=True).items():
+        where = ("platforms", name)
+        if ":" in name or not name.strip():
+            document.problem(where, f"{name!r} is not a usable platform name (no colons, not empty)")
+            continue
+        document.mapping(where)
+        jurisdiction = document.text(where + ("jurisdiction",), default=default)
+        if jurisdiction not in jurisdiction_codes:
+            document.problem(where + ("jurisdiction",), f"{jurisdiction!r} is not in jurisdictions.yaml")
+        platforms[name] = Platform(name, document.text(where + ("name",), default=name), jurisdiction)
+    return platforms
+
+
+def load_jurisdictions(path: Path, problems: Problems) -> tuple[dict[str, Jurisdiction], str]:
+    document = load_yaml(path, problems)
+    jurisdictions = {}
+    for code, _ in document.mapping(("jurisdictions",), required=True).items():
+        where = ("jurisdictions", code)
+        document.mapping(where, required=True)
+        hours = document.number(where + ("deadline_hours",), default=48, minimum=0.01)
+        if document.get(where + ("deadline_hours",)) is None:
+            document.problem(where + ("deadline_hours",), "is required")
+        jurisdictions[code] = Jurisdiction(
+            code=code,
+            name=document.text(where + ("name",), required=True),
+            legal_basis=document.text(where + ("legal_basis",), required=True),
+            citation=document.text(where + ("citation",), required=True),
+            deadline=timedelta(hours=hours),
+            categories=frozenset(document.sequence(where + ("categories",), required=True)),
+        )
+    default = document.text(("default",), required=True)
+    if default and default not in jurisdictions:
+        document.problem(("default",), f"{default!r} is not one of the jurisdictions listed")
+    return jurisdictions, default
+
+
+def request_id_for(platform: str, post_id: str) -> str:
+    """Stable: the same item always gets the same request id, on any worker."""
+    digest = hashlib.sha256(f"{platform}:{post_id}".encode()).hexdigest()
+    return f"tr-{digest[:24]}"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        policy: Policy,
+        platforms: dict[str, Platform],
+        jurisdictions: dict[str, Jurisdiction],
+    ):
+        self.detectors = tuple(detectors)
+        self.policy = policy
+        self.platforms = platforms
+        self.jurisdictions = jurisdictions
+        self.parser = EventParser(frozenset(platforms))
+        self.last_durations: dict[str, float] = {}
+
+    @classmethod
+    def from_config_dir(cls, config_dir: Path) -> Pipeline:
+        config_dir = Path(config_dir)
+        problems = Problems()
+        jurisdictions, default = load_jurisdictions(config_dir / "jurisdictions.yaml", problems)
+        platforms = load_platforms(config_dir / "platforms.yaml", problems, set(jurisdictions), default)
+        policy = Policy.from_config(config_dir / "policy.yaml", problems)
+        detectors = [DesignatedOrganisationDetector.from_config(config_dir, problems)]
+        problems.raise_if_any()
+        return cls(detectors, policy, platforms, jurisdictions)
+
+    def scan(self, posts: Sequence[Post]) -> list[Decision]:
+        findings: list[list[Finding]] = [[] for _ in posts]
+        durations = {}
+        for detector in self.detectors:
+            started = time.perf_counter()
+            for index, found in enumerate(detector.detect(posts)):
+                findings[index].extend(found)
+            durations[detector.name] = time.perf_counter() - started
+        self.last_durations = durations
+        return [self.policy.decide(post, found) for post, found in zip(posts, findings)]
+
+    @staticmethod
+    def flagged(decision: Decision) -> dict:
+        """A decision as a plain record: what travels between the scan and publish stages."""
+        post = decision.post
+        flagged = decision.as_dict()
+        flagged.update(
+            account_id=post.account_id,
+            url=post.url,
+            posted_at=post.posted_at.isoformat(),
+        )
+        return flagged
+
+    def takedown_request(self, flagged: dict, requested_at: datetime) -> dict:
+        """The request sent to the platform: what, why, under which law, by when."""
+        jurisdiction = self.jurisdictions[self.platforms[flagged["platform"]].jurisdiction]
+        return {
+            "request_id": request_id_for(flagged["platform"], flagged["post_id"]),
+            "platform": flagged["platform"],
+            "post_id": flagged["post_id"],
+            "account_id": flagged["account_id"],
+            "url": flagged["url"],
+            "categories": list(flagged["categories"]),
+            "severity": flagged["severity"],
+            "evidence": list(flagged["findings"]),
+            "jurisdiction": jurisdiction.code,
+            "legal_basis": jurisdiction.legal_basis,
+            "citation": jurisdiction.citation,
+            "posted_at": flagged["posted_at"],
+            "requested_at": requested_at.isoformat(),
+            "deadline": (requested_at + jurisdiction.deadline).isoformat(),
+        }
+
+    @staticmethod
+    def alert(flagged: dict, raised_at: datetime) -> dict:
+        platform, post_id = flagged["platform"], flagged["post_id"]
+        return {
+            "alert_id": f"detection:{platform}:{post_id}",
+            "type": "detection",
+            "platform": platform,
+            "post_id": post_id,
+            "account_id": flagged["account_id"],
+            "url": flagged["url"],
+            "action": flagged["action"],
+            "severity": flagged["severity"],
+            "categories": list(flagged["categories"]),
+            "findings": list(flagged["findings"]),
+            "request_id": request_id_for(platform, post_id) if flagged["action"] == "takedown" else None,
+            "raised_at": raised_at.isoformat(),
+        }

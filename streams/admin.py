@@ -1,0 +1,48 @@
+"""Create modwatch's topics before anything subscribes to or writes them.
+
+A worker that subscribes to a topic that does not exist yet ignores it until
+its next rebalance, and a producer that writes first lets the broker create it
+with the broker's defaults. Both are avoided by creating every topic up front,
+with the configured partition count (tables are co-partitioned with their
+input streams, so all topics share it) and compaction on the two outputs that
+keep one record per item.
+"""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.settings import TOPIC_NAMES, Settings, bootstrap_servers
+
+COMPACTED = frozenset({"alerts", "takedown-requests"})
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    return [
+        NewTopic(
+            name=settings.topic(name),
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            topic_configs={"cleanup.policy": "compact"} if name in COMPACTED else {},
+        )
+        for name in TOPIC_NAMES
+    ]
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the topics that are missing; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings.broker))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        if not missing:
+            return []
+        try:
+            await admin.create_topics(missing)
+        except TopicAlreadyExistsError:
+            pass  # another worker created it between our list and create
+        return [spec.name for spec in missing]
+    finally:
+        await admin.close()

@@ -1,0 +1,34 @@
+"""The Faust application, configured from :mod:`streams.settings`.
+
+Agents, tables and web views live in their own modules and register
+themselves on this app when imported; :func:`streams.worker.run` imports them.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from streams.settings import Settings
+
+settings = Settings.load()
+
+app = faust.App(
+    settings.app_id,
+    broker=settings.broker,
+    store=settings.store,
+    topic_partitions=settings.partitions,
+    topic_replication_factor=settings.replication_factor,
+    web_port=settings.web_port,
+    web_host="127.0.0.1",
+    datadir=str(settings.data_dir / settings.app_id),
+    # Outputs must reach every in-sync replica before the input offset is committed.
+    producer_acks=-1,
+    # A worker that restarts reads its tables back from the changelog topics;
+    # no table state lives only on local disk.
+    table_standby_replicas=0,
+    web_in_thread=False,
+    broker_session_timeout=settings.session_timeout_seconds,
+    # Kafka asks for heartbeats at a third of the session timeout at most.
+    broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
+    autodiscover=False,
+)

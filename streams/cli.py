@@ -1,0 +1,234 @@
+"""The ``modwatch`` command line.
+
+``worker``   run the Faust worker
+``scan``     run the validation and detector pipeline over a JSONL file, no Kafka
+``produce``  send a JSONL file to a topic, keyed by platform:post_id
+``tail``     print a topic's records as JSON lines
+``demo``     the embedded default: a local broker, a worker and sample traffic
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from detectors.configfile import ConfigError
+from detectors.events import InvalidEvent, item_key
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+@click.group()
+def cli() -> None:
+    """modwatch: find terrorist and violent-extremist content, request its removal, measure compliance."""
+
+
+def main() -> None:
+    try:
+        cli(prog_name="modwatch")
+    except ConfigError as error:
+        click.echo("modwatch: configuration problems:", err=True)
+        for problem in error.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(2)
+
+
+@cli.command()
+@click.option("--web-port", type=int, envvar="MODWATCH_WEB_PORT", help="Port of /metrics and the web API.")
+@click.option("--loglevel", "-l", default=None, help="debug, info, warning or error (default: config log_level).")
+def worker(web_port: int | None, loglevel: str | None) -> None:
+    """Run the Faust worker: consume posts, reports and statuses; publish alerts and requests."""
+    import os
+
+    if web_port is not None:
+        os.environ["MODWATCH_WEB_PORT"] = str(web_port)
+    from streams.worker import run
+
+    run(loglevel)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True))
+@click.option(
+    "--config", "config_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None, help="Config folder (default: ./config or MODWATCH_CONFIG_DIR).",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write decisions here instead of standard output.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="Posts per detector batch.")
+def scan(file: Path, config_dir: Path | None, output: Path | None, batch_size: int) -> None:
+    """Validate and scan the posts in FILE (JSON lines), with no Kafka.
+
+    One output line per valid post: {platform, post_id, action, severity,
+    categories, findings}. Invalid lines are reported on standard error with
+    their line number and reason, and the rest are still scanned.
+    """
+    from detectors.pipeline import Pipeline
+    from streams.settings import default_config_dir
+
+    pipeline = Pipeline.from_config_dir(config_dir or default_config_dir())
+    try:
+        source = sys.stdin.buffer if str(file) == "-" else file.open("rb")
+    except OSError as error:
+        raise click.FileError(str(file), hint=error.strerror) from error
+    sink = output.open("wb") if output else sys.stdout.buffer
+    invalid = 0
+    batch = []
+
+    def flush() -> None:
+        for decision in pipeline.scan(batch):
+            sink.write(orjson.dumps(decision.as_dict()) + b"\n")
+        batch.clear()
+
+    with source:
+        for number, line in enumerate(source, start=1):
+            if not line.strip():
+                continue
+            try:
+                batch.append(pipeline.parser.post(line))
+            except InvalidEvent as error:
+                invalid += 1
+                click.echo(f"{file}:{number}: {error.reason}: {error}", err=True)
+                continue
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+    sink.flush()
+    if output:
+        sink.close()
+    if invalid:
+        click.echo(f"{file}: {invalid} invalid line(s) skipped", err=True)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--topic", "-t", required=True,
+              help="Topic name, or a short name (posts, reports, platform-status) under the configured prefix.")
+@click.option("--broker", envvar="KAFKA_BOOTSTRAP_SERVERS", default=None,
+              help="host:port[,host:port] (default: the configured broker).")
+def produce(file: Path, topic: str, broker: str | None) -> None:
+    """Send each line of FILE to TOPIC, keyed by platform:post_id where the line has them.
+
+    Lines are sent as they are, valid or not: the worker is the one that validates.
+    """
+    from dataclasses import replace
+
+    from streams.admin import ensure_topics
+    from streams.settings import Settings, broker_url
+
+    topic, bootstrap = _resolve(topic, broker)
+    asyncio.run(ensure_topics(replace(Settings.load(), broker=broker_url(bootstrap))))
+    sent = asyncio.run(_produce(file, topic, bootstrap))
+    click.echo(f"sent {sent} record(s) to {topic}", err=True)
+
+
+async def _produce(file: Path, topic: str, bootstrap: str) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    sent = 0
+    try:
+        with file.open("rb") as lines:
+            for line in lines:
+                line = line.rstrip(b"\r\n")
+                if not line.strip():
+                    continue
+                await producer.send(topic, value=line, key=_key_of(line))
+                sent += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def _key_of(line: bytes) -> bytes | None:
+    try:
+        record = orjson.loads(line)
+        return item_key(record["platform"], record["post_id"]).encode()
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+
+
+@cli.command()
+@click.argument("topic")
+@click.option("--broker", envvar="KAFKA_BOOTSTRAP_SERVERS", default=None,
+              help="host:port[,host:port] (default: the configured broker).")
+@click.option("--from-beginning/--from-end", default=True, show_default=True)
+@click.option("--timeout", type=float, default=None,
+              help="Stop after this many seconds without a new record (default: run until Ctrl-C).")
+@click.option("--max", "max_records", type=int, default=None, help="Stop after this many records.")
+def tail(topic: str, broker: str | None, from_beginning: bool, timeout: float | None, max_records: int | None) -> None:
+    """Print the records of TOPIC as JSON lines: {topic, partition, offset, key, value}."""
+    topic, bootstrap = _resolve(topic, broker)
+    asyncio.run(_tail(topic, bootstrap, from_beginning, timeout, max_records))
+
+
+async def _tail(topic: str, bootstrap: str, from_beginning: bool, timeout: float | None, max_records: int | None) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        while max_records is None or seen < max_records:
+            batch = await consumer.getmany(timeout_ms=int((timeout or 1.0) * 1000))
+            if not batch:
+                if timeout is not None:
+                    break
+                continue
+            for records in batch.values():
+                for record in records:
+                    try:
+                        value = orjson.loads(record.value) if record.value is not None else None
+                    except orjson.JSONDecodeError:
+                        value = record.value.decode("utf-8", "backslashreplace")
+                    line = {
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "key": record.key.decode("utf-8", "backslashreplace") if record.key else None,
+                        "value": value,
+                    }
+                    sys.stdout.buffer.write(orjson.dumps(line) + b"\n")
+                    seen += 1
+            sys.stdout.flush()
+    finally:
+        await consumer.stop()
+
+
+def _resolve(topic: str, broker: str | None) -> tuple[str, str]:
+    from streams.settings import TOPIC_NAMES, Settings, bootstrap_servers
+
+    settings = Settings.load()
+    if topic in TOPIC_NAMES:
+        topic = settings.topic(topic)
+    return topic, broker or bootstrap_servers(settings.broker)
+
+
+@cli.command()
+@click.option("--posts", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=SAMPLES / "posts.jsonl", show_default=True, help="Sample traffic to send.")
+@click.option("--wait", type=float, default=60.0, show_default=True,
+              help="Seconds to wait for the worker's outputs.")
+@click.option("--keep-broker/--stop-broker", default=False, help="Leave the local broker running afterwards.")
+def demo(posts: Path, wait: float, keep_broker: bool) -> None:
+    """Start a local Kafka and a worker, send sample traffic, show what modwatch decided."""
+    from streams.demo import run_demo
+
+    sys.exit(run_demo(posts, wait, keep_broker))
+
+
+if __name__ == "__main__":
+    main()

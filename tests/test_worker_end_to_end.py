@@ -1,0 +1,106 @@
+"""The worker against the real broker: outputs, de-duplication, dead letters, survival."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import urllib.request
+
+import orjson
+import pytest
+
+from tests.conftest import ROOT, consume, post, produce
+
+pytestmark = pytest.mark.kafka
+
+VIOLATING = "Join the Tehrik-e-Taliban today. Long live TTP!"
+CLEAN = "Lovely weather in Lahore, off to the market"
+
+
+def test_one_request_one_alert_three_dead_letters_and_the_worker_lives(worker_env, start_worker, kafka_bootstrap):
+    worker = start_worker()
+    prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.posts",
+        [
+            post("x", "v1", VIOLATING),
+            post("facebook", "c1", CLEAN),
+            post("x", "v1", VIOLATING),  # the same post again: a replay or a re-delivery
+            (b"x:bad1", b'{"platform": "x", "post_id": "bad1", "acco'),
+            (b"x:bad2", b'{"platform": "x", "post_id": "bad2", "posted_at": "2026-11-29T10:00:00Z"}'),
+            post("myspace", "bad3", VIOLATING),
+        ],
+    )
+    requests = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=1)
+    alerts = consume(kafka_bootstrap, f"{prefix}.alerts", expect=1)
+    dead = consume(kafka_bootstrap, f"{prefix}.deadletter", expect=3)
+
+    assert [key for key, _ in requests] == ["x:v1"]
+    request = requests[0][1]
+    assert request["request_id"].startswith("tr-")
+    assert request["platform"] == "x" and request["post_id"] == "v1"
+    assert request["categories"] == ["terrorism_promotion"]
+    assert request["jurisdiction"] == "PK" and "Prevention of Electronic Crimes Act" in request["legal_basis"]
+    assert request["deadline"] > request["requested_at"]
+    assert request["evidence"][0]["detector"] == "designated_organisation"
+
+    assert [key for key, _ in alerts] == ["x:v1"]
+    assert alerts[0][1]["request_id"] == request["request_id"]
+
+    reasons = sorted((letter["reason"], letter["field"]) for _, letter in dead)
+    assert reasons == [("invalid_json", None), ("missing_field", "account_id"), ("unknown_platform", "platform")]
+    assert all(letter["topic"] == f"{prefix}.posts" and letter["raw"] for _, letter in dead)
+
+    assert worker.alive()
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{worker_env['MODWATCH_WEB_PORT']}/metrics").read().decode()
+    assert f'modwatch_deadletters_total{{reason="invalid_json",topic="{prefix}.posts"}} 1.0' in metrics
+    assert 'modwatch_duplicates_suppressed_total{output="takedown_request"} 1.0' in metrics
+
+
+def test_scan_file_and_kafka_give_the_same_decisions(worker_env, start_worker, kafka_bootstrap, tmp_path):
+    sample = ROOT / "streams" / "samples" / "posts.jsonl"
+    scanned = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "scan", str(sample)],
+        env=worker_env, cwd=ROOT, capture_output=True, check=True,
+    )
+    decisions = {}
+    for line in scanned.stdout.splitlines():
+        decision = orjson.loads(line)
+        decisions[f"{decision['platform']}:{decision['post_id']}"] = decision
+    expected_requests = {key for key, decision in decisions.items() if decision["action"] == "takedown"}
+    expected_alerts = {key: decision["action"] for key, decision in decisions.items() if decision["action"] != "none"}
+    invalid_lines = len(re.findall(r"posts\.jsonl:\d+: ", scanned.stderr.decode()))
+    assert expected_requests and expected_alerts and invalid_lines
+
+    start_worker()
+    prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
+    subprocess.run(
+        [sys.executable, "-m", "streams.cli", "produce", str(sample), "--topic", "posts"],
+        env=worker_env, cwd=ROOT, check=True,
+    )
+    requests = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=len(expected_requests))
+    alerts = consume(kafka_bootstrap, f"{prefix}.alerts", expect=len(expected_alerts))
+    dead = consume(kafka_bootstrap, f"{prefix}.deadletter", expect=invalid_lines)
+
+    assert sorted(key for key, _ in requests) == sorted(expected_requests)
+    assert {key: alert["action"] for key, alert in alerts} == expected_alerts
+    for key, alert in alerts:
+        assert alert["categories"] == decisions[key]["categories"]
+        assert alert["findings"] == decisions[key]["findings"]
+    assert len(dead) == invalid_lines
+
+
+def test_a_restarted_worker_never_sends_a_request_twice(worker_env, start_worker, kafka_bootstrap):
+    prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
+    worker = start_worker()
+    produce(kafka_bootstrap, f"{prefix}.posts", [post("x", f"r{n}", VIOLATING) for n in range(5)])
+    assert len(consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=5, settle=0.5)) == 5
+    worker.kill()  # kill -9: no commit, no flush
+
+    start_worker()
+    # The same five again (as after an uncommitted offset) and one new one.
+    produce(kafka_bootstrap, f"{prefix}.posts", [post("x", f"r{n}", VIOLATING) for n in range(6)])
+    requests = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=6, settle=4.0)
+    assert sorted(key for key, _ in requests) == [f"x:r{n}" for n in range(6)]
