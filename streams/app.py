@@ -19,7 +19,7 @@ app = faust.App(
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication_factor,
     web_port=settings.web_port,
-    web_host="127.0.0.1",
+    web_host=settings.web_host,
     datadir=str(settings.data_dir / settings.app_id),
     # Outputs must reach every in-sync replica before the input offset is committed.
     producer_acks=-1,

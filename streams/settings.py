@@ -12,6 +12,7 @@ each test its own app id and topic prefix):
 ``MODWATCH_PARTITIONS``  partitions of topics modwatch creates
 ``MODWATCH_REPLICATION_FACTOR`` replicas of topics modwatch creates
 ``MODWATCH_WEB_PORT``    port of /metrics and the web API
+``MODWATCH_WEB_HOST``    address it listens on (0.0.0.0 in a container)
 ``MODWATCH_STORE``       ``memory://`` or ``rocksdb://``
 ``MODWATCH_DATA_DIR``    where the worker keeps local state
 ``MODWATCH_SESSION_TIMEOUT_SECONDS`` how long the group waits for a silent worker
@@ -68,6 +69,7 @@ class Settings:
     partitions: int
     replication_factor: int
     web_port: int
+    web_host: str
     store: str
     data_dir: Path
     session_timeout_seconds: float
@@ -112,6 +114,7 @@ class Settings:
             partitions=value("partitions", int, 4),
             replication_factor=value("replication_factor", int, 1),
             web_port=value("web_port", int, 6066),
+            web_host=value("web_host", str, "127.0.0.1"),
             store=value("store", str, "memory://"),
             data_dir=Path(value("data_dir", str, ".modwatch-data")),
             session_timeout_seconds=value("session_timeout_seconds", float, 30.0),

@@ -1,0 +1,51 @@
+# modwatch: one entry point. `make demo` runs the monitor on a local broker with
+# sample traffic; `make test` runs the test suite. Both set up what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup system-deps kafka-start kafka-stop bench clean
+
+demo: setup
+	$(BIN)/modwatch demo
+
+test: setup system-deps
+	$(BIN)/python -m pytest -q
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "modwatch needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@command -v java >/dev/null && command -v mvn >/dev/null || $(MAKE) system-deps
+	deploy/kafka/local.sh fetch
+	touch $(STAMP)
+
+# Debian packages the tests use: Java and Maven fetch and run Kafka; promtool and
+# amtool check the Prometheus and Alertmanager files. Installed only when missing.
+system-deps:
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+kafka-start:
+	deploy/kafka/local.sh start
+
+kafka-stop:
+	deploy/kafka/local.sh stop
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean:
+	deploy/kafka/local.sh stop || true
+	rm -rf $(VENV) .modwatch-data deploy/kafka/.data-*

@@ -1,0 +1,164 @@
+"""``modwatch demo``: the embedded default, end to end on a real local broker.
+
+1. start the local Kafka (deploy/kafka/local.sh) unless ``KAFKA_BOOTSTRAP_SERVERS`` names one;
+2. start a worker on topics of its own (``demo-<time>.*``), so runs never mix;
+3. send the sample traffic;
+4. show the alerts, takedown requests and dead letters the worker published;
+5. stop the worker and, if the demo started it, the broker. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from streams.settings import REPOSITORY_CONFIG
+
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCHER = ROOT / "deploy" / "kafka" / "local.sh"
+
+console = Console(stderr=True)
+
+
+def run_demo(posts: Path, wait: float, keep_broker: bool) -> int:
+    started_broker = False
+    worker = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    run_name = "demo-" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    try:
+        if not bootstrap:
+            console.rule("1/4  local Apache Kafka")
+            was_running = subprocess.run([str(LAUNCHER), "status"], capture_output=True).returncode == 0
+            subprocess.run([str(LAUNCHER), "start"], check=True)
+            started_broker = not was_running
+            bootstrap = subprocess.run(
+                [str(LAUNCHER), "bootstrap"], check=True, capture_output=True, text=True
+            ).stdout.strip()
+        else:
+            console.rule(f"1/4  using Kafka at {bootstrap}")
+        env = dict(
+            os.environ,
+            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+            MODWATCH_BROKER="kafka://" + bootstrap.replace(",", ";"),
+            MODWATCH_APP_ID=run_name,
+            MODWATCH_TOPIC_PREFIX=run_name,
+            MODWATCH_CONFIG_DIR=os.environ.get("MODWATCH_CONFIG_DIR", str(REPOSITORY_CONFIG)),
+            MODWATCH_DATA_DIR=str(ROOT / ".modwatch-data"),
+            PYTHONUNBUFFERED="1",
+        )
+        console.rule(f"2/4  worker on topics {run_name}.*")
+        log_path = ROOT / ".modwatch-data" / f"{run_name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        worker = _start_worker(env, log_path)
+        console.print(f"worker ready (log: {log_path}); metrics on http://127.0.0.1:{_web_port(env)}/metrics")
+
+        console.rule(f"3/4  sending {posts}")
+        subprocess.run(
+            [sys.executable, "-m", "streams.cli", "produce", str(posts), "--topic", "posts"], env=env, check=True
+        )
+        console.rule("4/4  what modwatch published")
+        outputs = asyncio.run(_collect(bootstrap, run_name, wait))
+        _show(outputs)
+        return 0
+    except KeyboardInterrupt:
+        console.print("interrupted; stopping")
+        return 130
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if started_broker and not keep_broker:
+            subprocess.run([str(LAUNCHER), "stop"], check=False)
+
+
+def _web_port(env: dict) -> str:
+    return env.get("MODWATCH_WEB_PORT", "6066")
+
+
+def _start_worker(env: dict, log_path: Path, timeout: float = 120.0) -> subprocess.Popen:
+    log = log_path.open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
+    deadline = time.monotonic() + timeout
+    with console.status("waiting for the worker to join the group and recover its tables"):
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise SystemExit(f"worker exited with {worker.returncode}; see {log_path}")
+            if b"Worker ready" in log_path.read_bytes():
+                return worker
+            time.sleep(0.3)
+    worker.kill()
+    raise SystemExit(f"worker not ready after {timeout:.0f}s; see {log_path}")
+
+
+async def _collect(bootstrap: str, prefix: str, wait: float) -> dict[str, list[dict]]:
+    """Read the output topics until nothing new arrives for a few seconds (or ``wait`` passes)."""
+    from aiokafka import AIOKafkaConsumer
+
+    names = ("alerts", "takedown-requests", "deadletter")
+    consumer = AIOKafkaConsumer(
+        *(f"{prefix}.{name}" for name in names),
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    outputs: dict[str, list[dict]] = {name: [] for name in names}
+    quiet_since = time.monotonic()
+    deadline = time.monotonic() + wait
+    try:
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < 5.0:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    outputs[record.topic.removeprefix(prefix + ".")].append(orjson.loads(record.value))
+                    quiet_since = time.monotonic()
+    finally:
+        await consumer.stop()
+    return outputs
+
+
+def _show(outputs: dict[str, list[dict]]) -> None:
+    out = Console()
+    alerts = Table(title=f"alerts ({len(outputs['alerts'])})")
+    for column in ("platform", "post", "action", "severity", "categories", "evidence"):
+        alerts.add_column(column)
+    for alert in sorted(outputs["alerts"], key=lambda alert: (alert["platform"], alert["post_id"])):
+        quotes = [mention["quote"] for finding in alert["findings"] for mention in finding["evidence"].get("mentions", [])]
+        alerts.add_row(
+            alert["platform"], alert["post_id"], alert["action"], alert["severity"],
+            ", ".join(alert["categories"]), ", ".join(quotes),
+        )
+    out.print(alerts)
+    requests = Table(title=f"takedown requests ({len(outputs['takedown-requests'])})")
+    for column in ("request", "platform", "post", "jurisdiction", "deadline"):
+        requests.add_column(column)
+    for request in outputs["takedown-requests"]:
+        requests.add_row(
+            request["request_id"], request["platform"], request["post_id"], request["jurisdiction"], request["deadline"]
+        )
+    out.print(requests)
+    dead = Table(title=f"dead letters ({len(outputs['deadletter'])})")
+    for column in ("source", "reason", "field", "error"):
+        dead.add_column(column)
+    for letter in outputs["deadletter"]:
+        dead.add_row(
+            f"{letter['topic']}[{letter['partition']}]@{letter['offset']}",
+            letter["reason"], letter["field"] or "", letter["error"][:80],
+        )
+    out.print(dead)
