@@ -63,12 +63,17 @@ class Document:
     data: Any
     lines: dict[PathKey, int]
     problems: Problems
+    # False when the file could not be read or parsed: that problem is already
+    # reported, and the empty document must not add "is required" for every field.
+    readable: bool = True
 
     def where(self, path: PathKey) -> str:
         line = self._nearest_line(path)
         return f"{self.path}:{line}: {render_path(path)}"
 
     def problem(self, path: PathKey, message: str) -> None:
+        if not self.readable:
+            return
         self.problems.add(f"{self.where(path)}: {message}")
 
     def _nearest_line(self, path: PathKey) -> int:
@@ -152,7 +157,7 @@ class Document:
         value = self.get(path)
         if value is None:
             return default
-        if value not in options:
+        if not isinstance(value, str) or value not in options:
             self.problem(path, f"{value!r} is not one of {', '.join(sorted(options))}")
             return default
         return value
@@ -164,7 +169,7 @@ def load_yaml(path: Path, problems: Problems) -> Document:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         problems.add(f"{path}: cannot be read: {error}")
-        return Document(path, None, {}, problems)
+        return Document(path, None, {}, problems, readable=False)
     loader = yaml.SafeLoader(source)
     try:
         node = loader.get_single_node()
@@ -175,7 +180,10 @@ def load_yaml(path: Path, problems: Problems) -> Document:
         line = mark.line + 1 if mark is not None else 1
         reason = getattr(error, "problem", None) or str(error)
         problems.add(f"{path}:{line}: invalid YAML: {reason}")
-        return Document(path, None, {}, problems)
+        return Document(path, None, {}, problems, readable=False)
+    except RecursionError:
+        problems.add(f"{path}: invalid YAML: an alias refers to itself")
+        return Document(path, None, {}, problems, readable=False)
     finally:
         loader.dispose()
     return Document(path, data, lines, problems)
@@ -190,7 +198,8 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, lines: d
             if not isinstance(key, str):
                 key = str(key)
             result[key] = _construct(loader, value_node, path + (key,), lines)
-            lines.setdefault(path + (key,), key_node.start_mark.line + 1)
+            # A problem with a field points at its key, even when the value starts below it.
+            lines[path + (key,)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
         return [

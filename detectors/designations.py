@@ -176,23 +176,26 @@ class DesignatedOrganisationDetector:
     def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
         return [self._detect_one(post) for post in posts]
 
-    def _hits(self, normalised: NormalisedText) -> list[_Hit]:
-        if self._empty or not normalised.text:
+    def _hits(self, text: str) -> list[_Hit]:
+        if self._empty or not text:
             return []
-        text = normalised.text
         hits = []
         for end_index, (length, entries) in self._automaton.iter(text):
             start, end = end_index - length + 1, end_index + 1
-            if start > 0 and text[start - 1].isalnum():
-                continue
             if end < len(text) and text[end].isalnum():
+                continue
+            if start > 0 and text[start - 1].isalnum() and not _arabic_proclitic(text, start):
                 continue
             hits.extend(_Hit(entry, start, end) for entry in entries)
         return hits
 
     def _detect_one(self, post: Post) -> list[Finding]:
-        normalised = normalise(post.text)
-        hits = self._hits(normalised)
+        hits = self._hits(normalise(post.text).text)
+        if not hits:
+            return []
+        # Offsets cost a Python loop over the text: only for posts that matched.
+        normalised = normalise(post.text, with_offsets=True)
+        hits = [hit for hit in hits if hit.term.kind != "acronym" or _written_as_acronym(normalised.quote(hit.start, hit.end))]
         names = [hit for hit in hits if hit.term.kind == "name"]
         acronyms = [hit for hit in hits if hit.term.kind == "acronym"]
         cues = {kind: [hit for hit in hits if hit.term.kind == kind] for kind in CUE_KINDS}
@@ -240,6 +243,20 @@ class DesignatedOrganisationDetector:
         if hit.term.organisation is not None:
             described["organisation"] = hit.term.organisation.id
         return described
+
+
+# Arabic-script conjunctions and prepositions written joined to the next word
+# ("والقاعدہ", "and al-Qaida"). A name may follow one of them directly.
+ARABIC_PROCLITICS = frozenset("وبلفک")
+
+
+def _arabic_proclitic(text: str, start: int) -> bool:
+    return text[start - 1] in ARABIC_PROCLITICS and (start == 1 or not text[start - 2].isalnum())
+
+
+def _written_as_acronym(quote: str) -> bool:
+    """"TTP", "LeT", "T.T.P" count; "let" and "hum" are words, not acronyms."""
+    return sum(character.isupper() for character in quote) >= 2
 
 
 def _first_per_organisation(hits: list[_Hit]) -> list[_Hit]:

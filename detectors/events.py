@@ -42,7 +42,8 @@ MEDIA_KINDS = frozenset({"image", "video"})
 STATUSES = frozenset({"removed", "geo_blocked", "restricted", "available", "rejected"})
 
 _HEX = re.compile(r"[0-9a-f]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc: C0, DEL and C1
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 _HASH_LENGTHS = {"md5": 32, "sha256": 64, "pdq": 64}
 
 
@@ -268,6 +269,8 @@ class EventParser:
             return None
         if not isinstance(value, str):
             raise InvalidEvent("invalid_type", name, f"must be an RFC 3339 string, not {_type_name(value)}")
+        if not _RFC3339.fullmatch(value):
+            raise InvalidEvent("invalid_timestamp", name, f"{value[:64]!r} is not an RFC 3339 timestamp with offset")
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
@@ -295,7 +298,7 @@ class EventParser:
         if not isinstance(item, dict):
             raise InvalidEvent("invalid_type", where, f"must be an object, not {_type_name(item)}")
         kind = item.get("kind")
-        if kind not in MEDIA_KINDS:
+        if not isinstance(kind, str) or kind not in MEDIA_KINDS:
             raise InvalidEvent("invalid_value", f"{where}.kind", f"{kind!r} is not one of image, video")
         hashes: dict[str, str | None] = {}
         for name, length in _HASH_LENGTHS.items():

@@ -71,7 +71,10 @@ def load_jurisdictions(path: Path, problems: Problems) -> tuple[dict[str, Jurisd
             legal_basis=document.text(where + ("legal_basis",), required=True),
             citation=document.text(where + ("citation",), required=True),
             deadline=timedelta(hours=hours),
-            categories=frozenset(document.sequence(where + ("categories",), required=True)),
+            categories=frozenset(
+                document.text(where + ("categories", index), required=True)
+                for index, _ in enumerate(document.sequence(where + ("categories",), required=True))
+            ),
         )
     default = document.text(("default",), required=True)
     if default and default not in jurisdictions:

@@ -65,13 +65,15 @@ class Policy:
         for category, _ in document.mapping(("categories",), required=True).items():
             where = ("categories", category)
             document.mapping(where, required=True)
+            problems_before = len(problems.messages)
             review_at = document.get(where + ("review_at",))
             takedown_at = document.get(where + ("takedown_at",))
             review = None if review_at is None else document.number(where + ("review_at",), default=1.0, minimum=0, maximum=1)
             takedown = (
                 None if takedown_at is None else document.number(where + ("takedown_at",), default=1.0, minimum=0, maximum=1)
             )
-            if review is not None and takedown is not None and takedown < review:
+            thresholds_valid = len(problems.messages) == problems_before
+            if thresholds_valid and review is not None and takedown is not None and takedown < review:
                 document.problem(where + ("takedown_at",), f"{takedown} is below review_at {review}")
             categories.append(
                 CategoryPolicy(

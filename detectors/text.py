@@ -1,31 +1,115 @@
-"""Text normalisation shared by the text detectors.
+"""Text normalisation shared by the rule detectors: one matching key for every spelling.
 
-Matching runs on a normalised copy of the text; evidence quotes the original.
-:func:`normalise` therefore returns, beside the normalised string, the offset
-in the original text of every normalised character, so a match at
-``normalised[i:j]`` is ``original[offsets[i]:offsets[j - 1] + 1]``.
+People who post propaganda spell names so that filters miss them: "T.T.P",
+"T-T-P", "t t p", "Tal1ban", Cyrillic "а" for Latin "a", a zero-width space
+inside a word, Arabic "ي" where Urdu writes "ی". :func:`normalise` turns all
+of them into one *matching key*, and the same function is applied to every
+alias and cue in the config, so a pattern matches however it is written.
 
-This is the first cut (issue 2): Unicode NFKC and case folding, applied one
-original character at a time so offsets stay exact. The detectors issue adds
-the script-specific folds.
+The key is not for reading: evidence always quotes the original text. To make
+that possible :func:`normalise` can return, beside the key, the offset in the
+original text of every key character; a match at ``key[i:j]`` came from
+``original[offsets[i]:offsets[j - 1] + 1]``. Offsets cost a Python loop over
+the text, so they are computed only when asked for (a detector asks only for
+posts that matched). Both paths run the same stages and give the same key.
+
+Stages, in order:
+
+1. per character: Unicode compatibility normalisation (NFKD, so that accents and
+   hamzas separate from their letters), case folding, then
+   - drop format characters (zero-width spaces and joiners, bidi controls),
+     combining marks (Arabic diacritics and Latin accents) and tatweel;
+   - fold Arabic, Persian, Urdu and Pashto letter variants (ي ى ې ۍ ئ → ی,
+     ك → ک, ه ة ۃ ە ۀ ۂ ھ → ہ, أ إ آ ٱ → ا, ؤ → و);
+   - Arabic-Indic and Eastern Arabic-Indic digits → ASCII digits;
+   - Cyrillic and Greek look-alikes → the Latin letter they imitate;
+   - ``l`` → ``i``: leetspeak's "1" stands for both, so the key merges them;
+   - punctuation, symbols and every kind of space → one ASCII space
+     (``@`` and ``$`` survive until stage 2);
+2. leetspeak inside words that contain a letter: 0→o, 1→i, 3→e, 4→a, 5→s,
+   7→t, @→a, $→s (a number like "2026" is left alone);
+3. leftover ``@`` and ``$`` → space; runs of spaces → one; trimmed;
+4. runs of three or more single characters separated by spaces are joined:
+   "t t p" (from "T.T.P", "T-T-P", "T_T_P", "t t p") → "ttp".
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
+
+ARABIC_VARIANTS = {
+    "ي": "ی", "ى": "ی", "ې": "ی", "ۍ": "ی", "ئ": "ی", "ے": "ی",
+    "ك": "ک",
+    "ه": "ہ", "ة": "ہ", "ۃ": "ہ", "ە": "ہ", "ۀ": "ہ", "ۂ": "ہ", "ھ": "ہ",
+    "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا",
+    "ؤ": "و",
+}  # fmt: skip
+DIGITS = {chr(0x0660 + n): str(n) for n in range(10)} | {chr(0x06F0 + n): str(n) for n in range(10)}
+HOMOGLYPHS = {
+    # Cyrillic (lower case: folding has already happened)
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d",
+    "ԛ": "q", "ԝ": "w", "һ": "h", "ӏ": "i", "ь": "b",
+    # Greek
+    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "μ": "u", "ν": "v",
+    "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w",
+}  # fmt: skip
+LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+KEPT_SYMBOLS = frozenset("@$")  # leetspeak letters, resolved in stage 2
+TATWEEL = "\u0640"
+
+_LEET_WORD = re.compile(r"[\w@$]*[^\W\d_][\w@$]*")
+_HAS_LEET = re.compile(r"[013457@$]")
+_SYMBOLS_TO_SPACE = str.maketrans({"@": " ", "$": " "})
+_SPACES = re.compile(r" {2,}")
+_SINGLE_RUN = re.compile(r"(?<!\w)\w(?: \w){2,}(?!\w)")
+
+
+def _fold_character(character: str) -> str:
+    folded = []
+    # NFKD, not NFKC: compatibility forms fold as NFKC would, and accents and
+    # hamzas come apart from their letters so that stripping marks removes them.
+    for piece in unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", character).casefold()):
+        category = unicodedata.category(piece)
+        if category in ("Mn", "Me", "Cf") or piece == TATWEEL:
+            continue
+        piece = ARABIC_VARIANTS.get(piece, piece)
+        piece = DIGITS.get(piece, piece)
+        piece = HOMOGLYPHS.get(piece, piece)
+        if piece == "l":
+            piece = "i"
+        if piece in KEPT_SYMBOLS:
+            folded.append(piece)
+        elif category[0] in "PSZC" or piece.isspace():
+            folded.append(" ")
+        else:
+            folded.append(piece)
+    return "".join(folded)
+
+
+class _FoldTable(dict):
+    """A ``str.translate`` table that folds each character the first time it is seen."""
+
+    def __missing__(self, codepoint: int) -> str:
+        folded = _fold_character(chr(codepoint))
+        self[codepoint] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
 
 
 @dataclass(frozen=True, slots=True)
 class NormalisedText:
     original: str
     text: str
-    offsets: tuple[int, ...]  # offsets[i] = index in original of text[i]
+    offsets: tuple[int, ...] | None  # offsets[i] = index in original of text[i]
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
-        """The span of ``original`` that produced ``text[start:end]``."""
-        if start >= end:
-            return (self.offsets[start] if start < len(self.offsets) else len(self.original),) * 2
+        """The span of ``original`` that produced ``text[start:end]`` (``end`` > ``start``)."""
+        assert self.offsets is not None, "normalise(..., with_offsets=True) keeps offsets"
         return self.offsets[start], self.offsets[end - 1] + 1
 
     def quote(self, start: int, end: int) -> str:
@@ -33,12 +117,45 @@ class NormalisedText:
         return self.original[first:last]
 
 
-def normalise(original: str) -> NormalisedText:
-    characters: list[str] = []
-    offsets: list[int] = []
-    for index, character in enumerate(original):
-        folded = unicodedata.normalize("NFKC", character).casefold()
-        for piece in folded:
-            characters.append(piece)
-            offsets.append(index)
-    return NormalisedText(original, "".join(characters), tuple(offsets))
+def normalise(original: str, *, with_offsets: bool = False) -> NormalisedText:
+    text = original.translate(_FOLD)
+    offsets = None
+    if with_offsets:
+        offsets = [index for index, character in enumerate(original) for _ in _FOLD[ord(character)]]
+    if _HAS_LEET.search(text):
+        text = _LEET_WORD.sub(lambda word: word.group().translate(LEET), text)  # one for one: offsets hold
+    text = text.translate(_SYMBOLS_TO_SPACE)  # one for one: offsets hold
+    text, offsets = _delete(text, offsets, _SPACES, lambda run: [True] + [False] * (len(run) - 1))
+    text, offsets = _delete(text, offsets, _SINGLE_RUN, lambda run: [character != " " for character in run])
+    if text.startswith(" "):
+        text, offsets = text[1:], offsets[1:] if offsets is not None else None
+    if text.endswith(" "):
+        text, offsets = text[:-1], offsets[:-1] if offsets is not None else None
+    return NormalisedText(original, text, tuple(offsets) if offsets is not None else None)
+
+
+def _delete(text: str, offsets: list[int] | None, pattern: re.Pattern, keep) -> tuple[str, list[int] | None]:
+    """Apply ``pattern``: in each match keep the characters ``keep(match)`` marks True.
+
+    Offsets follow the kept characters.
+    """
+    if not pattern.search(text):
+        return text, offsets
+    pieces: list[str] = []
+    new_offsets: list[int] | None = [] if offsets is not None else None
+    position = 0
+    for match in pattern.finditer(text):
+        start, end = match.span()
+        pieces.append(text[position:start])
+        if new_offsets is not None:
+            new_offsets.extend(offsets[position:start])
+        for index, kept in zip(range(start, end), keep(match.group())):
+            if kept:
+                pieces.append(text[index])
+                if new_offsets is not None:
+                    new_offsets.append(offsets[index])
+        position = end
+    pieces.append(text[position:])
+    if new_offsets is not None:
+        new_offsets.extend(offsets[position:])
+    return "".join(pieces), new_offsets
