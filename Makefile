@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup system-deps kafka-start kafka-stop bench clean
+.PHONY: demo test setup system-deps kafka-start kafka-stop bench clean designations
 
 demo: setup
 	$(BIN)/modwatch demo
@@ -36,6 +36,10 @@ system-deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# Rebuild config/designations.yaml from the UN list in detectors/datasets/un_sc/.
+designations: setup
+	$(BIN)/modwatch designations build-un --out config/designations.yaml
 
 kafka-start:
 	deploy/kafka/local.sh start

@@ -37,7 +37,7 @@ from detectors.configfile import Document, Problems, load_yaml
 from detectors.events import Post
 from detectors.text import NormalisedText, normalise
 
-LANGUAGES = ("en", "ur", "roman_ur", "ps")
+LANGUAGES = ("en", "ur", "roman_ur", "ps", "ar")  # ar: Arabic, as the UN gives some names
 CUE_KINDS = ("promotion", "threat", "counter")
 
 # Scores are the detector's confidence that the post is what the category
@@ -62,6 +62,7 @@ class Organisation:
     designations: tuple[Designation, ...]
     aliases: tuple[tuple[str, str], ...]  # (language, alias)
     acronyms: tuple[str, ...]
+    weak_acronyms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +95,12 @@ def load_designations(path: Path, problems: Problems) -> tuple[Organisation, ...
                 alias = document.text(where + ("aliases", language, alias_index), required=True)
                 if alias.strip():
                     aliases.append((language, alias.strip()))
-        acronyms = []
-        for acronym_index, _ in enumerate(document.sequence(where + ("acronyms",))):
-            acronym = document.text(where + ("acronyms", acronym_index), required=True).strip()
-            if acronym:
-                acronyms.append(acronym)
+        acronyms, weak_acronyms = [], []
+        for field_name, found in (("acronyms", acronyms), ("weak_acronyms", weak_acronyms)):
+            for acronym_index, _ in enumerate(document.sequence(where + (field_name,))):
+                acronym = document.text(where + (field_name, acronym_index), required=True).strip()
+                if acronym:
+                    found.append(acronym)
         designations = []
         for designation_index, item in enumerate(document.sequence(where + ("designations",), required=True)):
             at = where + ("designations", designation_index)
@@ -117,7 +119,9 @@ def load_designations(path: Path, problems: Problems) -> tuple[Organisation, ...
         if not aliases and name:
             aliases.append(("en", name))
         organisations.append(
-            Organisation(organisation_id, name, tuple(designations), tuple(aliases), tuple(acronyms))
+            Organisation(
+                organisation_id, name, tuple(designations), tuple(aliases), tuple(acronyms), tuple(weak_acronyms)
+            )
         )
     return tuple(organisations)
 
@@ -158,6 +162,10 @@ class DesignatedOrganisationDetector:
                 terms.setdefault(normalise(alias).text, []).append(_Term("name", alias, language, organisation))
             for acronym in organisation.acronyms:
                 terms.setdefault(normalise(acronym).text, []).append(_Term("acronym", acronym, "en", organisation))
+            for acronym in organisation.weak_acronyms:
+                terms.setdefault(normalise(acronym).text, []).append(
+                    _Term("weak_acronym", acronym, "en", organisation)
+                )
         for kind, entries in cues.items():
             for language, cue in entries:
                 terms.setdefault(normalise(cue).text, []).append(_Term(kind, cue, language))
@@ -195,9 +203,19 @@ class DesignatedOrganisationDetector:
             return []
         # Offsets cost a Python loop over the text: only for posts that matched.
         normalised = normalise(post.text, with_offsets=True)
-        hits = [hit for hit in hits if hit.term.kind != "acronym" or _written_as_acronym(normalised.quote(hit.start, hit.end))]
+        shouting = _mostly_capitals(post.text)
+        hits = [
+            hit
+            for hit in hits
+            if hit.term.kind not in ACRONYM_KINDS
+            or (not shouting and _written_as_acronym(normalised.quote(hit.start, hit.end)))
+        ]
         names = [hit for hit in hits if hit.term.kind == "name"]
-        acronyms = [hit for hit in hits if hit.term.kind == "acronym"]
+        named = {hit.term.organisation.id for hit in names}
+        acronyms = [
+            hit for hit in hits
+            if hit.term.kind == "acronym" or (hit.term.kind == "weak_acronym" and hit.term.organisation.id in named)
+        ]
         cues = {kind: [hit for hit in hits if hit.term.kind == kind] for kind in CUE_KINDS}
         has_cue = any(cues.values())
         mentions = names + (acronyms if (names or has_cue) else [])
@@ -252,6 +270,15 @@ ARABIC_PROCLITICS = frozenset("وبلفک")
 
 def _arabic_proclitic(text: str, start: int) -> bool:
     return text[start - 1] in ARABIC_PROCLITICS and (start == 1 or not text[start - 2].isalnum())
+
+
+ACRONYM_KINDS = frozenset({"acronym", "weak_acronym"})
+
+
+def _mostly_capitals(text: str) -> bool:
+    """In a post written in capitals, "LET" and "JAT" are words, not acronyms."""
+    letters = [character for character in text if character.isalpha() and character.isascii()]
+    return len(letters) >= 8 and sum(character.isupper() for character in letters) > 0.6 * len(letters)
 
 
 def _written_as_acronym(quote: str) -> bool:

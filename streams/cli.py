@@ -230,5 +230,34 @@ def demo(posts: Path, wait: float, keep_broker: bool) -> None:
     sys.exit(run_demo(posts, wait, keep_broker))
 
 
+@cli.group()
+def designations() -> None:
+    """Designated-organisation lists."""
+
+
+UN_SOURCE = Path(__file__).resolve().parent.parent / "detectors" / "datasets" / "un_sc"
+
+
+@designations.command("build-un")
+@click.option("--xml", "xml_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=UN_SOURCE / "consolidated_list_2024-09-26.xml.gz", show_default=True,
+              help="UN Security Council Consolidated List XML (.xml or .xml.gz).")
+@click.option("--overlay", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=UN_SOURCE / "overlay.yaml", show_default=True,
+              help="modwatch's spellings, acronyms and exclusions applied on top.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here (default: standard output).")
+def build_un(xml_path: Path, overlay: Path, out: Path | None) -> None:
+    """Build designations.yaml from the UN 1267 and 1988 lists."""
+    from detectors.unlist import build
+
+    text = build(xml_path, overlay)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 if __name__ == "__main__":
     main()
