@@ -99,6 +99,7 @@ class Post:
     lang: str | None = None
     media: tuple[Media, ...] = ()
     observed_at: datetime | None = None
+    account_handle: str | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -143,7 +144,7 @@ class EventParser:
     """Parses and validates input events against the configured platforms."""
 
     POST_FIELDS = frozenset(
-        {"platform", "post_id", "account_id", "url", "text", "lang", "media", "posted_at", "observed_at"}
+        {"platform", "post_id", "account_id", "account_handle", "url", "text", "lang", "media", "posted_at", "observed_at"}
     )
     REPORT_FIELDS = frozenset({"platform", "post_id", "reporter_id", "reason", "reported_at"})
     STATUS_FIELDS = frozenset({"platform", "post_id", "status", "observed_at", "source"})
@@ -166,6 +167,7 @@ class EventParser:
             lang=self._optional_string(record, "lang", 35),
             media=self._media(record),
             observed_at=self._timestamp(record, "observed_at", required=False),
+            account_handle=self._optional_string(record, "account_handle", MAX_ID_CHARS),
             extra=_extra(record, self.POST_FIELDS),
         )
 

@@ -21,6 +21,7 @@ from detectors.configfile import Problems, load_yaml
 from detectors.designations import DesignatedOrganisationDetector
 from detectors.events import EventParser, Post
 from detectors.policy import Decision, Policy
+from detectors.watchlist import WatchlistDetector
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,10 @@ class Pipeline:
         jurisdictions, default = load_jurisdictions(config_dir / "jurisdictions.yaml", problems)
         platforms = load_platforms(config_dir / "platforms.yaml", problems, set(jurisdictions), default)
         policy = Policy.from_config(config_dir / "policy.yaml", problems)
-        detectors = [DesignatedOrganisationDetector.from_config(config_dir, problems)]
+        detectors = [
+            DesignatedOrganisationDetector.from_config(config_dir, problems),
+            WatchlistDetector.from_config(config_dir, problems, frozenset(platforms)),
+        ]
         problems.raise_if_any()
         return cls(detectors, policy, platforms, jurisdictions)
 

@@ -54,9 +54,21 @@ class Decision:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class WatchlistPolicy:
+    """What a watchlisted author changes about a post that has content findings."""
+
+    escalate_to_takedown: frozenset[str] = frozenset()
+    raise_severity_by: int = 0
+
+
+WATCHLIST_CATEGORY = "watchlisted_account"
+
+
 class Policy:
-    def __init__(self, categories: Sequence[CategoryPolicy]):
+    def __init__(self, categories: Sequence[CategoryPolicy], watchlist: WatchlistPolicy = WatchlistPolicy()):
         self.categories = {policy.category: policy for policy in categories}
+        self.watchlist = watchlist
 
     @classmethod
     def from_config(cls, path: Path, problems: Problems) -> Policy:
@@ -83,21 +95,38 @@ class Policy:
                     takedown_at=takedown,
                 )
             )
-        return cls(categories)
+        escalate = frozenset(
+            document.text(("watchlist", "escalate_to_takedown", index), required=True)
+            for index, _ in enumerate(document.sequence(("watchlist", "escalate_to_takedown")))
+        )
+        for index, category in enumerate(sorted(escalate)):
+            if category not in {policy.category for policy in categories}:
+                document.problem(("watchlist", "escalate_to_takedown"), f"{category!r} is not a category above")
+        watchlist = WatchlistPolicy(
+            escalate_to_takedown=escalate,
+            raise_severity_by=int(document.number(("watchlist", "raise_severity_by"), default=0, minimum=0, maximum=4)),
+        )
+        return cls(categories, watchlist)
 
     def decide(self, post: Post, findings: Sequence[Finding]) -> Decision:
         action = "none"
         earned: dict[str, tuple[int, int, float]] = {}
+        watchlisted = any(finding.category == WATCHLIST_CATEGORY for finding in findings)
         for finding in findings:
             policy = self.categories.get(finding.category)
             # A category the operator has not configured is recorded but never acted on.
             finding_action = policy.action_for(finding.score) if policy else "none"
             if finding_action == "none":
                 continue
+            if watchlisted and finding_action == "review" and finding.category in self.watchlist.escalate_to_takedown:
+                finding_action = "takedown"
             if ACTIONS.index(finding_action) > ACTIONS.index(action):
                 action = finding_action
             rank = (ACTIONS.index(finding_action), SEVERITIES.index(policy.severity), finding.score)
             earned[finding.category] = max(earned.get(finding.category, rank), rank)
         categories = tuple(sorted(earned, key=lambda category: earned[category], reverse=True))
-        severity = SEVERITIES[max((earned[category][1] for category in categories), default=0)]
+        severity_rank = max((earned[category][1] for category in categories), default=0)
+        if watchlisted and action != "none":
+            severity_rank = min(severity_rank + self.watchlist.raise_severity_by, len(SEVERITIES) - 1)
+        severity = SEVERITIES[severity_rank]
         return Decision(post, action, severity, categories, tuple(findings))

@@ -27,7 +27,8 @@ Stages, in order:
    - punctuation, symbols and every kind of space → one ASCII space
      (``@`` and ``$`` survive until stage 2);
 2. leetspeak inside words that contain a letter: 0→o, 1→i, 3→e, 4→a, 5→s,
-   7→t, @→a, $→s (a number like "2026" is left alone);
+   7→t, @→a, $→s (a number like "2026" is left alone); repeated after stage 4,
+   whose joins can make a word of digits that stood alone ("T 4 L 1 B 4 N");
 3. leftover ``@`` and ``$`` → space; runs of spaces → one; trimmed;
 4. runs of three or more single characters separated by spaces are joined:
    "t t p" (from "T.T.P", "T-T-P", "T_T_P", "t t p") → "ttp".
@@ -56,6 +57,14 @@ HOMOGLYPHS = {
     "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "μ": "u", "ν": "v",
     "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w",
 }  # fmt: skip
+# Capitals that case folding would turn into a different-looking small letter
+# (Greek Η folds to η, which looks like n): mapped before folding.
+CAPITAL_HOMOGLYPHS = {
+    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n",
+    "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x",
+    "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h", "О": "o", "Р": "p", "С": "c",
+    "Т": "t", "У": "y", "Х": "x",
+}  # fmt: skip
 LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 KEPT_SYMBOLS = frozenset("@$")  # leetspeak letters, resolved in stage 2
 TATWEEL = "\u0640"
@@ -71,7 +80,9 @@ def _fold_character(character: str) -> str:
     folded = []
     # NFKD, not NFKC: compatibility forms fold as NFKC would, and accents and
     # hamzas come apart from their letters so that stripping marks removes them.
-    for piece in unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", character).casefold()):
+    decomposed = unicodedata.normalize("NFKD", character)
+    lowered = "".join(CAPITAL_HOMOGLYPHS.get(piece) or piece.casefold() for piece in decomposed)
+    for piece in unicodedata.normalize("NFKD", lowered):
         category = unicodedata.category(piece)
         if category in ("Mn", "Me", "Cf") or piece == TATWEEL:
             continue
@@ -110,7 +121,11 @@ class NormalisedText:
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of ``original`` that produced ``text[start:end]`` (``end`` > ``start``)."""
         assert self.offsets is not None, "normalise(..., with_offsets=True) keeps offsets"
-        return self.offsets[start], self.offsets[end - 1] + 1
+        first, last = self.offsets[start], self.offsets[end - 1] + 1
+        # Marks the key dropped still belong to the last letter: "cafe\u0301" quotes whole.
+        while last < len(self.original) and unicodedata.category(self.original[last]) in ("Mn", "Me"):
+            last += 1
+        return first, last
 
     def quote(self, start: int, end: int) -> str:
         first, last = self.original_span(start, end)
@@ -127,6 +142,9 @@ def normalise(original: str, *, with_offsets: bool = False) -> NormalisedText:
     text = text.translate(_SYMBOLS_TO_SPACE)  # one for one: offsets hold
     text, offsets = _delete(text, offsets, _SPACES, lambda run: [True] + [False] * (len(run) - 1))
     text, offsets = _delete(text, offsets, _SINGLE_RUN, lambda run: [character != " " for character in run])
+    if _HAS_LEET.search(text):
+        # Joining "T 4 L 1 B 4 N" made words of digits that were alone before.
+        text = _LEET_WORD.sub(lambda word: word.group().translate(LEET), text)
     if text.startswith(" "):
         text, offsets = text[1:], offsets[1:] if offsets is not None else None
     if text.endswith(" "):
@@ -159,3 +177,17 @@ def _delete(text: str, offsets: list[int] | None, pattern: re.Pattern, keep) -> 
     if new_offsets is not None:
         new_offsets.extend(offsets[position:])
     return "".join(pieces), new_offsets
+
+
+def handle_key(handle: str) -> str:
+    """An account handle as a platform would compare it: "@Jоhn_Doe" (Cyrillic о) -> "john_doe".
+
+    Unlike :func:`normalise` it keeps punctuation and does not merge l and i:
+    "john.doe" and "john_doe" are different accounts.
+    """
+    folded = []
+    for character in unicodedata.normalize("NFKC", handle.strip()).casefold():
+        if unicodedata.category(character) in ("Cf", "Mn"):
+            continue
+        folded.append(HOMOGLYPHS.get(character, character))
+    return "".join(folded).lstrip("@")

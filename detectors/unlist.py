@@ -67,7 +67,7 @@ def read_entities(xml_path: Path) -> list[Entity]:
         entity = Entity(
             reference=element.findtext("REFERENCE_NUMBER").strip(),
             list_name=LISTS[list_type],
-            name=_PARENTHESISED.sub(" ", raw_name).strip(),
+            name=_PARENTHESISED.sub(" ", raw_name).split(" / ")[0].strip(),
             listed_on=date.fromisoformat(listed[:10]) if listed else None,  # some carry an offset: 2015-03-27-04:00
         )
         _add_name(entity, raw_name)
@@ -187,7 +187,14 @@ def render(entities: list[Entity], generated: str) -> str:
             for entity in sorted(entities, key=lambda entity: entity.reference)
         ],
     }
-    return header + yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=1000)
+    return header + yaml.dump(document, Dumper=_IndentedDumper, allow_unicode=True, sort_keys=False, width=1000)
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Indents list items under their key, as people write YAML by hand."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)
 
 
 def _acronym_fields(entity: Entity) -> dict:
