@@ -74,6 +74,9 @@ _HAS_LEET = re.compile(r"[013457@$]")
 _SYMBOLS_TO_SPACE = str.maketrans({"@": " ", "$": " "})
 _SPACES = re.compile(r" {2,}")
 _SINGLE_RUN = re.compile(r"(?<!\w)\w(?: \w){2,}(?!\w)")
+# A pattern that starts with a literal is scanned several times faster; it
+# finds every text _SINGLE_RUN could match once the text is padded with spaces.
+_SINGLE_RUN_HINT = re.compile(r" \w \w \w ")
 
 
 def _fold_character(character: str) -> str:
@@ -110,6 +113,9 @@ class _FoldTable(dict):
 
 
 _FOLD = _FoldTable()
+# Most posts are ASCII: bytes.translate over a 256-byte table folds them an
+# order of magnitude faster than str.translate over a dict. Same result.
+_ASCII_FOLD = bytes(ord(_fold_character(chr(code))) for code in range(128)) + bytes(range(128, 256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,18 +139,24 @@ class NormalisedText:
 
 
 def normalise(original: str, *, with_offsets: bool = False) -> NormalisedText:
-    text = original.translate(_FOLD)
+    if original.isascii():
+        text = original.encode("ascii").translate(_ASCII_FOLD).decode("ascii")
+    else:
+        text = original.translate(_FOLD)
     offsets = None
     if with_offsets:
         offsets = [index for index, character in enumerate(original) for _ in _FOLD[ord(character)]]
     if _HAS_LEET.search(text):
         text = _LEET_WORD.sub(lambda word: word.group().translate(LEET), text)  # one for one: offsets hold
-    text = text.translate(_SYMBOLS_TO_SPACE)  # one for one: offsets hold
-    text, offsets = _delete(text, offsets, _SPACES, lambda run: [True] + [False] * (len(run) - 1))
-    text, offsets = _delete(text, offsets, _SINGLE_RUN, lambda run: [character != " " for character in run])
-    if _HAS_LEET.search(text):
-        # Joining "T 4 L 1 B 4 N" made words of digits that were alone before.
-        text = _LEET_WORD.sub(lambda word: word.group().translate(LEET), text)
+    if "@" in text or "$" in text:
+        text = text.translate(_SYMBOLS_TO_SPACE)  # one for one: offsets hold
+    if "  " in text:
+        text, offsets = _delete(text, offsets, _SPACES, lambda run: [True] + [False] * (len(run) - 1))
+    if _SINGLE_RUN_HINT.search(f" {text} "):
+        text, offsets = _delete(text, offsets, _SINGLE_RUN, lambda run: [character != " " for character in run])
+        if _HAS_LEET.search(text):
+            # Joining "T 4 L 1 B 4 N" made words of digits that were alone before.
+            text = _LEET_WORD.sub(lambda word: word.group().translate(LEET), text)
     if text.startswith(" "):
         text, offsets = text[1:], offsets[1:] if offsets is not None else None
     if text.endswith(" "):
