@@ -8,7 +8,13 @@ then reads the post's cues from ``config/cues.yaml``:
 * a promotion cue (glorification, recruitment, support) -> ``terrorism_promotion``;
 * a threat cue (calls to violence, threats) -> ``violent_threat``;
 * a counter cue (news reporting, condemnation, quotation, counter-speech)
-  outweighs both: the post is reported as a plain mention with a low score;
+  outweighs both: the post is reported as a plain mention with a low score,
+  or, when a promotion or threat cue also stands next to the name, as a
+  mention for review (news quoting a slogan, or propaganda borrowing a news
+  word: a person decides);
+* promotion cues count only within a few words of the name, so praise of
+  the police who fought a group is not praise of the group; a threat cue
+  counts anywhere in the post, as threats run across a sentence;
 * a name with no cue -> ``designated_organisation_mention``, which the default
   policy sends to review, never straight to takedown.
 
@@ -29,6 +35,8 @@ from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar
+
+import re
 
 import ahocorasick
 
@@ -159,7 +167,12 @@ class DesignatedOrganisationDetector:
         terms: dict[str, list[_Term]] = {}
         for organisation in self.organisations:
             for language, alias in organisation.aliases:
-                terms.setdefault(normalise(alias).text, []).append(_Term("name", alias, language, organisation))
+                key = normalise(alias).text
+                terms.setdefault(key, []).append(_Term("name", alias, language, organisation))
+                if " " in key and _ARABIC_SCRIPT.search(key):
+                    # Urdu typists often join a name's words with a zero-width
+                    # non-joiner instead of a space, and normalise() drops it.
+                    terms.setdefault(key.replace(" ", ""), []).append(_Term("name", alias, language, organisation))
             for acronym in organisation.acronyms:
                 terms.setdefault(normalise(acronym).text, []).append(_Term("acronym", acronym, "en", organisation))
             for acronym in organisation.weak_acronyms:
@@ -218,6 +231,7 @@ class DesignatedOrganisationDetector:
         ]
         cues = {kind: [hit for hit in hits if hit.term.kind == kind] for kind in CUE_KINDS}
         has_cue = any(cues.values())
+        text = normalised.text
         mentions = names + (acronyms if (names or has_cue) else [])
         if not mentions:
             return []
@@ -236,7 +250,14 @@ class DesignatedOrganisationDetector:
             evidence["cues"] = [self._describe(normalised, hit) for kind in cue_kinds for hit in cues[kind]]
             return Finding(self.name, category, score, MappingProxyType(evidence))
 
+        # Praise counts only near the name: "salute to the police who stood
+        # against <group>" praises the police, not the group. A threat counts
+        # anywhere: "message from <group>: ... we will kill you" is one threat.
+        cues["promotion"] = [cue for cue in cues["promotion"] if _near(text, cue, mentions)]
         if cues["counter"]:
+            if cues["promotion"] or cues["threat"]:
+                # News quoting a slogan, or propaganda borrowing a news word: a person decides.
+                return [finding("designated_organisation_mention", MENTION_SCORE, ("counter", "promotion", "threat"))]
             return [finding("designated_organisation_mention", COUNTER_SCORE, ("counter",))]
         found = []
         if cues["promotion"]:
@@ -272,7 +293,19 @@ def _arabic_proclitic(text: str, start: int) -> bool:
     return text[start - 1] in ARABIC_PROCLITICS and (start == 1 or not text[start - 2].isalnum())
 
 
+_ARABIC_SCRIPT = re.compile(r"[\u0600-\u06ff\u0750-\u077f]")
 ACRONYM_KINDS = frozenset({"acronym", "weak_acronym"})
+# A promotion cue is about a group when at most this many words stand between them ("long live TTP": 0; "join the ranks of the brave Lashkar": 4).
+CUE_WINDOW_WORDS = 5
+
+
+def _near(text: str, cue: _Hit, mentions: list[_Hit]) -> bool:
+    for mention in mentions:
+        first, second = (cue, mention) if cue.start < mention.start else (mention, cue)
+        between = max(0, text.count(" ", first.end, second.start) - 1)
+        if between <= CUE_WINDOW_WORDS or second.start < first.end:
+            return True
+    return False
 
 
 def _mostly_capitals(text: str) -> bool:

@@ -50,9 +50,32 @@ def test_name_with_a_threat_cue_is_a_violent_threat(detector):
 
 
 def test_condemnation_of_a_named_group_is_a_low_score_mention(detector):
-    findings = scan(detector, "We condemn Tehrik-e-Taliban Pakistan; long live peace")
+    findings = scan(detector, "We condemn Tehrik-e-Taliban Pakistan and pray for the victims")
     assert categories(findings) == [("designated_organisation_mention", 0.2)]
     assert findings[0].evidence["cues"][0]["kind"] == "counter"
+
+
+def test_counter_cue_beside_praise_of_the_group_asks_a_person(detector):
+    # News quoting a slogan, or propaganda borrowing a news word: neither takedown nor silence.
+    findings = scan(detector, "We condemn the chant they posted: long live Tehrik-e-Taliban Pakistan")
+    assert categories(findings) == [("designated_organisation_mention", 0.5)]
+    assert {cue["kind"] for cue in findings[0].evidence["cues"]} == {"counter", "promotion"}
+
+
+def test_praise_far_from_the_name_is_not_praise_of_the_group(detector):
+    text = "Long live the brave teachers of our village school who kept every child safe from Tehrik-e-Taliban Pakistan"
+    assert categories(scan(detector, text)) == [("designated_organisation_mention", 0.5)]
+
+
+def test_threat_anywhere_in_the_post_counts(detector):
+    text = "A message from Lashkar-e-Tayyiba to the people of this valley and its police: we will attack"
+    assert categories(scan(detector, text)) == [("violent_threat", 0.9)]
+
+
+def test_urdu_name_joined_by_a_zero_width_non_joiner_matches(detector):
+    findings = scan(detector, "جیش\u200cمحمد زندہ باد")
+    assert categories(findings) == [("terrorism_promotion", 0.9)]
+    assert findings[0].evidence["organisations"] == ["QDe.019"]
 
 
 def test_news_report_in_urdu_is_a_low_score_mention(detector):
