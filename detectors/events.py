@@ -135,6 +135,22 @@ class StatusEvent:
         return item_key(self.platform, self.post_id)
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewDecision:
+    """A reviewer's decision on a request waiting in review (or named by its alert)."""
+
+    decision: str  # approve | reject
+    reviewer: str
+    at: datetime
+    request_id: str | None = None
+    alert_id: str | None = None
+    reason: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+REVIEW_DECISIONS = frozenset({"approve", "reject"})
+
+
 def item_key(platform: str, post_id: str) -> str:
     """The record key of every topic: one item's events meet in one partition."""
     return f"{platform}:{post_id}"
@@ -148,6 +164,7 @@ class EventParser:
     )
     REPORT_FIELDS = frozenset({"platform", "post_id", "reporter_id", "reason", "reported_at"})
     STATUS_FIELDS = frozenset({"platform", "post_id", "status", "observed_at", "source"})
+    DECISION_FIELDS = frozenset({"request_id", "alert_id", "decision", "reviewer", "reason", "at"})
 
     def __init__(self, platforms: frozenset[str] | set[str], clock=lambda: datetime.now(UTC)):
         self.platforms = frozenset(platforms)
@@ -196,6 +213,30 @@ class EventParser:
             observed_at=self._timestamp(record, "observed_at"),
             source=self._string(record, "source", MAX_ID_CHARS),
             extra=_extra(record, self.STATUS_FIELDS),
+        )
+
+    def decision(self, raw: bytes | str) -> ReviewDecision:
+        record = self._object(raw)
+        request_id = self._optional_string(record, "request_id", 1024)
+        alert_id = self._optional_string(record, "alert_id", 1024)
+        if request_id is None and alert_id is None:
+            raise InvalidEvent("missing_field", "request_id", "a decision needs request_id or alert_id")
+        decision = self._string(record, "decision", 16)
+        if decision not in REVIEW_DECISIONS:
+            raise InvalidEvent("invalid_value", "decision", f"{decision!r} is not approve or reject")
+        reason = record.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidEvent("invalid_type", "reason", f"must be a string, not {_type_name(reason)}")
+        if reason is not None and len(reason) > 4096:
+            raise InvalidEvent("too_large", "reason", f"is {len(reason)} characters; the limit is 4096")
+        return ReviewDecision(
+            decision=decision,
+            reviewer=self._identifier(record, "reviewer"),
+            at=self._timestamp(record, "at"),
+            request_id=request_id,
+            alert_id=alert_id,
+            reason=reason,
+            extra=_extra(record, self.DECISION_FIELDS),
         )
 
     # -- fields -----------------------------------------------------------

@@ -9,7 +9,7 @@ decisions.
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,10 +83,30 @@ def load_jurisdictions(path: Path, problems: Problems) -> tuple[dict[str, Jurisd
     return jurisdictions, default
 
 
-def request_id_for(platform: str, post_id: str) -> str:
-    """Stable: the same item always gets the same request id, on any worker."""
-    digest = hashlib.sha256(f"{platform}:{post_id}".encode()).hexdigest()
-    return f"tr-{digest[:24]}"
+def request_id_for(platform: str, post_id: str, generation: int = 1) -> str:
+    """Stable and reversible: ``tr-`` + base64url of ``platform:post_id``.
+
+    The same item always gets the same id on any worker, and a decision or an
+    API call naming only the request id can be routed to the partition that
+    owns the item. A request reopened for reappeared content is generation 2,
+    3, ... of the same item (``tr-...~2``).
+    """
+    encoded = base64.urlsafe_b64encode(f"{platform}:{post_id}".encode()).decode().rstrip("=")
+    return f"tr-{encoded}" if generation == 1 else f"tr-{encoded}~{generation}"
+
+
+def item_key_of_request(request_id: str) -> str:
+    """The ``platform:post_id`` a request id was made from; ValueError if it was not made by modwatch."""
+    if not request_id.startswith("tr-"):
+        raise ValueError(f"{request_id!r} does not start with 'tr-'")
+    encoded = request_id[3:].split("~", 1)[0]
+    try:
+        key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"{request_id!r} is not a modwatch request id") from None
+    if ":" not in key:
+        raise ValueError(f"{request_id!r} is not a modwatch request id")
+    return key
 
 
 class Pipeline:
@@ -141,6 +161,30 @@ class Pipeline:
         )
         return flagged
 
+    def stamp(self, request: dict, requested_at: datetime) -> dict:
+        """Start a request's clock: ``requested_at`` and the deadline its jurisdiction gives."""
+        jurisdiction = self.jurisdictions[request["jurisdiction"]]
+        return dict(
+            request,
+            requested_at=requested_at.isoformat(),
+            deadline=(requested_at + jurisdiction.deadline).isoformat(),
+        )
+
+    def reopen(self, old: dict, requested_at: datetime) -> dict:
+        """A new request for content that reappeared after removal, linked to the old one."""
+        generation = int(old["request_id"].rsplit("~", 1)[1]) + 1 if "~" in old["request_id"] else 2
+        fresh = {
+            name: value
+            for name, value in old.items()
+            if name not in {"state", "removed_at", "removal_status", "time_to_removal_seconds",
+                            "within_deadline", "closed_at", "breaches"}
+        }  # fmt: skip
+        fresh.update(
+            request_id=request_id_for(old["platform"], old["post_id"], generation),
+            previous_request_id=old["request_id"],
+        )
+        return self.stamp(fresh, requested_at)
+
     def takedown_request(self, flagged: dict, requested_at: datetime) -> dict:
         """The request sent to the platform: what, why, under which law, by when."""
         jurisdiction = self.jurisdictions[self.platforms[flagged["platform"]].jurisdiction]
@@ -175,6 +219,7 @@ class Pipeline:
             "severity": flagged["severity"],
             "categories": list(flagged["categories"]),
             "findings": list(flagged["findings"]),
-            "request_id": request_id_for(platform, post_id) if flagged["action"] == "takedown" else None,
+            # For a review the request waits in pending_review under this id: decide on it.
+            "request_id": request_id_for(platform, post_id),
             "raised_at": raised_at.isoformat(),
         }

@@ -15,7 +15,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.settings import TOPIC_NAMES, Settings, bootstrap_servers
 
-COMPACTED = frozenset({"alerts", "takedown-requests"})
+COMPACTED = frozenset({"alerts", "takedown-requests", "item-state"})
+# The ledger is the audit trail: every record kept, for as long as the broker keeps anything.
+KEPT_FOREVER = frozenset({"ledger"})
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
@@ -24,10 +26,18 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
             name=settings.topic(name),
             num_partitions=settings.partitions,
             replication_factor=settings.replication_factor,
-            topic_configs={"cleanup.policy": "compact"} if name in COMPACTED else {},
+            topic_configs=_configs(name),
         )
         for name in TOPIC_NAMES
     ]
+
+
+def _configs(name: str) -> dict[str, str]:
+    if name in COMPACTED:
+        return {"cleanup.policy": "compact"}
+    if name in KEPT_FOREVER:
+        return {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+    return {}
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

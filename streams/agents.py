@@ -1,10 +1,13 @@
 """Agents: scan posts in batches, then publish each alert and request once.
 
 ``scan_posts``        posts -> validate -> detectors + policy (a batch at a time)
-                      -> flagged (review or takedown) | deadletter
-``publish_flagged``   flagged -> one alert and at most one takedown request per item
+                      -> item-events (review or takedown) | deadletter
+``track_items``       item-events -> one alert and at most one open request per item,
+                      the lifecycle state and its ledger (streams/lifecycle.py)
+``forward_statuses``  platform-status -> validate -> item-events | deadletter
+``forward_decisions`` decisions -> validate -> item-events | deadletter
 ``validate_reports``  reports -> counted | deadletter
-``validate_statuses`` platform-status -> counted | deadletter
+``check_deadlines``   timer: ticks overdue items, sets the open/overdue gauges
 
 No input event can stop an agent: a record that breaks the contract goes to
 the dead-letter topic with its reason, and an unexpected error while handling
@@ -16,17 +19,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from detectors.events import InvalidEvent
-from detectors.pipeline import Pipeline
+from detectors.pipeline import Pipeline, item_key_of_request
+from streams import lifecycle
 from streams.app import app, settings
 from streams.deadletter import dead_letter, dead_letter_key
 from streams.metrics import METRICS
-from streams.tables import post_to_alert, post_to_takedown_request
+from streams.tables import item_to_state, post_to_alert, post_to_takedown_request
 from streams.topics import (
     deadletter_topic,
-    flagged_topic,
+    decisions_topic,
+    item_events_topic,
+    ledger_topic,
     platform_status_topic,
     posts_topic,
     reports_topic,
@@ -36,6 +42,7 @@ log = logging.getLogger("modwatch.agents")
 
 # Loaded at import, before the worker starts: every config problem is reported at once.
 pipeline = Pipeline.from_config_dir(settings.config_dir)
+LIFECYCLE = lifecycle.LifecycleSettings(expire_after=timedelta(days=settings.expire_after_days))
 
 
 async def send_dead_letter(event, error: InvalidEvent) -> None:
@@ -87,7 +94,7 @@ async def scan_posts(stream):
             for finding in decision.findings:
                 METRICS.findings.labels(finding.detector, finding.category, post.platform).inc()
             if decision.action != "none":
-                await flagged_topic.send(key=post.key, value=pipeline.flagged(decision))
+                await item_events_topic.send(key=post.key, value={"type": "flagged", "flagged": pipeline.flagged(decision)})
 
 
 async def scan(parsed):
@@ -109,30 +116,98 @@ async def scan(parsed):
     return decisions
 
 
-@app.agent(flagged_topic)
-async def publish_flagged(stream):
+@app.agent(item_events_topic)
+async def track_items(stream):
+    """One item's events in order: alerts, requests, lifecycle transitions, the ledger."""
     async for event in stream.events():
-        key, flagged = event.key, event.value
+        key, item_event = event.key, event.value
         try:
-            now = datetime.now(UTC)
-            if key in post_to_alert:
-                METRICS.duplicates.labels("alert").inc()
-            else:
-                alert = pipeline.alert(flagged, now)
-                post_to_alert[key] = alert
-                METRICS.alerts.labels(alert["type"], alert["severity"]).inc()
-            if flagged["action"] != "takedown":
-                continue
-            if key in post_to_takedown_request:
-                METRICS.duplicates.labels("takedown_request").inc()
-                continue
-            request = pipeline.takedown_request(flagged, now)
-            post_to_takedown_request[key] = request
-            METRICS.takedown_requests.labels(request["platform"], request["jurisdiction"]).inc()
-            log.info("takedown request %s for %s (%s)", request["request_id"], key, ",".join(request["categories"]))
+            await handle_item_event(key, item_event, datetime.now(UTC))
         except Exception as error:  # noqa: BLE001 - one bad record must not stop the agent
-            log.exception("cannot publish flagged item %r", key)
+            log.exception("cannot handle %s event for %r", item_event.get("type") if isinstance(item_event, dict) else "?", key)
             await send_dead_letter(event, InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}"))
+
+
+async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
+    state = item_to_state.get(key)
+    kind = item_event["type"]
+    if kind == "flagged":
+        flagged = item_event["flagged"]
+        await publish_alert(key, pipeline.alert(flagged, now))
+        outcome = lifecycle.on_flagged(state, flagged, pipeline.takedown_request(flagged, now), now)
+        if outcome.state is None and flagged["action"] == "takedown":
+            METRICS.duplicates.labels("takedown_request").inc()
+    elif kind == "status":
+        outcome = lifecycle.on_status(state, item_event["status"], lambda old: pipeline.reopen(old, now), now)
+    elif kind == "decision":
+        decision = item_event["decision"]
+        outcome = lifecycle.on_decision(state, decision, lambda pending: pipeline.stamp(pending, now), now)
+        if outcome.state is not None:
+            for detector_name in sorted({finding["detector"] for finding in state["request"]["evidence"]}):
+                METRICS.review_decisions.labels(decision["decision"], detector_name).inc()
+    elif kind == "tick":
+        outcome = lifecycle.on_tick(state, now, LIFECYCLE) if state else lifecycle.NOTHING
+    else:
+        raise ValueError(f"unknown item event type {kind!r}")
+    await apply(key, outcome)
+
+
+async def apply(key: str, outcome: lifecycle.Outcome) -> None:
+    if outcome.state is not None:
+        previous = item_to_state.get(key)
+        transition = outcome.state.get("transition")
+        if transition and (previous is None or previous.get("seq") != outcome.state["seq"]):
+            # The ledger record must be on the broker before the state that
+            # follows from it: a crash in between then repeats the transition
+            # (same request_id and seq, which readers de-duplicate) and never loses it.
+            delivery = await ledger_topic.send(key=key, value=ledger_record(outcome.state), force=True)
+            await delivery
+            log.info("%s %s -> %s (%s)", transition["request_id"], transition["from"], transition["to"],
+                     transition["cause"]["type"])  # fmt: skip
+        item_to_state[key] = outcome.state
+    for request in outcome.requests:
+        published = post_to_takedown_request.get(key)
+        if published is not None and published["request_id"] == request["request_id"]:
+            METRICS.duplicates.labels("takedown_request").inc()
+            continue
+        post_to_takedown_request[key] = {name: value for name, value in request.items() if name != "state"}
+        METRICS.takedown_requests.labels(request["platform"], request["jurisdiction"]).inc()
+    for alert in outcome.alerts:
+        await publish_alert(alert["alert_id"], alert)
+    if outcome.removal is not None:
+        removal = outcome.removal
+        METRICS.time_to_removal.labels(removal["platform"], removal["category"], removal["jurisdiction"]).observe(
+            removal["seconds"]
+        )
+        METRICS.removals.labels(removal["platform"], "yes" if removal["within_deadline"] else "no").inc()
+    if outcome.state is not None and outcome.state["request"] and outcome.state["request"]["state"] == "rejected":
+        METRICS.rejections.labels(outcome.state["platform"]).inc()
+
+
+def ledger_record(state: dict) -> dict:
+    request = state["request"]
+    return {
+        **state["transition"],
+        "platform": state["platform"],
+        "post_id": state["post_id"],
+        "state": request["state"],
+        "jurisdiction": request.get("jurisdiction"),
+        "categories": request.get("categories"),
+        "requested_at": request.get("requested_at"),
+        "deadline": request.get("deadline"),
+        "removed_at": request.get("removed_at"),
+        "removal_status": request.get("removal_status"),
+        "previous_request_id": request.get("previous_request_id"),
+    }
+
+
+async def publish_alert(key: str, alert: dict) -> None:
+    """Alerts are de-duplicated by their id: a replay raises none twice."""
+    if key in post_to_alert:
+        METRICS.duplicates.labels("alert").inc()
+        return
+    post_to_alert[key] = alert
+    METRICS.alerts.labels(alert["type"], alert["severity"]).inc()
 
 
 async def _validate_only(stream, parse: Callable) -> None:
@@ -146,11 +221,73 @@ async def _validate_only(stream, parse: Callable) -> None:
 
 @app.agent(reports_topic)
 async def validate_reports(stream):
-    # The takedown-lifecycle issue counts reports per item; for now they are validated and counted.
+    # Report velocity per item is part of the lifecycle issue; for now reports are validated and counted.
     await _validate_only(stream, pipeline.parser.report)
 
 
 @app.agent(platform_status_topic)
-async def validate_statuses(stream):
-    # The takedown-lifecycle issue turns these into removals; for now they are validated and counted.
-    await _validate_only(stream, pipeline.parser.status)
+async def forward_statuses(stream):
+    """Validate platform status events and pass them to the item's own partition."""
+    async for event in stream.events():
+        try:
+            status = pipeline.parser.status(event.value)
+        except InvalidEvent as error:
+            await send_dead_letter(event, error)
+            continue
+        METRICS.events.labels(event.message.topic, "valid").inc()
+        record = {"platform": status.platform, "post_id": status.post_id, "status": status.status,
+                  "observed_at": status.observed_at.isoformat(), "source": status.source}  # fmt: skip
+        await item_events_topic.send(key=status.key, value={"type": "status", "status": record})
+
+
+@app.agent(decisions_topic)
+async def forward_decisions(stream):
+    """Validate reviewers' decisions and pass them to the partition of the item they decide."""
+    async for event in stream.events():
+        try:
+            decision = pipeline.parser.decision(event.value)
+            key = decision_item_key(decision)
+        except InvalidEvent as error:
+            await send_dead_letter(event, error)
+            continue
+        METRICS.events.labels(event.message.topic, "valid").inc()
+        record = {"decision": decision.decision, "reviewer": decision.reviewer, "reason": decision.reason,
+                  "at": decision.at.isoformat(), "request_id": decision.request_id, "alert_id": decision.alert_id}  # fmt: skip
+        await item_events_topic.send(key=key, value={"type": "decision", "decision": record})
+
+
+def decision_item_key(decision) -> str:
+    if decision.request_id is not None:
+        try:
+            return item_key_of_request(decision.request_id)
+        except ValueError as error:
+            raise InvalidEvent("invalid_value", "request_id", str(error)) from None
+    prefix = "detection:"
+    if not decision.alert_id.startswith(prefix) or ":" not in decision.alert_id[len(prefix):]:
+        raise InvalidEvent("invalid_value", "alert_id", f"{decision.alert_id[:80]!r} is not a detection alert id")
+    return decision.alert_id[len(prefix):]
+
+
+@app.timer(interval=settings.tick_seconds)
+async def check_deadlines():
+    """Tick items whose next deadline has passed; refresh the open and overdue gauges.
+
+    Table writes need the context of an event of the item's partition, so the
+    timer does not change state itself: it sends a tick to the item's events.
+    """
+    now = datetime.now(UTC)
+    open_by_platform: dict[str, int] = {platform: 0 for platform in pipeline.platforms}
+    overdue_by_platform: dict[str, int] = {platform: 0 for platform in pipeline.platforms}
+    for key, state in list(item_to_state.items()):
+        request = state.get("request")
+        if not request or request["state"] not in lifecycle.OPEN_STATES:
+            continue
+        open_by_platform[state["platform"]] = open_by_platform.get(state["platform"], 0) + 1
+        if now > datetime.fromisoformat(request["deadline"]):
+            overdue_by_platform[state["platform"]] = overdue_by_platform.get(state["platform"], 0) + 1
+        due = lifecycle.next_check(state, LIFECYCLE)
+        if due is not None and due <= now:
+            await item_events_topic.send(key=key, value={"type": "tick", "at": now.isoformat()}, force=True)
+    for platform, count in open_by_platform.items():
+        METRICS.requests_open.labels(platform).set(count)
+        METRICS.requests_overdue.labels(platform).set(overdue_by_platform.get(platform, 0))

@@ -7,7 +7,7 @@ number of series stays fixed however much traffic flows.
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -74,6 +74,45 @@ class Metrics:
             "modwatch_scan_batch_size_posts",
             "Posts per batch taken by the scan agent.",
             buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+            registry=registry,
+        )
+        self.time_to_removal = Histogram(
+            "modwatch_time_to_removal_seconds",
+            "Time from a takedown request to the platform's removal, by platform, category and jurisdiction.",
+            ["platform", "category", "jurisdiction"],
+            # From one minute to thirty days: legal deadlines run from 1 hour (EU) to 7 days (DE).
+            buckets=(60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
+                     3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400),
+            registry=registry,
+        )  # fmt: skip
+        self.removals = Counter(
+            "modwatch_removals_total",
+            "Requested items the platform removed, by platform and whether within the deadline (yes/no).",
+            ["platform", "within_deadline"],
+            registry=registry,
+        )
+        self.rejections = Counter(
+            "modwatch_rejections_total",
+            "Requests the platform rejected, by platform.",
+            ["platform"],
+            registry=registry,
+        )
+        self.review_decisions = Counter(
+            "modwatch_review_decisions_total",
+            "Reviewers' decisions (approve/reject) on pending items, by detector that flagged them.",
+            ["decision", "detector"],
+            registry=registry,
+        )
+        self.requests_open = Gauge(
+            "modwatch_takedown_requests_open",
+            "Requests sent and not yet removed, rejected or expired, per platform (this worker's partitions).",
+            ["platform"],
+            registry=registry,
+        )
+        self.requests_overdue = Gauge(
+            "modwatch_takedown_requests_overdue",
+            "Open requests past their deadline, per platform (this worker's partitions).",
+            ["platform"],
             registry=registry,
         )
 

@@ -16,6 +16,8 @@ each test its own app id and topic prefix):
 ``MODWATCH_STORE``       ``memory://`` or ``rocksdb://``
 ``MODWATCH_DATA_DIR``    where the worker keeps local state
 ``MODWATCH_SESSION_TIMEOUT_SECONDS`` how long the group waits for a silent worker
+``MODWATCH_TICK_SECONDS`` how often deadlines are checked
+``MODWATCH_EXPIRE_AFTER_DAYS`` when an unanswered request is closed as expired
 ``MODWATCH_LOG_LEVEL``   debug, info, warning, error
 =======================  ===================================================
 """
@@ -34,9 +36,12 @@ TOPIC_NAMES = (
     "posts",
     "reports",
     "platform-status",
-    "flagged",
+    "decisions",
+    "item-events",
     "alerts",
     "takedown-requests",
+    "ledger",
+    "item-state",
     "deadletter",
 )
 
@@ -73,6 +78,8 @@ class Settings:
     store: str
     data_dir: Path
     session_timeout_seconds: float
+    tick_seconds: float
+    expire_after_days: float
     scan_batch_size: int
     scan_batch_seconds: float
     log_level: str
@@ -118,6 +125,8 @@ class Settings:
             store=value("store", str, "memory://"),
             data_dir=Path(value("data_dir", str, ".modwatch-data")),
             session_timeout_seconds=value("session_timeout_seconds", float, 30.0),
+            tick_seconds=value("tick_seconds", float, 30.0),
+            expire_after_days=value("expire_after_days", float, 30.0),
             scan_batch_size=value("scan_batch_size", int, 500),
             scan_batch_seconds=value("scan_batch_seconds", float, 0.2),
             log_level=value("log_level", str, "info"),

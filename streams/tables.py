@@ -6,12 +6,16 @@ publishing the request. After a crash the worker rebuilds the table from the
 output topic before it consumes again, so a request already published is
 never published twice, and a request whose write never landed is published
 when its input is read again (at-least-once input, exactly-once output).
+
+``item_to_state`` holds each item's takedown lifecycle (streams/lifecycle.py)
+with its clock; its compacted changelog brings every open request and its
+``requested_at`` back after a restart.
 """
 
 from __future__ import annotations
 
 from streams.app import app, settings
-from streams.topics import alerts_topic, takedown_requests_topic
+from streams.topics import alerts_topic, item_state_topic, takedown_requests_topic
 
 post_to_takedown_request = app.Table(
     "post_to_takedown_request",
@@ -29,7 +33,15 @@ post_to_alert = app.Table(
     changelog_topic=alerts_topic,
 )
 
+item_to_state = app.Table(
+    "item_to_state",
+    key_type=str,
+    value_type=dict,
+    partitions=settings.partitions,
+    changelog_topic=item_state_topic,
+)
+
 # Faust would JSON-encode string keys ('"x:1"'); the contract keys every record
 # with the bare ``platform:post_id``.
-for _table in (post_to_takedown_request, post_to_alert):
+for _table in (post_to_takedown_request, post_to_alert, item_to_state):
     _table.key_serializer = "raw"

@@ -31,11 +31,15 @@ def _output(name: str, *, compacting: bool = False):
 posts_topic = _input("posts")
 reports_topic = _input("reports")
 platform_status_topic = _input("platform-status")
+decisions_topic = _input("decisions")
 
-# Posts the policy flagged (review or takedown), re-keyed by platform:post_id.
-# The de-duplicating agent reads it one event at a time so its table writes go
-# to the partition of the event that caused them.
-flagged_topic = _output("flagged")
+# Everything that happens to one item, keyed by platform:post_id and written by
+# modwatch's own producer: scan decisions (review or takedown), platform status
+# events, reviewers' decisions, deadline ticks. One agent reads it one event at
+# a time, so each item's state changes in order and each table write goes to
+# the partition of the event that caused it, whatever partitioner the
+# producers of the input topics used.
+item_events_topic = _output("item-events")
 
 # These two are also the changelogs of the tables that de-duplicate them
 # (streams/tables.py): an output and the memory of having sent it are one
@@ -43,5 +47,10 @@ flagged_topic = _output("flagged")
 # the one record per item.
 takedown_requests_topic = _output("takedown-requests", compacting=True)
 alerts_topic = _output("alerts", compacting=True)
+
+# The changelog of item_to_state (streams/tables.py): the latest state per item.
+item_state_topic = _output("item-state", compacting=True)
+# The audit trail: one record per state transition, never compacted.
+ledger_topic = _output("ledger")
 
 deadletter_topic = _output("deadletter")

@@ -1,0 +1,218 @@
+"""The takedown lifecycle of one item, as a pure function of its state and an event.
+
+Per ``platform:post_id`` a request moves through::
+
+    pending_review ──approve──▶ requested ──▶ removed | rejected | expired
+          │                        ▲
+          └──reject──▶ dismissed   └── reappeared: content removed, then seen
+                                       available again, reopens the clock on a
+                                       new request linked to the old one
+
+``advance(state, event, now)`` returns the new state and what to publish; the
+agent (streams/agents.py) stores the state in a table whose changelog is the
+ledger topic, so every transition is one ledger record: who or what caused
+it, when, and a digest of the evidence. Nothing here touches Kafka, so every
+transition is unit-tested without a broker.
+
+Times come from the events where the platform says when something happened
+(a status event's ``observed_at``) and from ``now`` where modwatch acts
+(a request leaves when it is emitted, until the Delivery issue lands).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+OPEN_STATES = frozenset({"requested", "acknowledged"})
+CLOSED_STATES = frozenset({"removed", "rejected", "expired", "dismissed"})
+REMOVAL_STATUSES = frozenset({"removed", "geo_blocked", "restricted"})
+# Deadline multiples at which an overdue request raises an sla_breach alert, once each.
+BREACH_MULTIPLES = (1, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleSettings:
+    # A request the platform neither removes nor rejects is closed as expired
+    # after this long; it stays in the statistics as censored, never as removed.
+    expire_after: timedelta = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: dict | None  # the item's new state; None when nothing changed
+    requests: list[dict]  # takedown requests to publish
+    alerts: list[dict]  # alerts to publish
+    removal: dict | None = None  # {platform, category, jurisdiction, seconds, within_deadline} to observe
+
+
+NOTHING = Outcome(None, [], [])
+
+
+def evidence_digest(evidence: Any) -> str:
+    return "sha256:" + hashlib.sha256(orjson.dumps(evidence, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _transition(state: dict, to: str, at: datetime, cause: dict) -> dict:
+    request = state["request"]
+    state = dict(state)
+    request = dict(request)
+    state["seq"] = state.get("seq", 0) + 1
+    state["transition"] = {
+        "seq": state["seq"],
+        "request_id": request["request_id"],
+        "from": request["state"],
+        "to": to,
+        "at": _iso(at),
+        "cause": cause,
+        "evidence_digest": evidence_digest(request.get("evidence")),
+    }
+    request["state"] = to
+    state["request"] = request
+    return state
+
+
+def new_item(flagged: dict) -> dict:
+    return {"key": f"{flagged['platform']}:{flagged['post_id']}", "platform": flagged["platform"],
+            "post_id": flagged["post_id"], "seq": 0, "request": None, "previous_requests": []}  # fmt: skip
+
+
+def on_flagged(state: dict | None, flagged: dict, request: dict, now: datetime) -> Outcome:
+    """A scan decided review or takedown; ``request`` is the request that would be sent now."""
+    state = state or new_item(flagged)
+    current = state.get("request")
+    if current is not None:
+        return NOTHING  # already tracked: a replay, a duplicate or a re-scan of the same item
+    if state.get("removed_at"):
+        return NOTHING  # the platform already took it down before anyone asked
+    cause = {"type": "detection", "action": flagged["action"], "categories": flagged["categories"]}
+    if flagged["action"] == "takedown":
+        state = dict(state, request=dict(request, state="new"))
+        state = _transition(state, "requested", now, cause)
+        return Outcome(state, [state["request"]], [])
+    pending = dict(request, state="new", requested_at=None, deadline=None)
+    state = _transition(dict(state, request=pending), "pending_review", now, cause)
+    return Outcome(state, [], [])
+
+
+def on_decision(state: dict | None, decision: dict, request_for_now, now: datetime) -> Outcome:
+    """A reviewer's decision on a pending item; ``request_for_now(pending)`` restamps the clock."""
+    if state is None or state.get("request") is None or state["request"]["state"] != "pending_review":
+        return NOTHING
+    cause = {"type": "review", "decision": decision["decision"], "reviewer": decision["reviewer"],
+             "reason": decision.get("reason"), "decided_at": decision.get("at")}  # fmt: skip
+    if decision["decision"] == "approve":
+        state = dict(state, request=request_for_now(state["request"]))
+        state = _transition(state, "requested", now, cause)
+        return Outcome(state, [state["request"]], [])
+    state = _transition(state, "dismissed", now, cause)
+    state["request"] = dict(state["request"], closed_at=_iso(now))
+    return Outcome(state, [], [])
+
+
+def on_status(state: dict | None, status: dict, reopen, now: datetime) -> Outcome:
+    """A platform status event. ``reopen(old_request)`` makes the linked request for reappeared content."""
+    observed = _time(status["observed_at"])
+    cause = {"type": "status", "status": status["status"], "source": status["source"],
+             "observed_at": status["observed_at"]}  # fmt: skip
+    if state is None:
+        state = new_item(status)
+    request = state.get("request")
+    kind = status["status"]
+    if request is None or request["state"] == "pending_review":
+        if kind in REMOVAL_STATUSES and not state.get("removed_at"):
+            changed = dict(state, removed_at=status["observed_at"], removal_status=kind)
+            if request is not None:
+                changed = _transition(changed, "removed", now, dict(cause, before_request=True))
+                changed["request"] = dict(changed["request"], removed_at=status["observed_at"], removal_status=kind,
+                                          closed_at=_iso(now))  # fmt: skip
+            return Outcome(changed, [], [])
+        if kind == "available" and state.get("removed_at"):
+            return Outcome(dict(state, removed_at=None, removal_status=None), [], [])
+        return NOTHING
+    if request["state"] in OPEN_STATES:
+        if kind in REMOVAL_STATUSES:
+            state = _transition(state, "removed", now, cause)
+            requested = _time(request["requested_at"])
+            seconds = max(0.0, (observed - requested).total_seconds())
+            within = observed <= _time(request["deadline"])
+            state["request"] = dict(state["request"], removed_at=status["observed_at"], removal_status=kind,
+                                    time_to_removal_seconds=seconds, within_deadline=within,
+                                    closed_at=_iso(now))  # fmt: skip
+            removal = {"platform": request["platform"], "jurisdiction": request["jurisdiction"],
+                       "category": (request["categories"] or ["unknown"])[0], "seconds": seconds,
+                       "within_deadline": within}  # fmt: skip
+            return Outcome(state, [], [], removal)
+        if kind == "rejected":
+            state = _transition(state, "rejected", now, cause)
+            state["request"] = dict(state["request"], closed_at=_iso(now))
+            return Outcome(state, [], [])
+        return NOTHING  # "available" while open: nothing new
+    if request["state"] == "removed" and kind == "available" and observed > _time(request["removed_at"]):
+        # Removed content is back: close the old request's story, open a new clock.
+        state = _transition(state, "reappeared", now, cause)
+        old = state["request"]
+        new = reopen(old)
+        state = dict(state, previous_requests=state.get("previous_requests", []) + [old], request=dict(new, state="new"))
+        state = _transition(state, "requested", now, dict(cause, previous_request_id=old["request_id"]))
+        return Outcome(state, [state["request"]], [])
+    return NOTHING  # a duplicate, or news about a closed request
+
+
+def on_tick(state: dict, now: datetime, settings: LifecycleSettings) -> Outcome:
+    """Deadline checks: one sla_breach alert per request per multiple, then expiry."""
+    request = state.get("request")
+    if request is None or request["state"] not in OPEN_STATES:
+        return NOTHING
+    requested = _time(request["requested_at"])
+    allowed = _time(request["deadline"]) - requested
+    if now >= requested + settings.expire_after:
+        state = _transition(state, "expired", now, {"type": "timer", "expire_after_days": settings.expire_after.days})
+        state["request"] = dict(state["request"], closed_at=_iso(now))
+        return Outcome(state, [], [])
+    breaches = list(request.get("breaches", []))
+    alerts = []
+    for multiple in BREACH_MULTIPLES:
+        if multiple not in breaches and now >= requested + multiple * allowed:
+            breaches.append(multiple)
+            alerts.append({
+                "alert_id": f"sla_breach:{request['request_id']}:{multiple}",
+                "type": "sla_breach",
+                "platform": request["platform"],
+                "post_id": request["post_id"],
+                "request_id": request["request_id"],
+                "jurisdiction": request["jurisdiction"],
+                "categories": request["categories"],
+                "severity": "high" if multiple == 1 else "critical",
+                "deadline": request["deadline"],
+                "overdue_seconds": (now - _time(request["deadline"])).total_seconds(),
+                "deadline_multiple": multiple,
+                "raised_at": _iso(now),
+            })  # fmt: skip
+    if not alerts:
+        return NOTHING
+    state = dict(state, request=dict(request, breaches=breaches))
+    return Outcome(state, [], alerts)
+
+
+def next_check(state: dict, settings: LifecycleSettings) -> datetime | None:
+    """When this item next needs a tick, or None when it never will."""
+    request = state.get("request")
+    if request is None or request["state"] not in OPEN_STATES:
+        return None
+    requested = _time(request["requested_at"])
+    allowed = _time(request["deadline"]) - requested
+    due = [requested + multiple * allowed for multiple in BREACH_MULTIPLES if multiple not in request.get("breaches", [])]
+    return min(due + [requested + settings.expire_after])
