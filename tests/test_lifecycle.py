@@ -1,0 +1,172 @@
+"""The takedown lifecycle as a pure function: every transition without a broker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from detectors.pipeline import Pipeline, item_key_of_request, request_id_for
+from streams import lifecycle
+from tests.conftest import ROOT
+
+T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+SETTINGS = lifecycle.LifecycleSettings(expire_after=timedelta(days=30))
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline.from_config_dir(ROOT / "config")
+
+
+def flagged(action="takedown", post_id="p1") -> dict:
+    return {
+        "platform": "x", "post_id": post_id, "account_id": "a", "url": None, "action": action,
+        "severity": "critical", "categories": ["terrorism_promotion"], "posted_at": T0.isoformat(),
+        "findings": [{"detector": "designated_organisation", "category": "terrorism_promotion", "score": 0.9,
+                      "evidence": {"organisations": ["QDe.132"]}}],
+    }  # fmt: skip
+
+
+def status(kind: str, at: datetime) -> dict:
+    return {"platform": "x", "post_id": "p1", "status": kind, "observed_at": at.isoformat(), "source": "test"}
+
+
+def requested(pipeline, at=T0):
+    return lifecycle.on_flagged(None, flagged(), pipeline.takedown_request(flagged(), at), at)
+
+
+def test_takedown_decision_opens_a_request_with_its_clock(pipeline):
+    outcome = requested(pipeline)
+    request = outcome.state["request"]
+    assert request["state"] == "requested" and request["requested_at"] == T0.isoformat()
+    assert request["deadline"] == (T0 + timedelta(hours=48)).isoformat()  # PK: 48 hours
+    assert outcome.requests == [request]
+    transition = outcome.state["transition"]
+    assert (transition["from"], transition["to"], transition["seq"]) == ("new", "requested", 1)
+    assert transition["evidence_digest"].startswith("sha256:")
+
+
+def test_the_same_item_flagged_again_changes_nothing(pipeline):
+    state = requested(pipeline).state
+    again = lifecycle.on_flagged(state, flagged(), pipeline.takedown_request(flagged(), T0 + timedelta(hours=1)), T0)
+    assert again is lifecycle.NOTHING
+
+
+def test_removal_closes_the_request_and_measures_time_to_removal(pipeline):
+    state = requested(pipeline).state
+    outcome = lifecycle.on_status(state, status("geo_blocked", T0 + timedelta(hours=5)), None, T0 + timedelta(hours=6))
+    request = outcome.state["request"]
+    assert request["state"] == "removed" and request["removal_status"] == "geo_blocked"
+    assert request["time_to_removal_seconds"] == 5 * 3600 and request["within_deadline"] is True
+    assert outcome.removal == {"platform": "x", "jurisdiction": "PK", "category": "terrorism_promotion",
+                               "seconds": 5 * 3600.0, "within_deadline": True}  # fmt: skip
+
+
+def test_removal_after_the_deadline_is_counted_late(pipeline):
+    state = requested(pipeline).state
+    outcome = lifecycle.on_status(state, status("removed", T0 + timedelta(hours=50)), None, T0 + timedelta(hours=50))
+    assert outcome.removal["within_deadline"] is False
+
+
+def test_a_duplicated_removal_is_counted_once(pipeline):
+    state = requested(pipeline).state
+    removed = lifecycle.on_status(state, status("removed", T0 + timedelta(hours=2)), None, T0).state
+    assert lifecycle.on_status(removed, status("removed", T0 + timedelta(hours=3)), None, T0) is lifecycle.NOTHING
+
+
+def test_removal_reported_before_the_request_time_counts_as_zero_not_negative(pipeline):
+    state = requested(pipeline).state
+    outcome = lifecycle.on_status(state, status("removed", T0 - timedelta(minutes=5)), None, T0)
+    assert outcome.removal["seconds"] == 0.0
+
+
+def test_status_before_the_request_is_remembered_and_no_request_follows(pipeline):
+    removed_first = lifecycle.on_status(None, status("removed", T0), None, T0).state
+    assert removed_first["removed_at"] == T0.isoformat()
+    later = lifecycle.on_flagged(removed_first, flagged(), pipeline.takedown_request(flagged(), T0), T0)
+    assert later is lifecycle.NOTHING
+
+
+def test_platform_rejection_closes_the_request(pipeline):
+    state = requested(pipeline).state
+    outcome = lifecycle.on_status(state, status("rejected", T0 + timedelta(hours=1)), None, T0 + timedelta(hours=1))
+    assert outcome.state["request"]["state"] == "rejected" and outcome.removal is None
+
+
+def test_reappeared_content_opens_a_new_linked_request_with_a_new_clock(pipeline):
+    state = requested(pipeline).state
+    removed = lifecycle.on_status(state, status("removed", T0 + timedelta(hours=1)), None, T0).state
+    later = T0 + timedelta(days=2)
+    outcome = lifecycle.on_status(removed, status("available", later), lambda old: pipeline.reopen(old, later), later)
+    new = outcome.state["request"]
+    old = outcome.state["previous_requests"][-1]
+    assert old["state"] == "reappeared" and new["state"] == "requested"
+    assert new["previous_request_id"] == old["request_id"] and new["request_id"] != old["request_id"]
+    assert new["requested_at"] == later.isoformat()
+    assert item_key_of_request(new["request_id"]) == "x:p1"
+    assert outcome.requests == [new]
+
+
+def test_review_waits_then_approval_starts_the_clock(pipeline):
+    pending = lifecycle.on_flagged(None, flagged("review"), pipeline.takedown_request(flagged("review"), T0), T0)
+    assert pending.state["request"]["state"] == "pending_review" and pending.requests == []
+    assert pending.state["request"]["requested_at"] is None
+    approved_at = T0 + timedelta(hours=3)
+    decision = {"decision": "approve", "reviewer": "rev-1", "reason": "clear glorification", "at": approved_at.isoformat()}
+    outcome = lifecycle.on_decision(pending.state, decision, lambda draft: pipeline.stamp(draft, approved_at), approved_at)
+    assert outcome.state["request"]["state"] == "requested"
+    assert outcome.state["request"]["requested_at"] == approved_at.isoformat()
+    assert outcome.state["transition"]["cause"]["reviewer"] == "rev-1"
+    assert outcome.requests == [outcome.state["request"]]
+
+
+def test_rejection_by_a_reviewer_dismisses_without_a_request(pipeline):
+    pending = lifecycle.on_flagged(None, flagged("review"), pipeline.takedown_request(flagged("review"), T0), T0).state
+    decision = {"decision": "reject", "reviewer": "rev-1", "reason": "news report", "at": T0.isoformat()}
+    outcome = lifecycle.on_decision(pending, decision, None, T0)
+    assert outcome.state["request"]["state"] == "dismissed" and outcome.requests == []
+
+
+def test_a_decision_on_an_item_not_in_review_changes_nothing(pipeline):
+    state = requested(pipeline).state
+    decision = {"decision": "reject", "reviewer": "rev-1", "at": T0.isoformat()}
+    assert lifecycle.on_decision(state, decision, None, T0) is lifecycle.NOTHING
+
+
+def test_sla_breach_alerts_once_per_deadline_multiple(pipeline):
+    state = requested(pipeline).state
+    assert lifecycle.on_tick(state, T0 + timedelta(hours=47), SETTINGS) is lifecycle.NOTHING
+    first = lifecycle.on_tick(state, T0 + timedelta(hours=49), SETTINGS)
+    assert [alert["deadline_multiple"] for alert in first.alerts] == [1]
+    assert lifecycle.on_tick(first.state, T0 + timedelta(hours=60), SETTINGS) is lifecycle.NOTHING
+    second = lifecycle.on_tick(first.state, T0 + timedelta(hours=97), SETTINGS)
+    assert [alert["deadline_multiple"] for alert in second.alerts] == [2]
+    assert second.alerts[0]["alert_id"].endswith(":2") and second.alerts[0]["severity"] == "critical"
+
+
+def test_a_late_first_tick_raises_both_breaches_at_once(pipeline):
+    state = requested(pipeline).state
+    outcome = lifecycle.on_tick(state, T0 + timedelta(days=5), SETTINGS)
+    assert [alert["deadline_multiple"] for alert in outcome.alerts] == [1, 2]
+
+
+def test_unanswered_request_expires(pipeline):
+    state = requested(pipeline).state
+    outcome = lifecycle.on_tick(state, T0 + timedelta(days=31), SETTINGS)
+    assert outcome.state["request"]["state"] == "expired"
+
+
+def test_next_check_is_the_earliest_pending_deadline(pipeline):
+    state = requested(pipeline).state
+    assert lifecycle.next_check(state, SETTINGS) == T0 + timedelta(hours=48)
+    after_first = lifecycle.on_tick(state, T0 + timedelta(hours=49), SETTINGS).state
+    assert lifecycle.next_check(after_first, SETTINGS) == T0 + timedelta(hours=96)
+
+
+def test_request_ids_are_stable_and_name_their_item():
+    assert request_id_for("x", "p1") == request_id_for("x", "p1")
+    assert item_key_of_request(request_id_for("telegram", "a:b/c")) == "telegram:a:b/c"
+    assert item_key_of_request(request_id_for("x", "p1", 3)) == "x:p1"
+    with pytest.raises(ValueError):
+        item_key_of_request("tr-!!!")
