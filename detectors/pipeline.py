@@ -20,7 +20,7 @@ from detectors.base import Detector, Finding
 from detectors.configfile import Problems, load_yaml
 from detectors.designations import DesignatedOrganisationDetector
 from detectors.events import EventParser, Post
-from detectors.policy import Decision, Policy
+from detectors.policy import SEVERITIES, Decision, Policy
 from detectors.watchlist import WatchlistDetector
 
 
@@ -32,6 +32,18 @@ class Jurisdiction:
     citation: str
     deadline: timedelta
     categories: frozenset[str]
+    category_deadlines: dict[str, timedelta]
+    emergency_deadline: timedelta | None
+    emergency_severities: frozenset[str]
+
+    def deadline_for(self, categories: list[str], severity: str) -> timedelta:
+        """The emergency deadline for emergency severities, else the deadline of the request's
+        first category (the one that earned its action), else the jurisdiction's default."""
+        if self.emergency_deadline is not None and severity in self.emergency_severities:
+            return self.emergency_deadline
+        if categories and categories[0] in self.category_deadlines:
+            return self.category_deadlines[categories[0]]
+        return self.deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +78,22 @@ def load_jurisdictions(path: Path, problems: Problems) -> tuple[dict[str, Jurisd
         hours = document.number(where + ("deadline_hours",), default=48, minimum=0.0001)  # tests use seconds
         if document.get(where + ("deadline_hours",)) is None:
             document.problem(where + ("deadline_hours",), "is required")
+        category_deadlines = {
+            category: timedelta(hours=document.number(where + ("category_deadline_hours", category), default=48, minimum=0.0001))
+            for category in document.mapping(where + ("category_deadline_hours",))
+        }
+        emergency_hours = document.get(where + ("emergency", "deadline_hours"))
+        emergency_severities = frozenset(
+            document.choice(where + ("emergency", "severities", index), set(SEVERITIES), default="critical")
+            for index, _ in enumerate(document.sequence(where + ("emergency", "severities")))
+        )
         jurisdictions[code] = Jurisdiction(
+            category_deadlines=category_deadlines,
+            emergency_deadline=(
+                timedelta(hours=document.number(where + ("emergency", "deadline_hours"), default=1, minimum=0.0001))
+                if emergency_hours is not None else None
+            ),
+            emergency_severities=emergency_severities,
             code=code,
             name=document.text(where + ("name",), required=True),
             legal_basis=document.text(where + ("legal_basis",), required=True),
@@ -164,10 +191,11 @@ class Pipeline:
     def stamp(self, request: dict, requested_at: datetime) -> dict:
         """Start a request's clock: ``requested_at`` and the deadline its jurisdiction gives."""
         jurisdiction = self.jurisdictions[request["jurisdiction"]]
+        deadline = jurisdiction.deadline_for(list(request["categories"]), request["severity"])
         return dict(
             request,
             requested_at=requested_at.isoformat(),
-            deadline=(requested_at + jurisdiction.deadline).isoformat(),
+            deadline=(requested_at + deadline).isoformat(),
         )
 
     def reopen(self, old: dict, requested_at: datetime) -> dict:
@@ -202,7 +230,9 @@ class Pipeline:
             "citation": jurisdiction.citation,
             "posted_at": flagged["posted_at"],
             "requested_at": requested_at.isoformat(),
-            "deadline": (requested_at + jurisdiction.deadline).isoformat(),
+            "deadline": (
+                requested_at + jurisdiction.deadline_for(list(flagged["categories"]), flagged["severity"])
+            ).isoformat(),
         }
 
     @staticmethod

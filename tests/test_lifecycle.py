@@ -170,3 +170,32 @@ def test_request_ids_are_stable_and_name_their_item():
     assert item_key_of_request(request_id_for("x", "p1", 3)) == "x:p1"
     with pytest.raises(ValueError):
         item_key_of_request("tr-!!!")
+
+
+def test_each_shipped_jurisdiction_gives_its_deadline(pipeline):
+    hours = {code: jurisdiction.deadline.total_seconds() / 3600 for code, jurisdiction in pipeline.jurisdictions.items()}
+    assert hours == {"PK": 48, "EU": 1, "DE": 24, "IN": 3, "AU": 24}
+    assert all(jurisdiction.citation and jurisdiction.legal_basis for jurisdiction in pipeline.jurisdictions.values())
+
+
+def test_category_and_emergency_deadlines_override_the_default(pipeline):
+    germany = pipeline.jurisdictions["DE"]
+    assert germany.deadline_for(["hate"], "high") == timedelta(days=7)
+    assert germany.deadline_for(["terrorism_promotion", "hate"], "critical") == timedelta(hours=24)
+    pakistan = pipeline.jurisdictions["PK"]
+    assert pakistan.deadline_for(["terrorism_promotion"], "critical") == timedelta(hours=48)  # no emergency severities shipped
+    emergency = type(pakistan)(**{**{f: getattr(pakistan, f) for f in pakistan.__slots__}, "emergency_severities": frozenset({"critical"})})
+    assert emergency.deadline_for(["terrorism_promotion"], "critical") == timedelta(hours=12)
+
+
+def test_platform_override_picks_the_request_jurisdiction(tmp_path):
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    platforms = config / "platforms.yaml"
+    platforms.write_text(platforms.read_text().replace("  tiktok: {name: TikTok}", "  tiktok: {name: TikTok, jurisdiction: EU}"))
+    pipeline = Pipeline.from_config_dir(config)
+    request = pipeline.takedown_request(dict(flagged(), platform="tiktok"), T0)
+    assert request["jurisdiction"] == "EU" and request["deadline"] == (T0 + timedelta(hours=1)).isoformat()
+    assert "2021/784" in request["legal_basis"]
