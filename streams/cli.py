@@ -230,6 +230,92 @@ def demo(posts: Path, wait: float, keep_broker: bool) -> None:
     sys.exit(run_demo(posts, wait, keep_broker))
 
 
+@cli.command()
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Count requests made from this time (UTC).")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Count requests made before this time (UTC).")
+@click.option("--format", "output_format", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw one survival curve per platform into this PNG.")
+@click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Read ledger records from this JSON-lines file (as `modwatch tail ledger` prints) instead of Kafka.")
+@click.option("--broker", envvar="KAFKA_BOOTSTRAP_SERVERS", default=None, help="host:port[,host:port].")
+def report(since, until, output_format, plot_path, ledger_file, broker) -> None:
+    """Time to removal per platform, category and jurisdiction, from the ledger.
+
+    Medians and 90th percentiles are Kaplan-Meier estimates that count open
+    requests as not removed yet.
+    """
+    from datetime import UTC, datetime
+
+    from streams import report as compliance
+
+    since = since.replace(tzinfo=UTC) if since else None
+    until = until.replace(tzinfo=UTC) if until else None
+    if ledger_file:
+        records = _read_ledger_file(ledger_file)
+    else:
+        topic, bootstrap = _resolve("ledger", broker)
+        records = asyncio.run(_read_topic(topic, bootstrap))
+    now = min(datetime.now(UTC), until) if until else datetime.now(UTC)
+    observed = compliance.observations(records, now, since, until)
+    figures = compliance.build(observed)
+    period = (since.date().isoformat() if since else "the start", until.date().isoformat() if until else "now")
+    if output_format == "md":
+        click.echo(compliance.render_markdown(figures, *period))
+    elif output_format == "csv":
+        click.echo(compliance.render_csv(figures), nl=False)
+    else:
+        click.echo(compliance.render_json(figures))
+    if plot_path:
+        compliance.plot(observed, plot_path, f"Requested items still up, {period[0]} to {period[1]}")
+        click.echo(f"wrote {plot_path}", err=True)
+
+
+def _read_ledger_file(path: Path) -> list[dict]:
+    records = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                raise click.ClickException(f"{path}:{number}: not JSON: {error}") from None
+            records.append(record["value"] if isinstance(record, dict) and "value" in record else record)
+    return records
+
+
+async def _read_topic(topic: str, bootstrap: str) -> list[dict]:
+    """Every record of ``topic`` up to its end at the time of the call."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    records = []
+    try:
+        partitions = [TopicPartition(topic, partition) for partition in (consumer.partitions_for_topic(topic) or [])]
+        if not partitions:
+            await consumer.topics()
+            partitions = [TopicPartition(topic, partition) for partition in (consumer.partitions_for_topic(topic) or [])]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {partition for partition in partitions if ends[partition] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for partition, messages in batch.items():
+                records.extend(orjson.loads(message.value) for message in messages if message.value)
+                if messages and messages[-1].offset + 1 >= ends[partition]:
+                    remaining.discard(partition)
+    finally:
+        await consumer.stop()
+    return records
+
+
 @cli.group()
 def designations() -> None:
     """Designated-organisation lists."""

@@ -1,0 +1,249 @@
+"""Compliance figures from the ledger: how fast each platform removes what it was asked to.
+
+Time-to-removal is censored data. A request still open when the report is made
+(or closed without removal: rejected, expired) has not been removed *yet*;
+dropping it would make a platform that ignores requests look fast, and counting
+it as removed "now" would invent removals. The Kaplan–Meier estimator uses
+each open request for as long as it has been open and no longer, so medians
+and percentiles here are Kaplan–Meier estimates. The naive median over removed
+requests only is shown beside them, labelled as such.
+
+Input is the ledger (streams/agents.py writes one record per transition, each
+carrying the request's state after it). The last record per request wins; a
+record repeated after a crash (same request_id and seq) changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+# Requests in these states have reached the platform and are counted.
+COUNTED_STATES = frozenset({"requested", "acknowledged", "removed", "rejected", "expired", "reappeared"})
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    request_id: str
+    platform: str
+    category: str
+    jurisdiction: str
+    state: str
+    seconds: float  # to removal, or to censoring
+    removed: bool  # False: censored (still open, rejected, expired)
+    within_deadline: bool | None  # None while open and not yet past the deadline
+    overdue: bool
+
+
+def latest_records(records: Iterable[dict]) -> dict[str, dict]:
+    latest: dict[str, dict] = {}
+    for record in records:
+        request_id = record.get("request_id")
+        if request_id and record.get("seq", 0) >= latest.get(request_id, {}).get("seq", -1):
+            latest[request_id] = record
+    return latest
+
+
+def observations(records: Iterable[dict], now: datetime, since: datetime | None = None,
+                 until: datetime | None = None) -> list[Observation]:  # fmt: skip
+    found = []
+    for request_id, record in latest_records(records).items():
+        if record.get("state") not in COUNTED_STATES or not record.get("requested_at"):
+            continue
+        requested = datetime.fromisoformat(record["requested_at"])
+        if (since and requested < since) or (until and requested >= until):
+            continue
+        deadline = datetime.fromisoformat(record["deadline"])
+        removed = record.get("removed_at") is not None and record["state"] in {"removed", "reappeared"}
+        if removed:
+            end = datetime.fromisoformat(record["removed_at"])
+        elif record["state"] in {"rejected", "expired"}:
+            end = datetime.fromisoformat(record["at"])
+        else:
+            end = now
+        seconds = max(0.0, (end - requested).total_seconds())
+        within = (end <= deadline) if removed else (False if end > deadline else None)
+        found.append(
+            Observation(
+                request_id=request_id,
+                platform=record["platform"],
+                category=(record.get("categories") or ["unknown"])[0],
+                jurisdiction=record.get("jurisdiction") or "unknown",
+                state=record["state"],
+                seconds=seconds,
+                removed=removed,
+                within_deadline=within,
+                overdue=not removed and record["state"] in {"requested", "acknowledged"} and now > deadline,
+            )
+        )
+    return found
+
+
+def kaplan_meier(durations: list[tuple[float, bool]]) -> list[tuple[float, float]]:
+    """Survival curve S(t) of "not yet removed": [(t, S(t))] at each removal time.
+
+    ``durations`` are (seconds, removed). At equal times removals are counted
+    before censorings, the usual convention: a request censored at t was still
+    up at t.
+    """
+    ordered = sorted(durations, key=lambda item: (item[0], not item[1]))
+    at_risk = len(ordered)
+    survival = 1.0
+    curve = []
+    index = 0
+    while index < len(ordered):
+        time = ordered[index][0]
+        removed = censored = 0
+        while index < len(ordered) and ordered[index][0] == time:
+            if ordered[index][1]:
+                removed += 1
+            else:
+                censored += 1
+            index += 1
+        if removed:
+            survival *= 1 - removed / at_risk
+            curve.append((time, survival))
+        at_risk -= removed + censored
+    return curve
+
+
+def km_quantile(curve: list[tuple[float, float]], share_removed: float) -> float | None:
+    """Smallest time by which ``share_removed`` of requests are estimated removed; None if never reached."""
+    for time, survival in curve:
+        if survival <= 1 - share_removed + 1e-12:
+            return time
+    return None
+
+
+def naive_median(observations_: list[Observation]) -> float | None:
+    removed = sorted(observation.seconds for observation in observations_ if observation.removed)
+    if not removed:
+        return None
+    middle = len(removed) // 2
+    return removed[middle] if len(removed) % 2 else (removed[middle - 1] + removed[middle]) / 2
+
+
+def summarise(group: list[Observation]) -> dict:
+    curve = kaplan_meier([(observation.seconds, observation.removed) for observation in group])
+    removed = [observation for observation in group if observation.removed]
+    decided = [observation for observation in group if observation.within_deadline is not None]
+    return {
+        "requests": len(group),
+        "removed": len(removed),
+        "rejected": sum(observation.state == "rejected" for observation in group),
+        "expired": sum(observation.state == "expired" for observation in group),
+        "open": sum(observation.state in {"requested", "acknowledged"} for observation in group),
+        "overdue": sum(observation.overdue for observation in group),
+        "km_median_seconds": km_quantile(curve, 0.5),
+        "km_p90_seconds": km_quantile(curve, 0.9),
+        "naive_median_of_removed_seconds": naive_median(group),
+        "share_removed_within_deadline": (
+            sum(bool(observation.within_deadline) for observation in decided) / len(decided) if decided else None
+        ),
+    }
+
+
+def build(observations_: list[Observation]) -> dict:
+    sections = {}
+    for dimension in ("platform", "category", "jurisdiction"):
+        groups: dict[str, list[Observation]] = {}
+        for observation in observations_:
+            groups.setdefault(getattr(observation, dimension), []).append(observation)
+        sections[dimension] = {name: summarise(group) for name, group in sorted(groups.items())}
+    by_platform_category: dict[str, list[Observation]] = {}
+    for observation in observations_:
+        by_platform_category.setdefault(f"{observation.platform} / {observation.category}", []).append(observation)
+    sections["platform_category"] = {name: summarise(group) for name, group in sorted(by_platform_category.items())}
+    sections["all"] = {"all": summarise(observations_)}
+    return sections
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "not reached"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f} %"
+
+
+COLUMNS = ("requests", "removed", "rejected", "expired", "open", "overdue")
+
+
+def render_markdown(report: dict, since: str, until: str) -> str:
+    lines = [f"# Time to removal, {since} to {until}", "",
+             "Medians and 90th percentiles are Kaplan–Meier estimates: requests still open count as "
+             "not removed yet (censored), not as removed. \"naive median\" uses removed requests only "
+             "and flatters platforms that leave requests open.", ""]  # fmt: skip
+    titles = {"platform": "By platform", "category": "By category", "jurisdiction": "By jurisdiction",
+              "platform_category": "By platform and category", "all": "All requests"}  # fmt: skip
+    for section in ("platform", "platform_category", "category", "jurisdiction", "all"):
+        lines += [f"## {titles[section]}", "",
+                  "| | " + " | ".join(COLUMNS) + " | median (KM) | p90 (KM) | within deadline | naive median |",
+                  "|---" * (len(COLUMNS) + 5) + "|"]  # fmt: skip
+        for name, row in report[section].items():
+            lines.append(
+                f"| {name} | " + " | ".join(str(row[column]) for column in COLUMNS)
+                + f" | {duration(row['km_median_seconds'])} | {duration(row['km_p90_seconds'])}"
+                + f" | {share(row['share_removed_within_deadline'])} | {duration(row['naive_median_of_removed_seconds'])} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_csv(report: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    fields = list(COLUMNS) + ["km_median_seconds", "km_p90_seconds", "share_removed_within_deadline",
+                              "naive_median_of_removed_seconds"]  # fmt: skip
+    writer.writerow(["dimension", "value"] + fields)
+    for section, rows in report.items():
+        for name, row in rows.items():
+            writer.writerow([section, name] + ["" if row[field] is None else row[field] for field in fields])
+    return out.getvalue()
+
+
+def render_json(report: dict) -> str:
+    return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+
+
+def plot(observations_: list[Observation], path, title: str) -> None:
+    """One Kaplan–Meier curve per platform: share of requested items still up over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    figure, axes = pyplot.subplots(figsize=(9, 5.5), dpi=110)
+    platforms: dict[str, list[Observation]] = {}
+    for observation in observations_:
+        platforms.setdefault(observation.platform, []).append(observation)
+    longest = max((observation.seconds for observation in observations_), default=3600.0) / 3600 or 1.0
+    for platform, group in sorted(platforms.items()):
+        curve = kaplan_meier([(observation.seconds, observation.removed) for observation in group])
+        times = [0.0] + [time / 3600 for time, _ in curve] + [longest]
+        values = [1.0] + [survival for _, survival in curve] + [curve[-1][1] if curve else 1.0]
+        median = km_quantile(curve, 0.5)
+        label = f"{platform} (n={len(group)}, median {duration(median)})"
+        axes.step(times, values, where="post", label=label)
+    axes.set_xlabel("hours since the request")
+    axes.set_ylabel("share of requested items still up")
+    axes.set_ylim(0, 1.05)
+    axes.set_xlim(left=0)
+    axes.grid(alpha=0.3)
+    axes.set_title(title)
+    axes.legend(loc="upper right", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+

@@ -1,0 +1,103 @@
+"""Compliance report: Kaplan-Meier time to removal from the ledger, checked by hand."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from streams import report
+from tests.conftest import ROOT
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+T0 = NOW - timedelta(days=3)
+
+
+def record(request_id, platform, state, *, removed_after_hours=None, category="terrorism_promotion",
+           deadline_hours=48, closed_after_hours=None, seq=2) -> dict:  # fmt: skip
+    requested = T0
+    at = requested + timedelta(hours=removed_after_hours or closed_after_hours or 0)
+    return {
+        "request_id": request_id, "seq": seq, "to": state, "state": state, "at": at.isoformat(),
+        "platform": platform, "post_id": request_id, "jurisdiction": "PK", "categories": [category],
+        "requested_at": requested.isoformat(), "deadline": (requested + timedelta(hours=deadline_hours)).isoformat(),
+        "removed_at": (requested + timedelta(hours=removed_after_hours)).isoformat() if removed_after_hours else None,
+    }  # fmt: skip
+
+
+def hours(values):
+    return [(value * 3600, removed) for value, removed in values]
+
+
+def test_kaplan_meier_matches_a_hand_worked_example():
+    # Removed at 1, 2, 2 and 4 hours; still up (censored) at 3 and 5 hours.
+    # S(1) = 5/6; S(2) = 5/6 * 3/5 = 1/2; at 4 h two remain at risk: S(4) = 1/2 * 1/2 = 1/4.
+    curve = report.kaplan_meier(hours([(1, True), (2, True), (2, True), (3, False), (4, True), (5, False)]))
+    assert [time for time, _ in curve] == [3600, 7200, 14400]
+    assert [survival for _, survival in curve] == pytest.approx([5 / 6, 0.5, 0.25])
+    assert report.km_quantile(curve, 0.5) == 7200
+    assert report.km_quantile(curve, 0.9) is None  # never 90 % removed in the data
+
+
+def test_removals_and_censorings_at_the_same_time_count_the_removal_first():
+    # At 2 h one removal and one censoring: the censored request was still at risk at 2 h.
+    curve = report.kaplan_meier(hours([(2, True), (2, False), (3, True)]))
+    assert [time for time, _ in curve] == [7200, 10800]
+    assert [survival for _, survival in curve] == pytest.approx([2 / 3, 0.0])
+
+
+def test_open_requests_keep_a_platform_from_looking_fast():
+    records = [record("a", "slowapp", "removed", removed_after_hours=1),
+               record("b", "slowapp", "removed", removed_after_hours=1)]  # fmt: skip
+    records += [record(f"open{n}", "slowapp", "requested", seq=1) for n in range(3)]
+    figures = report.build(report.observations(records, NOW))["platform"]["slowapp"]
+    assert figures["naive_median_of_removed_seconds"] == 3600  # what an anecdote would say
+    assert figures["km_median_seconds"] is None  # 3 of 5 are still up after 3 days: no median yet
+    assert (figures["open"], figures["overdue"], figures["removed"]) == (3, 3, 2)
+
+
+def test_one_platform_removing_two_categories_at_different_speeds_shows_both():
+    records = [record(f"t{n}", "x", "removed", removed_after_hours=24) for n in range(3)]
+    records += [record(f"h{n}", "x", "removed", removed_after_hours=240, category="hate", deadline_hours=168)
+                for n in range(3)]  # fmt: skip
+    figures = report.build(report.observations(records, NOW + timedelta(days=20)))["platform_category"]
+    assert figures["x / terrorism_promotion"]["km_median_seconds"] == 24 * 3600
+    assert figures["x / hate"]["km_median_seconds"] == 240 * 3600
+    assert figures["x / hate"]["share_removed_within_deadline"] == 0.0
+
+
+def test_the_last_record_of_each_request_wins_and_repeats_change_nothing():
+    first = dict(record("a", "x", "requested", seq=1))
+    removed = record("a", "x", "removed", removed_after_hours=2, seq=2)
+    observed = report.observations([first, removed, removed, first], NOW)
+    assert [(observation.removed, observation.seconds) for observation in observed] == [(True, 7200.0)]
+
+
+def test_report_command_reads_a_ledger_file_and_writes_a_png(tmp_path):
+    ledger = tmp_path / "ledger.jsonl"
+    records = [record("a", "x", "removed", removed_after_hours=2), record("b", "telegram", "requested", seq=1),
+               record("c", "telegram", "removed", removed_after_hours=30)]  # fmt: skip
+    # One line as `modwatch tail ledger` prints it, the others bare.
+    lines = [orjson.dumps({"topic": "modwatch.ledger", "value": records[0]})] + [orjson.dumps(r) for r in records[1:]]
+    ledger.write_bytes(b"\n".join(lines) + b"\n")
+    png = tmp_path / "curves.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "report", "--ledger", str(ledger), "--format", "json", "--plot", str(png)],
+        cwd=ROOT, capture_output=True, check=True,
+    )
+    figures = orjson.loads(result.stdout)
+    assert figures["platform"]["x"]["km_median_seconds"] == 7200
+    assert figures["platform"]["telegram"]["requests"] == 2
+    header = png.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", header[16:24])
+    assert width >= 600 and height >= 400
+
+    markdown = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "report", "--ledger", str(ledger)], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    assert "Kaplan–Meier" in markdown and "| x |" in markdown
