@@ -316,6 +316,33 @@ async def _read_topic(topic: str, bootstrap: str) -> list[dict]:
     return records
 
 
+@cli.command()
+@click.option("--url", envvar="MODWATCH_WORKER_URL", default=None,
+              help="Worker web address (default: http://127.0.0.1:<web_port>).")
+def reviews(url: str | None) -> None:
+    """List what awaits review, oldest first (from the worker's web API)."""
+    import urllib.request
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from streams.settings import Settings
+
+    url = url or f"http://127.0.0.1:{Settings.load().web_port}"
+    try:
+        with urllib.request.urlopen(f"{url}/reviews", timeout=10) as response:
+            pending = orjson.loads(response.read())["pending_review"]
+    except OSError as error:
+        raise click.ClickException(f"cannot reach the worker at {url}: {error}") from None
+    table = Table(title=f"awaiting review ({len(pending)})")
+    for column in ("since", "request_id", "platform", "post", "categories", "severity"):
+        table.add_column(column)
+    for item in pending:
+        table.add_row(item["since"], item["request_id"], item["platform"], item["post_id"],
+                      ", ".join(item["categories"] or []), item["severity"] or "")  # fmt: skip
+    Console().print(table)
+
+
 @cli.group()
 def designations() -> None:
     """Designated-organisation lists."""

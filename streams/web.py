@@ -1,16 +1,155 @@
-"""Web views on the worker's port: Prometheus metrics and liveness."""
+"""Web views on the worker's port: metrics, health, takedowns, reviews, decisions.
+
+``GET /takedowns/{request_id}`` is routed to the worker that owns the item
+(request ids name their item, detectors/pipeline.py). The list views
+(``/takedowns``, ``/reviews``, ``/scoreboard``) answer from this worker's
+partitions; with several workers, ``modwatch report`` (which reads the ledger)
+is the view of the whole system.
+
+``POST /decisions`` needs ``Authorization: Bearer <MODWATCH_API_TOKEN>`` when
+that variable is set; without it the worker's web port should stay on
+loopback (the default ``web_host``).
+"""
 
 from __future__ import annotations
 
+import hmac
+import os
+from datetime import UTC, datetime
+
+from faust.exceptions import SameNode
+from faust.web import View
 from faust.sensors.prometheus import setup_prometheus_sensors
 
+from detectors.events import InvalidEvent
+from detectors.pipeline import item_key_of_request
+from streams import report as compliance
 from streams.app import app
+from streams.tables import item_to_state
+from streams.topics import decisions_topic
 
 # /metrics: Faust's own sensor metrics and modwatch's (streams/metrics.py) from
 # the default registry, on one endpoint.
 setup_prometheus_sensors(app, pattern="/metrics", name_prefix="modwatch_faust")
 
+MAX_BODY_BYTES = 64 * 1024
+
 
 @app.page("/healthz")
 async def healthz(web, request):
     return web.json({"status": "ok"})
+
+
+@app.page("/takedowns/{request_id}")
+class Takedown(View):
+    async def get(self, request, request_id: str):
+        try:
+            key = item_key_of_request(request_id)
+        except ValueError as error:
+            return self.error(404, str(error))
+        try:
+            return await app.router.route_req(item_to_state.name, key, self.web, request)
+        except SameNode:
+            pass
+        state = item_to_state.get(key)
+        found = _find_request(state, request_id)
+        if found is None:
+            return self.error(404, f"no takedown request {request_id!r}")
+        return self.json(found)
+
+
+def _find_request(state: dict | None, request_id: str) -> dict | None:
+    if not state:
+        return None
+    for request in [state.get("request")] + list(state.get("previous_requests", [])):
+        if request and request.get("request_id") == request_id:
+            return {"key": state["key"], "request": request, "last_transition": state.get("transition")}
+    return None
+
+
+@app.page("/takedowns")
+class Takedowns(View):
+    async def get(self, request):
+        platform = request.query.get("platform")
+        wanted_state = request.query.get("state")
+        found = []
+        for _, state in list(item_to_state.items()):
+            current = state.get("request")
+            if not current:
+                continue
+            if platform and state["platform"] != platform:
+                continue
+            if wanted_state and current["state"] != wanted_state:
+                continue
+            found.append(current)
+        found.sort(key=lambda request: request.get("requested_at") or "")
+        return self.json({"takedowns": found, "scope": "this worker's partitions"})
+
+
+@app.page("/reviews")
+class Reviews(View):
+    """What awaits review, oldest first."""
+
+    async def get(self, request):
+        return self.json({"pending_review": pending_reviews(), "scope": "this worker's partitions"})
+
+
+def pending_reviews() -> list[dict]:
+    pending = []
+    for _, state in list(item_to_state.items()):
+        current = state.get("request")
+        if current and current["state"] == "pending_review":
+            pending.append({
+                "request_id": current["request_id"], "platform": state["platform"], "post_id": state["post_id"],
+                "url": current.get("url"), "categories": current.get("categories"),
+                "severity": current.get("severity"), "since": state["transition"]["at"],
+                "evidence": current.get("evidence"),
+            })  # fmt: skip
+    return sorted(pending, key=lambda item: item["since"])
+
+
+@app.page("/scoreboard")
+class Scoreboard(View):
+    async def get(self, request):
+        now = datetime.now(UTC)
+        records = []
+        for _, state in list(item_to_state.items()):
+            for past in [state.get("request")] + list(state.get("previous_requests", [])):
+                if past and past.get("requested_at"):
+                    records.append(_as_record(state, past))
+        figures = compliance.build(compliance.observations(records, now))
+        return self.json({"platforms": figures["platform"], "scope": "this worker's partitions", "at": now.isoformat()})
+
+
+def _as_record(state: dict, request: dict) -> dict:
+    return {"request_id": request["request_id"], "seq": 0, "state": request["state"],
+            "at": request.get("closed_at") or state["transition"]["at"], "platform": state["platform"],
+            "jurisdiction": request.get("jurisdiction"), "categories": request.get("categories"),
+            "requested_at": request.get("requested_at"), "deadline": request.get("deadline"),
+            "removed_at": request.get("removed_at")}  # fmt: skip
+
+
+@app.page("/decisions")
+class Decisions(View):
+    async def post(self, request):
+        token = os.environ.get("MODWATCH_API_TOKEN")
+        if token:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return self.error(401, "missing or wrong bearer token")
+        body = await request.read()
+        if len(body) > MAX_BODY_BYTES:
+            return self.error(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+        from streams.agents import decision_item_key, pipeline
+
+        try:
+            decision = pipeline.parser.decision(body)
+            key = decision_item_key(decision)
+        except InvalidEvent as error:
+            return self.json({"error": str(error), "reason": error.reason, "field": error.field}, status=400)
+        await decisions_topic.send(key=key.encode(), value=body)
+        return self.json({"accepted": True, "item": key, "decision": decision.decision}, status=202)
+
+    def error(self, status: int, reason: str, **kwargs):
+        return self.json({"error": reason}, status=status)
+
