@@ -6,7 +6,7 @@
                       the lifecycle state and its ledger (streams/lifecycle.py)
 ``forward_statuses``  platform-status -> validate -> item-events | deadletter
 ``forward_decisions`` decisions -> validate -> item-events | deadletter
-``validate_reports``  reports -> counted | deadletter
+``forward_reports``   reports -> validate -> item-events | deadletter
 ``check_deadlines``   timer: ticks overdue items, sets the open/overdue gauges
 
 No input event can stop an agent: a record that breaks the contract goes to
@@ -43,6 +43,9 @@ log = logging.getLogger("modwatch.agents")
 # Loaded at import, before the worker starts: every config problem is reported at once.
 pipeline = Pipeline.from_config_dir(settings.config_dir)
 LIFECYCLE = lifecycle.LifecycleSettings(expire_after=timedelta(days=settings.expire_after_days))
+REPORT_VELOCITY = lifecycle.ReportVelocity(
+    threshold=settings.report_velocity_threshold, window=timedelta(minutes=settings.report_velocity_window_minutes)
+)
 
 
 async def send_dead_letter(event, error: InvalidEvent) -> None:
@@ -145,6 +148,8 @@ async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
         if outcome.state is not None:
             for detector_name in sorted({finding["detector"] for finding in state["request"]["evidence"]}):
                 METRICS.review_decisions.labels(decision["decision"], detector_name).inc()
+    elif kind == "report":
+        outcome = lifecycle.on_report(state, item_event["report"], REPORT_VELOCITY, now)
     elif kind == "tick":
         outcome = lifecycle.on_tick(state, now, LIFECYCLE) if state else lifecycle.NOTHING
     else:
@@ -210,19 +215,19 @@ async def publish_alert(key: str, alert: dict) -> None:
     METRICS.alerts.labels(alert["type"], alert["severity"]).inc()
 
 
-async def _validate_only(stream, parse: Callable) -> None:
+@app.agent(reports_topic)
+async def forward_reports(stream):
+    """Validate user reports and pass them to the item's own partition (report velocity)."""
     async for event in stream.events():
         try:
-            parse_keyed(event, parse)
-            METRICS.events.labels(event.message.topic, "valid").inc()
+            report = pipeline.parser.report(event.value)
         except InvalidEvent as error:
             await send_dead_letter(event, error)
-
-
-@app.agent(reports_topic)
-async def validate_reports(stream):
-    # Report velocity per item is part of the lifecycle issue; for now reports are validated and counted.
-    await _validate_only(stream, pipeline.parser.report)
+            continue
+        METRICS.events.labels(event.message.topic, "valid").inc()
+        record = {"platform": report.platform, "post_id": report.post_id, "reporter_id": report.reporter_id,
+                  "reason": report.reason, "reported_at": report.reported_at.isoformat()}  # fmt: skip
+        await item_events_topic.send(key=report.key, value={"type": "report", "report": record})
 
 
 @app.agent(platform_status_topic)

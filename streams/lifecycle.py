@@ -216,3 +216,46 @@ def next_check(state: dict, settings: LifecycleSettings) -> datetime | None:
     allowed = _time(request["deadline"]) - requested
     due = [requested + multiple * allowed for multiple in BREACH_MULTIPLES if multiple not in request.get("breaches", [])]
     return min(due + [requested + settings.expire_after])
+
+
+@dataclass(frozen=True, slots=True)
+class ReportVelocity:
+    """User reports about one item within ``window`` that make it worth a look."""
+
+    threshold: int = 5
+    window: timedelta = timedelta(hours=1)
+
+
+def on_report(state: dict | None, report: dict, velocity: ReportVelocity, now: datetime) -> Outcome:
+    """Count a user report; alert once when an item crosses the report-velocity threshold.
+
+    Only the report times inside the window are kept, so the state stays small
+    however many reports an item gets. An item modwatch already flagged is
+    escalated: its alert is high severity, otherwise medium.
+    """
+    state = state or new_item(report)
+    reported = _time(report["reported_at"])
+    # "time|reporter": two people may report in the same second; one person's report twice is one.
+    entry = f"{report['reported_at']}|{report['reporter_id']}"
+    recent = [kept for kept in state.get("reports", []) if _time(kept.split("|", 1)[0]) > reported - velocity.window]
+    if entry in recent:
+        return NOTHING  # the same report again
+    recent = sorted(recent + [entry])
+    state = dict(state, reports=recent)
+    alerts = []
+    if len(recent) >= velocity.threshold and not state.get("report_velocity_alerted"):
+        state["report_velocity_alerted"] = True
+        flagged = state.get("request") is not None
+        alerts.append({
+            "alert_id": f"report_velocity:{state['key']}",
+            "type": "report_velocity",
+            "platform": state["platform"],
+            "post_id": state["post_id"],
+            "reports": len(recent),
+            "window_seconds": velocity.window.total_seconds(),
+            "already_flagged": flagged,
+            "request_id": state["request"]["request_id"] if flagged else None,
+            "severity": "high" if flagged else "medium",
+            "raised_at": _iso(now),
+        })  # fmt: skip
+    return Outcome(state, [], alerts)

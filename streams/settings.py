@@ -80,6 +80,8 @@ class Settings:
     session_timeout_seconds: float
     tick_seconds: float
     expire_after_days: float
+    report_velocity_threshold: int
+    report_velocity_window_minutes: float
     scan_batch_size: int
     scan_batch_seconds: float
     log_level: str
@@ -127,6 +129,8 @@ class Settings:
             session_timeout_seconds=value("session_timeout_seconds", float, 30.0),
             tick_seconds=value("tick_seconds", float, 30.0),
             expire_after_days=value("expire_after_days", float, 30.0),
+            report_velocity_threshold=value("report_velocity_threshold", int, 5),
+            report_velocity_window_minutes=value("report_velocity_window_minutes", float, 60.0),
             scan_batch_size=value("scan_batch_size", int, 500),
             scan_batch_seconds=value("scan_batch_seconds", float, 0.2),
             log_level=value("log_level", str, "info"),

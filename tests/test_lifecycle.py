@@ -199,3 +199,34 @@ def test_platform_override_picks_the_request_jurisdiction(tmp_path):
     request = pipeline.takedown_request(dict(flagged(), platform="tiktok"), T0)
     assert request["jurisdiction"] == "EU" and request["deadline"] == (T0 + timedelta(hours=1)).isoformat()
     assert "2021/784" in request["legal_basis"]
+
+
+def report(n: int, at: datetime) -> dict:
+    return {"platform": "x", "post_id": "p1", "reporter_id": f"r{n}", "reason": "terrorism", "reported_at": at.isoformat()}
+
+
+def test_report_velocity_alerts_once_when_the_threshold_is_crossed_in_the_window():
+    velocity = lifecycle.ReportVelocity(threshold=3, window=timedelta(minutes=10))
+    state = None
+    raised = []
+    for n, minutes in enumerate([0, 20, 25, 28, 29]):  # the report at 0 falls out of the window
+        outcome = lifecycle.on_report(state, report(n, T0 + timedelta(minutes=minutes)), velocity, T0)
+        state = outcome.state or state
+        raised += outcome.alerts
+    assert [alert["type"] for alert in raised] == ["report_velocity"]
+    assert raised[0]["reports"] == 3 and raised[0]["severity"] == "medium"
+
+
+def test_report_velocity_on_a_flagged_item_is_escalated(pipeline):
+    velocity = lifecycle.ReportVelocity(threshold=2, window=timedelta(minutes=10))
+    state = requested(pipeline).state
+    state = lifecycle.on_report(state, report(1, T0), velocity, T0).state
+    outcome = lifecycle.on_report(state, report(2, T0 + timedelta(minutes=1)), velocity, T0)
+    assert outcome.alerts[0]["severity"] == "high" and outcome.alerts[0]["already_flagged"] is True
+
+
+def test_the_same_report_twice_counts_once_but_two_reporters_in_one_second_count_twice():
+    velocity = lifecycle.ReportVelocity(threshold=2, window=timedelta(minutes=10))
+    state = lifecycle.on_report(None, report(1, T0), velocity, T0).state
+    assert lifecycle.on_report(state, report(1, T0), velocity, T0) is lifecycle.NOTHING
+    assert lifecycle.on_report(state, report(2, T0), velocity, T0).alerts

@@ -80,6 +80,13 @@ def test_scripted_lifecycle_gives_the_expected_states_ledger_histogram_and_overd
         (None, b'{"decision": "approve", "reviewer": "rev-3"}'),
     ])  # fmt: skip
 
+    # Five users report "ignored" within the report-velocity window.
+    produce(kafka_bootstrap, f"{prefix}.reports", [
+        (b"x:ignored", orjson.dumps({"platform": "x", "post_id": "ignored", "reporter_id": f"user-{n}",
+                                     "reason": "terrorism", "reported_at": requested_at.isoformat()}))
+        for n in range(5)
+    ])  # fmt: skip
+
     # "ignored" is never removed: its 6-second deadline passes, then twice that.
     time.sleep(14)
     states = ledger_states(kafka_bootstrap, prefix, expect=7)
@@ -92,7 +99,9 @@ def test_scripted_lifecycle_gives_the_expected_states_ledger_histogram_and_overd
     all_requests = dict(consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=3, settle=0.5))
     assert sorted(all_requests) == ["tiktok:approved", "x:ignored", "x:removed-fast"]
 
-    alerts = dict(consume(kafka_bootstrap, f"{prefix}.alerts", expect=6, settle=1.0))
+    alerts = dict(consume(kafka_bootstrap, f"{prefix}.alerts", expect=7, settle=1.0))
+    velocity = alerts["report_velocity:x:ignored"]
+    assert velocity["reports"] == 5 and velocity["severity"] == "high"  # already flagged: escalated
     breaches = sorted(key for key, alert in alerts.items() if alert["type"] == "sla_breach")
     ignored_id = requests["x:ignored"]["request_id"]
     assert f"sla_breach:{ignored_id}:1" in breaches and f"sla_breach:{ignored_id}:2" in breaches
