@@ -159,17 +159,16 @@ async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
 
 async def apply(key: str, outcome: lifecycle.Outcome) -> None:
     if outcome.state is not None:
-        previous = item_to_state.get(key)
-        transition = outcome.state.get("transition")
-        if transition and (previous is None or previous.get("seq") != outcome.state["seq"]):
+        state = dict(outcome.state)
+        for transition in state.pop("new_transitions", []):
             # The ledger record must be on the broker before the state that
             # follows from it: a crash in between then repeats the transition
             # (same request_id and seq, which readers de-duplicate) and never loses it.
-            delivery = await ledger_topic.send(key=key, value=ledger_record(outcome.state), force=True)
+            delivery = await ledger_topic.send(key=key, value=lifecycle.ledger_record(state, transition), force=True)
             await delivery
             log.info("%s %s -> %s (%s)", transition["request_id"], transition["from"], transition["to"],
                      transition["cause"]["type"])  # fmt: skip
-        item_to_state[key] = outcome.state
+        item_to_state[key] = state
     for request in outcome.requests:
         published = post_to_takedown_request.get(key)
         if published is not None and published["request_id"] == request["request_id"]:
@@ -187,23 +186,6 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
         METRICS.removals.labels(removal["platform"], "yes" if removal["within_deadline"] else "no").inc()
     if outcome.state is not None and outcome.state["request"] and outcome.state["request"]["state"] == "rejected":
         METRICS.rejections.labels(outcome.state["platform"]).inc()
-
-
-def ledger_record(state: dict) -> dict:
-    request = state["request"]
-    return {
-        **state["transition"],
-        "platform": state["platform"],
-        "post_id": state["post_id"],
-        "state": request["state"],
-        "jurisdiction": request.get("jurisdiction"),
-        "categories": request.get("categories"),
-        "requested_at": request.get("requested_at"),
-        "deadline": request.get("deadline"),
-        "removed_at": request.get("removed_at"),
-        "removal_status": request.get("removal_status"),
-        "previous_request_id": request.get("previous_request_id"),
-    }
 
 
 async def publish_alert(key: str, alert: dict) -> None:

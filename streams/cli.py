@@ -5,6 +5,9 @@
 ``produce``  send a JSONL file to a topic, keyed by platform:post_id
 ``tail``     print a topic's records as JSON lines
 ``demo``     the embedded default: a local broker, a worker and sample traffic
+``report``   time to removal from the ledger (Kaplan-Meier)
+``reviews``  what awaits review
+``export``   a request as a DSA statement of reasons or a Lumen notice
 """
 
 from __future__ import annotations
@@ -371,6 +374,10 @@ def build_un(xml_path: Path, overlay: Path, out: Path | None) -> None:
     else:
         click.echo(text, nl=False)
 
+
+from streams.cli_export import export  # noqa: E402 - commands defined in their own modules
+
+cli.add_command(export)
 
 if __name__ == "__main__":
     main()

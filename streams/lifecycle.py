@@ -81,7 +81,28 @@ def _transition(state: dict, to: str, at: datetime, cause: dict) -> dict:
     }
     request["state"] = to
     state["request"] = request
+    # Every transition of this step, for the ledger; the agent takes them out
+    # before storing the state (reappeared content makes two in one step).
+    state["new_transitions"] = list(state.get("new_transitions", [])) + [state["transition"]]
     return state
+
+
+LEDGER_REQUEST_FIELDS = (
+    "state", "jurisdiction", "legal_basis", "citation", "categories", "severity", "url", "posted_at",
+    "requested_at", "deadline", "removed_at", "removal_status", "previous_request_id", "evidence",
+)  # fmt: skip
+
+
+def ledger_record(state: dict, transition: dict) -> dict:
+    """The transition and the request as it stood right after it: enough to audit and to export."""
+    requests = [state.get("request")] + list(state.get("previous_requests", []))
+    request = next(found for found in requests if found and found["request_id"] == transition["request_id"])
+    return {
+        **transition,
+        "platform": state["platform"],
+        "post_id": state["post_id"],
+        **{name: request.get(name) for name in LEDGER_REQUEST_FIELDS},
+    }
 
 
 def new_item(flagged: dict) -> dict:

@@ -230,3 +230,18 @@ def test_the_same_report_twice_counts_once_but_two_reporters_in_one_second_count
     state = lifecycle.on_report(None, report(1, T0), velocity, T0).state
     assert lifecycle.on_report(state, report(1, T0), velocity, T0) is lifecycle.NOTHING
     assert lifecycle.on_report(state, report(2, T0), velocity, T0).alerts
+
+
+def test_reappearance_records_both_transitions_for_the_ledger(pipeline):
+    state = requested(pipeline).state
+    removed = lifecycle.on_status(dict(state, new_transitions=[]), status("removed", T0 + timedelta(hours=1)), None, T0).state
+    later = T0 + timedelta(days=2)
+    outcome = lifecycle.on_status(dict(removed, new_transitions=[]), status("available", later),
+                                  lambda old: pipeline.reopen(old, later), later)  # fmt: skip
+    transitions = outcome.state["new_transitions"]
+    assert [(t["from"], t["to"]) for t in transitions] == [("removed", "reappeared"), ("new", "requested")]
+    records = [lifecycle.ledger_record(outcome.state, transition) for transition in transitions]
+    assert records[0]["request_id"] != records[1]["request_id"]
+    assert records[0]["state"] == "reappeared" and records[0]["removed_at"] == (T0 + timedelta(hours=1)).isoformat()
+    assert records[1]["previous_request_id"] == records[0]["request_id"]
+    assert records[1]["evidence"] and records[1]["legal_basis"]
