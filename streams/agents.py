@@ -17,16 +17,20 @@ worker.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import struct
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from detectors.events import InvalidEvent
 from detectors.pipeline import Pipeline, item_key_of_request
-from streams import lifecycle
+from streams import kafka_probe, lifecycle
 from streams.app import app, settings
 from streams.deadletter import dead_letter, dead_letter_key
 from streams.metrics import METRICS
+from streams.settings import bootstrap_servers
 from streams.tables import item_to_state, post_to_alert, post_to_takedown_request
 from streams.topics import (
     deadletter_topic,
@@ -53,8 +57,10 @@ async def send_dead_letter(event, error: InvalidEvent) -> None:
     METRICS.events.labels(message.topic, "deadletter").inc()
     METRICS.deadletters.labels(message.topic, error.reason).inc()
     log.warning(
-        "dead letter %s[%s]@%s: %s", message.topic, message.partition, message.offset, error
-    )
+        "dead letter %s[%s]@%s: %s", message.topic, message.partition, message.offset, error,
+        extra={"topic": message.topic, "partition": message.partition, "offset": message.offset,
+               "reason": error.reason, "field": error.field},
+    )  # fmt: skip
     await deadletter_topic.send(
         key=dead_letter_key(message.topic, message.partition, message.offset),
         value=dead_letter(
@@ -167,7 +173,8 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
             delivery = await ledger_topic.send(key=key, value=lifecycle.ledger_record(state, transition), force=True)
             await delivery
             log.info("%s %s -> %s (%s)", transition["request_id"], transition["from"], transition["to"],
-                     transition["cause"]["type"])  # fmt: skip
+                     transition["cause"]["type"], extra={"platform": state["platform"], "key": key,
+                     "request_id": transition["request_id"], "state": transition["to"]})  # fmt: skip
         item_to_state[key] = state
     for request in outcome.requests:
         published = post_to_takedown_request.get(key)
@@ -278,3 +285,32 @@ async def check_deadlines():
     for platform, count in open_by_platform.items():
         METRICS.requests_open.labels(platform).set(count)
         METRICS.requests_overdue.labels(platform).set(overdue_by_platform.get(platform, 0))
+
+
+HEALTH = {"broker_ok_at": None, "broker_error": "not probed yet"}
+BROKER_PROBE_SECONDS = 5.0
+
+
+@app.timer(interval=BROKER_PROBE_SECONDS)
+async def probe_broker_and_lag():
+    """Readiness and lag: ask a broker for metadata; publish each partition's lag."""
+    loop = asyncio.get_running_loop()
+    addresses = bootstrap_servers(settings.broker).split(",")
+    for address in addresses:
+        try:
+            await loop.run_in_executor(None, kafka_probe.brokers, address, 3.0)
+        except (OSError, ValueError, struct.error) as error:
+            HEALTH["broker_error"] = f"{address}: {error}"
+            continue
+        HEALTH["broker_ok_at"] = time.monotonic()
+        HEALTH["broker_error"] = None
+        METRICS.broker_up.set(1)
+        break
+    else:
+        METRICS.broker_up.set(0)
+    consumer = app.consumer
+    for tp in consumer.assignment():
+        committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor for it
+        end = consumer.highwater(tp)
+        if end is not None and end >= 0:
+            METRICS.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - (committed or 0)))

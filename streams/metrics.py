@@ -115,6 +115,17 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.consumer_lag = Gauge(
+            "modwatch_consumer_lag_messages",
+            "Records not yet processed: end offset minus committed offset, per assigned input partition.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.broker_up = Gauge(
+            "modwatch_broker_reachable",
+            "1 when a bootstrap broker answered the last metadata probe, else 0.",
+            registry=registry,
+        )
 
 
 METRICS = Metrics()

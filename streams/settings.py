@@ -18,6 +18,7 @@ each test its own app id and topic prefix):
 ``MODWATCH_SESSION_TIMEOUT_SECONDS`` how long the group waits for a silent worker
 ``MODWATCH_TICK_SECONDS`` how often deadlines are checked
 ``MODWATCH_EXPIRE_AFTER_DAYS`` when an unanswered request is closed as expired
+``MODWATCH_LOG_FORMAT`` json (one object per line) or text
 ``MODWATCH_LOG_LEVEL``   debug, info, warning, error
 =======================  ===================================================
 """
@@ -85,6 +86,7 @@ class Settings:
     scan_batch_size: int
     scan_batch_seconds: float
     log_level: str
+    log_format: str
 
     def topic(self, name: str) -> str:
         assert name in TOPIC_NAMES, name
@@ -134,8 +136,11 @@ class Settings:
             scan_batch_size=value("scan_batch_size", int, 500),
             scan_batch_seconds=value("scan_batch_seconds", float, 0.2),
             log_level=value("log_level", str, "info"),
+            log_format=value("log_format", str, "json"),
         )
         if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
             problems.add(f"{config_dir / 'modwatch.yaml'}: log_level: {settings.log_level!r} is not debug, info, warning or error")
+        if settings.log_format not in {"json", "text"}:
+            problems.add(f"{config_dir / 'modwatch.yaml'}: log_format: {settings.log_format!r} is not json or text")
         problems.raise_if_any()
         return settings

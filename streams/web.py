@@ -40,6 +40,28 @@ async def healthz(web, request):
     return web.json({"status": "ok"})
 
 
+@app.page("/readyz")
+async def readyz(web, request):
+    """Ready: a broker answers, partitions are assigned, and table recovery is done."""
+    import time
+
+    from streams.agents import BROKER_PROBE_SECONDS, HEALTH
+
+    problems = []
+    last_ok = HEALTH["broker_ok_at"]
+    if last_ok is None or time.monotonic() - last_ok > 3 * BROKER_PROBE_SECONDS:
+        problems.append(f"broker not reachable: {HEALTH['broker_error']}")
+    if app.rebalancing:
+        problems.append("rebalancing")
+    if not app.tables.recovery.completed.is_set():
+        problems.append("table recovery not finished")
+    if not app.consumer.assignment():
+        problems.append("no partitions assigned")
+    if problems:
+        return web.json({"ready": False, "problems": problems}, status=503)
+    return web.json({"ready": True, "partitions": len(app.consumer.assignment())})
+
+
 @app.page("/takedowns/{request_id}")
 class Takedown(View):
     async def get(self, request, request_id: str):

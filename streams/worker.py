@@ -18,5 +18,8 @@ def run(loglevel: str | None = None) -> None:
     created = asyncio.run(ensure_topics(settings))
     if created:
         logging.getLogger("modwatch.worker").warning("created topics: %s", ", ".join(created))
-    worker = faust.Worker(app, loglevel=loglevel or settings.log_level, quiet=True)
+    from streams.logs import logging_config
+
+    level = loglevel or settings.log_level
+    worker = faust.Worker(app, loglevel=level, quiet=True, logging_config=logging_config(level, settings.log_format))
     worker.execute_from_commandline()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 
 import orjson
@@ -104,3 +106,42 @@ def test_a_restarted_worker_never_sends_a_request_twice(worker_env, start_worker
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", f"r{n}", VIOLATING) for n in range(6)])
     requests = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=6, settle=4.0)
     assert sorted(key for key, _ in requests) == [f"x:r{n}" for n in range(6)]
+
+
+def test_readyz_is_ready_with_a_broker_and_logs_are_json(worker_env, start_worker, kafka_bootstrap):
+    worker = start_worker()
+    port = worker_env["MODWATCH_WEB_PORT"]
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+                ready = orjson.loads(response.read())
+                break
+        except urllib.error.HTTPError as error:
+            if time.monotonic() > deadline:
+                raise AssertionError(error.read()) from None
+            time.sleep(0.5)
+    assert ready["ready"] is True and ready["partitions"] > 0
+    produce(kafka_bootstrap, f"{worker_env['MODWATCH_TOPIC_PREFIX']}.posts", [(b"x:bad", b"not json")])
+    consume(kafka_bootstrap, f"{worker_env['MODWATCH_TOPIC_PREFIX']}.deadletter", expect=1, settle=0.5)
+    lines = [orjson.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    letters = [line for line in lines if line["message"].startswith("dead letter")]
+    assert letters and letters[0]["reason"] == "invalid_json" and letters[0]["level"] == "warning"
+    assert {"ts", "logger", "topic", "partition", "offset"} <= set(letters[0])
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    assert "modwatch_broker_reachable 1.0" in metrics
+    assert "modwatch_consumer_lag_messages{" in metrics
+
+
+def test_sigterm_stops_cleanly_and_a_restart_reprocesses_nothing(worker_env, start_worker, kafka_bootstrap):
+    prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
+    worker = start_worker()
+    produce(kafka_bootstrap, f"{prefix}.posts", [(f"x:bad{n}".encode(), b"{") for n in range(20)])
+    assert len(consume(kafka_bootstrap, f"{prefix}.deadletter", expect=20, settle=1.0)) == 20
+    started = time.monotonic()
+    assert worker.stop(timeout=30) == 0
+    assert time.monotonic() - started < 30
+    start_worker()  # offsets were committed on the way out: nothing is read again
+    produce(kafka_bootstrap, f"{prefix}.posts", [(b"x:after", b"{")])
+    letters = consume(kafka_bootstrap, f"{prefix}.deadletter", expect=21, settle=4.0)  # 41 if re-read
+    assert len(letters) == 21
