@@ -96,7 +96,12 @@ async def scan_posts(stream):
         if not parsed:
             continue
         METRICS.scan_batch_size.observe(len(parsed))
-        for decision in await scan(parsed):
+        decided = await scan(parsed)
+        decided_at = time.time()
+        for event, _ in parsed:
+            # From the record's Kafka timestamp (producer or broker time) to the decision.
+            METRICS.processing_latency.observe(max(0.0, decided_at - event.message.timestamp))
+        for decision in decided:
             post = decision.post
             METRICS.posts_processed.labels(post.platform).inc()
             METRICS.decisions.labels(decision.action, post.platform).inc()

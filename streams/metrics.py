@@ -7,7 +7,7 @@ number of series stays fixed however much traffic flows.
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
 
 
 class Metrics:
@@ -124,6 +124,30 @@ class Metrics:
         self.broker_up = Gauge(
             "modwatch_broker_reachable",
             "1 when a bootstrap broker answered the last metadata probe, else 0.",
+            registry=registry,
+        )
+        self.hashbank_entries = Gauge(
+            "modwatch_hashbank_entries",
+            "Entries in the live media hash bank, by hash type (pdq, md5, sha256).",
+            ["hash_type"],
+            registry=registry,
+        )
+        self.model_info = Info(
+            "modwatch_model",
+            "The text classifier model and the hash bank in use: file name and content digest.",
+            registry=registry,
+        )
+        self.processing_latency = Histogram(
+            "modwatch_processing_latency_seconds",
+            "From a post's arrival on Kafka to the worker's decision on it.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=registry,
+        )
+        self.delivery_attempts = Counter(
+            "modwatch_delivery_attempts_total",
+            "Attempts to deliver a takedown request to a platform, by platform and outcome "
+            "(delivered, retry, failed).",
+            ["platform", "outcome"],
             registry=registry,
         )
 
