@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup system-deps kafka-start kafka-stop bench clean designations
+.PHONY: demo test setup system-deps kafka-start kafka-stop bench clean designations model
 
 demo: setup
 	$(BIN)/modwatch demo
@@ -40,6 +40,11 @@ system-deps:
 # Rebuild config/designations.yaml from the UN list in detectors/datasets/un_sc/.
 designations: setup
 	$(BIN)/modwatch designations build-un --out config/designations.yaml
+
+# Retrain the shipped text classifier; the result is byte-identical to the committed file.
+model: setup
+	$(BIN)/modwatch train --out config/models/text-classifier.skops
+	$(BIN)/modwatch evaluate --model config/models/text-classifier.skops
 
 kafka-start:
 	deploy/kafka/local.sh start

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from detectors.base import Detector, Finding
 from detectors.configfile import Problems, load_yaml
+from detectors.classifier import TextClassifierDetector
 from detectors.designations import DesignatedOrganisationDetector
 from detectors.events import EventParser, Post
 from detectors.policy import SEVERITIES, Decision, Policy
@@ -161,6 +162,7 @@ class Pipeline:
         detectors = [
             DesignatedOrganisationDetector.from_config(config_dir, problems),
             WatchlistDetector.from_config(config_dir, problems, frozenset(platforms)),
+            TextClassifierDetector.from_config(config_dir, problems),
         ]
         problems.raise_if_any()
         return cls(detectors, policy, platforms, jurisdictions)

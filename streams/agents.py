@@ -47,6 +47,9 @@ log = logging.getLogger("modwatch.agents")
 # Loaded at import, before the worker starts: every config problem is reported at once.
 pipeline = Pipeline.from_config_dir(settings.config_dir)
 LIFECYCLE = lifecycle.LifecycleSettings(expire_after=timedelta(days=settings.expire_after_days))
+for _detector in pipeline.detectors:
+    if hasattr(_detector, "model"):
+        METRICS.model_info.info({"text_classifier": _detector.model.file_name, "text_classifier_sha256": _detector.model.sha256})
 REPORT_VELOCITY = lifecycle.ReportVelocity(
     threshold=settings.report_velocity_threshold, window=timedelta(minutes=settings.report_velocity_window_minutes)
 )

@@ -8,6 +8,8 @@
 ``report``   time to removal from the ledger (Kaplan-Meier)
 ``reviews``  what awaits review
 ``export``   a request as a DSA statement of reasons or a Lumen notice
+``train``    train the text classifier (reproduces the shipped model)
+``evaluate`` per-class precision, recall and F1 of a model on held-out data
 """
 
 from __future__ import annotations
@@ -290,26 +292,26 @@ def _read_ledger_file(path: Path) -> list[dict]:
     return records
 
 
-async def _read_topic(topic: str, bootstrap: str) -> list[dict]:
+async def _read_topic(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> list[dict]:
     """Every record of ``topic`` up to its end at the time of the call."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+    )
     await consumer.start()
     records = []
     try:
-        partitions = [TopicPartition(topic, partition) for partition in (consumer.partitions_for_topic(topic) or [])]
-        if not partitions:
-            await consumer.topics()
-            partitions = [TopicPartition(topic, partition) for partition in (consumer.partitions_for_topic(topic) or [])]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        deadline = asyncio.get_running_loop().time() + wait_seconds
+        while not consumer.assignment():
+            if asyncio.get_running_loop().time() > deadline:
+                return []  # no such topic: nothing recorded yet
+            await asyncio.sleep(0.1)
+        partitions = list(consumer.assignment())
         ends = await consumer.end_offsets(partitions)
         remaining = {partition for partition in partitions if ends[partition] > 0}
         while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            batch = await consumer.getmany(timeout_ms=1000)
             for partition, messages in batch.items():
                 records.extend(orjson.loads(message.value) for message in messages if message.value)
                 if messages and messages[-1].offset + 1 >= ends[partition]:
@@ -317,33 +319,6 @@ async def _read_topic(topic: str, bootstrap: str) -> list[dict]:
     finally:
         await consumer.stop()
     return records
-
-
-@cli.command()
-@click.option("--url", envvar="MODWATCH_WORKER_URL", default=None,
-              help="Worker web address (default: http://127.0.0.1:<web_port>).")
-def reviews(url: str | None) -> None:
-    """List what awaits review, oldest first (from the worker's web API)."""
-    import urllib.request
-
-    from rich.console import Console
-    from rich.table import Table
-
-    from streams.settings import Settings
-
-    url = url or f"http://127.0.0.1:{Settings.load().web_port}"
-    try:
-        with urllib.request.urlopen(f"{url}/reviews", timeout=10) as response:
-            pending = orjson.loads(response.read())["pending_review"]
-    except OSError as error:
-        raise click.ClickException(f"cannot reach the worker at {url}: {error}") from None
-    table = Table(title=f"awaiting review ({len(pending)})")
-    for column in ("since", "request_id", "platform", "post", "categories", "severity"):
-        table.add_column(column)
-    for item in pending:
-        table.add_row(item["since"], item["request_id"], item["platform"], item["post_id"],
-                      ", ".join(item["categories"] or []), item["severity"] or "")  # fmt: skip
-    Console().print(table)
 
 
 @cli.group()
@@ -376,8 +351,11 @@ def build_un(xml_path: Path, overlay: Path, out: Path | None) -> None:
 
 
 from streams.cli_export import export  # noqa: E402 - commands defined in their own modules
+from streams.cli_model import evaluate, train  # noqa: E402
 
 cli.add_command(export)
+cli.add_command(train)
+cli.add_command(evaluate)
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,8 @@
 2. start a worker on topics of its own (``demo-<time>.*``), so runs never mix;
 3. send the sample traffic;
 4. show the alerts, takedown requests and dead letters the worker published;
-5. stop the worker and, if the demo started it, the broker. Ctrl-C stops everything.
+5. play the platforms (half the requests are removed) and print ``modwatch report``;
+6. stop the worker and, if the demo started it, the broker. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -37,7 +38,7 @@ def run_demo(posts: Path, wait: float, keep_broker: bool) -> int:
     run_name = "demo-" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     try:
         if not bootstrap:
-            console.rule("1/4  local Apache Kafka")
+            console.rule("1/5  local Apache Kafka")
             was_running = subprocess.run([str(LAUNCHER), "status"], capture_output=True).returncode == 0
             subprocess.run([str(LAUNCHER), "start"], check=True)
             started_broker = not was_running
@@ -45,7 +46,7 @@ def run_demo(posts: Path, wait: float, keep_broker: bool) -> int:
                 [str(LAUNCHER), "bootstrap"], check=True, capture_output=True, text=True
             ).stdout.strip()
         else:
-            console.rule(f"1/4  using Kafka at {bootstrap}")
+            console.rule(f"1/5  using Kafka at {bootstrap}")
         env = dict(
             os.environ,
             KAFKA_BOOTSTRAP_SERVERS=bootstrap,
@@ -56,19 +57,23 @@ def run_demo(posts: Path, wait: float, keep_broker: bool) -> int:
             MODWATCH_DATA_DIR=str(ROOT / ".modwatch-data"),
             PYTHONUNBUFFERED="1",
         )
-        console.rule(f"2/4  worker on topics {run_name}.*")
+        console.rule(f"2/5  worker on topics {run_name}.*")
         log_path = ROOT / ".modwatch-data" / f"{run_name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         worker = _start_worker(env, log_path)
         console.print(f"worker ready (log: {log_path}); metrics on http://127.0.0.1:{_web_port(env)}/metrics")
 
-        console.rule(f"3/4  sending {posts}")
+        console.rule(f"3/5  sending {posts}")
         subprocess.run(
             [sys.executable, "-m", "streams.cli", "produce", str(posts), "--topic", "posts"], env=env, check=True
         )
-        console.rule("4/4  what modwatch published")
+        console.rule("4/5  what modwatch published")
         outputs = asyncio.run(_collect(bootstrap, run_name, wait))
         _show(outputs)
+        console.rule("5/5  platforms answer; the compliance report")
+        asyncio.run(_platforms_answer(bootstrap, run_name, outputs["takedown-requests"]))
+        time.sleep(3)
+        subprocess.run([sys.executable, "-m", "streams.cli", "report"], env=env, check=True)
         return 0
     except KeyboardInterrupt:
         console.print("interrupted; stopping")
@@ -131,6 +136,26 @@ async def _collect(bootstrap: str, prefix: str, wait: float) -> dict[str, list[d
     finally:
         await consumer.stop()
     return outputs
+
+
+async def _platforms_answer(bootstrap: str, prefix: str, requests: list[dict]) -> None:
+    """Play the platforms for the demo: every other request is removed, a few minutes "later"."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for index, request in enumerate(sorted(requests, key=lambda request: request["request_id"])):
+            if index % 2:
+                continue  # left open: the report counts it as not removed yet
+            removed_at = datetime.fromisoformat(request["requested_at"]) + timedelta(minutes=7 * (index + 1))
+            status = {"platform": request["platform"], "post_id": request["post_id"], "status": "removed",
+                      "observed_at": removed_at.isoformat(), "source": "demo platform"}  # fmt: skip
+            key = f"{request['platform']}:{request['post_id']}".encode()
+            await producer.send_and_wait(f"{prefix}.platform-status", orjson.dumps(status), key=key)
+            console.print(f"{request['platform']} removed {request['post_id']} ({request['request_id']})")
+    finally:
+        await producer.stop()
 
 
 def _show(outputs: dict[str, list[dict]]) -> None:

@@ -26,9 +26,7 @@ TEST_ORGANISATION = """\
 @pytest.fixture
 def config_dir(tmp_path) -> Path:
     directory = tmp_path / "config"
-    directory.mkdir()
-    for source in SHIPPED_CONFIG.glob("*.yaml"):
-        shutil.copy(source, directory / source.name)
+    shutil.copytree(SHIPPED_CONFIG, directory)
     return directory
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 import time
 import urllib.request
 from datetime import datetime, timedelta
@@ -117,6 +119,13 @@ def test_scripted_lifecycle_gives_the_expected_states_ledger_histogram_and_overd
     assert 'modwatch_removals_total{platform="x",within_deadline="yes"} 1.0' in exposed
     assert 'modwatch_review_decisions_total{decision="reject",detector="designated_organisation"} 1.0' in exposed
     assert 'modwatch_takedown_requests_overdue{platform="x"} 1.0' in exposed
+
+    # The same figures from the ledger, as `modwatch report` reads it after any restart.
+    report = subprocess.run([sys.executable, "-m", "streams.cli", "report", "--format", "json"],
+                            env=env, cwd=ROOT, capture_output=True, check=True)  # fmt: skip
+    x = orjson.loads(report.stdout)["platform"]["x"]
+    assert (x["requests"], x["removed"], x["open"], x["overdue"]) == (2, 1, 1, 1)
+    assert x["km_median_seconds"] == 3.0  # one of two removed at 3 s: S(3 s) = 1/2
 
 
 def test_open_requests_and_their_clocks_survive_kill_9(worker_env, start_worker, kafka_bootstrap):

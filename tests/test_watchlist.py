@@ -78,7 +78,7 @@ def test_watchlisted_author_turns_review_into_takedown_and_raises_severity():
 def test_shipped_watchlist_and_policy_load_and_act_together():
     pipeline = Pipeline.from_config_dir(ROOT / "config")
     [decision] = pipeline.scan([post(account_id="acct-99", text="Lovely weather in Lahore")])
-    assert [finding.detector for finding in decision.findings] == ["watchlist"]
+    assert "watchlist" in [finding.detector for finding in decision.findings]
     assert decision.action == "none"
 
 

@@ -145,3 +145,18 @@ def test_sigterm_stops_cleanly_and_a_restart_reprocesses_nothing(worker_env, sta
     produce(kafka_bootstrap, f"{prefix}.posts", [(b"x:after", b"{")])
     letters = consume(kafka_bootstrap, f"{prefix}.deadletter", expect=21, settle=4.0)  # 41 if re-read
     assert len(letters) == 21
+
+
+def test_alerts_carry_findings_from_every_detector(worker_env, start_worker, kafka_bootstrap):
+    prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
+    start_worker()
+    # acct-99 is on the shipped watchlist; the text names a designated group beside a
+    # threat and is abusive enough for the English classifier head.
+    text = "ISIS-K will attack you stupid bitch"
+    produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "all-detectors", text, account_id="acct-99", lang="en")])
+    [(key, alert)] = consume(kafka_bootstrap, f"{prefix}.alerts", expect=1)
+    detectors = {finding["detector"] for finding in alert["findings"]}
+    assert {"designated_organisation", "watchlist", "text_classifier"} <= detectors
+    assert alert["action"] == "takedown" and alert["severity"] == "critical"
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{worker_env['MODWATCH_WEB_PORT']}/metrics").read().decode()
+    assert 'modwatch_model_info{text_classifier="text-classifier.skops"' in metrics

@@ -1,0 +1,623 @@
+"""Hate and abuse in short posts: a bundle of linear text classifiers, one per language.
+
+How a batch is classified:
+
+1. Each post gets a language (:func:`post_language`): from ``Post.lang`` when
+   the producer set it, otherwise from a cheap guess over its words. Posts in a
+   script or language no head was trained on (Arabic-script Urdu, Pashto, ...)
+   get no classifier finding at all: silence, not a guess.
+2. The posts of each head are vectorised in one call by
+   :class:`HashedNgramVectorizer` (character 1-5-grams and word n-grams hashed
+   with numpy over the whole batch: no Python loop per n-gram) and scored by the
+   head's scikit-learn pipeline, which predicts the training set's *native*
+   labels (Davidson's ``hate_speech``/``offensive_language``/``neither``,
+   RUHSOLD's five classes).
+3. A head maps each native label to a product category (``hate``, ``abuse`` or
+   ``none``); a category's score is the summed probability of its labels. A
+   post gets a finding for each category whose score reaches ``min_score``.
+
+Heads (built by :mod:`detectors.training`, documented in each
+``detectors/datasets/*/dataset.yaml``):
+
+* ``en`` (Davidson et al. 2017): character n-grams and words, a calibrated
+  linear SVM.
+* ``roman_ur`` (RUHSOLD, Rizwan et al. 2020): a :class:`GatedClassifier`. A
+  gate decides normal vs offensive and is trained on every labelled tweet,
+  coarse (task 1) and fine (task 2); a subtype model, trained on the offensive
+  tweets with fine labels, splits the offensive probability between
+  religious hate, sexism, profane and abusive. The coarse RUHSOLD model is thus
+  folded into the deployed head, so the coarse and the fine evaluations both
+  measure what runs.
+
+Model files are skops zip files, loaded with the explicit :data:`TRUSTED_TYPES`
+list and never with pickle: a file naming any other type is refused before
+anything in it is constructed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import unicodedata
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+
+from detectors.base import Finding
+from detectors.configfile import Problems, load_yaml
+from detectors.events import Post
+
+CATEGORIES = ("hate", "abuse")
+NO_CATEGORY = "none"
+# A finding says the category is more likely than not; config/classifier.yaml
+# may raise it, and config/policy.yaml decides what a score leads to.
+DEFAULT_MIN_SCORE = 0.5
+MODEL_FORMAT = "modwatch.text-classifier"
+MODEL_FORMAT_VERSION = 1
+
+# The types a modwatch model file may contain beyond those skops trusts by
+# itself (builtins, numpy arrays and dtypes, and scikit-learn's own estimators
+# such as Pipeline, LinearSVC and CalibratedClassifierCV). Computed once with
+# skops.io.get_untrusted_types(file="config/models/text-classifier.skops") on
+# the shipped model (skops 0.16, scikit-learn 1.9.1) and reviewed by hand:
+# loading each sets attributes on a new instance and runs no code from the file.
+TRUSTED_TYPES = (
+    "detectors.classifier.GatedClassifier",
+    "detectors.classifier.HashedNgramVectorizer",
+    "detectors.classifier.LogCountRatioScaler",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.calibration._TemperatureScaling",
+)
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be used; the message names the file."""
+
+
+# -- features -----------------------------------------------------------------
+
+_SEPARATOR = 0  # joins the posts of a batch; never inside a post (NUL is removed)
+_SPACE = 32
+_HASH_BASE = 0x100000001B3  # odd, so it has an inverse modulo 2**64
+_HASH_BASE_INVERSE = pow(_HASH_BASE, -1, 2**64)
+_GOLDEN = 0x9E3779B97F4A7C15
+_WORD_SALT = 0x51
+_BIGRAM_SALT = 0x52
+_URL = re.compile(r"https?://[^\s\x00]+")
+_MENTION = re.compile(r"@\w+")
+_HTML_ENTITIES = (("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'))
+
+
+def _character_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Whether each Basic Multilingual Plane code point is a word character or whitespace."""
+    characters = [chr(code) for code in range(0x10000)]
+    word = np.array([unicodedata.category(character)[0] in "LNM" for character in characters])
+    space = np.array([character.isspace() for character in characters])
+    return word, space
+
+
+_IS_WORD, _IS_SPACE = _character_tables()
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser: spreads polynomial hashes over all bits."""
+    values = values ^ (values >> np.uint64(33))
+    values = values * np.uint64(0xFF51AFD7ED558CCD)
+    values = values ^ (values >> np.uint64(33))
+    values = values * np.uint64(0xC4CEB9FE1A85EC53)
+    return values ^ (values >> np.uint64(33))
+
+
+def _lookup(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``table[code]`` for BMP code points, False above it (emoji, rare scripts)."""
+    result = np.zeros(len(codes), dtype=bool)
+    inside = codes < len(table)
+    result[inside] = table[codes[inside]]
+    return result
+
+
+class HashedNgramVectorizer(TransformerMixin, BaseEstimator):
+    """TF-IDF of hashed character and word n-grams, computed for a whole batch at once.
+
+    The text is lower-cased, URLs become ``http``, @mentions ``@``, runs of
+    whitespace one space, and a character repeated three or more times is cut
+    to two ("bohaaaat" and "bohaat" meet). Character n-grams run across word
+    boundaries, with a space at each end of the post; words are runs of letters,
+    digits and marks. N-grams are hashed into ``2**bits`` columns, character
+    n-grams in the lower half and word n-grams in the upper half; each half is
+    weighted by 1 + log(count) times its inverse document frequency and scaled
+    to unit length on its own, so the many character n-grams do not drown the
+    few words.
+
+    Everything runs on numpy arrays of code points: the batch is joined into one
+    string, each n-gram's hash is a difference of prefix sums of a polynomial
+    hash (``sum c[j] * B**j`` modulo 2**64), and the sparse matrix is built from
+    one sort. scikit-learn's vectorisers loop in Python per n-gram and are
+    several times slower on 150-character posts (bench/bench_classifier.py
+    times both).
+    """
+
+    def __init__(self, bits: int = 20, char_orders: tuple[int, ...] = (1, 2, 3, 4, 5),
+                 word_orders: tuple[int, ...] = (1, 2), min_df: int = 1):
+        self.bits = bits
+        self.char_orders = char_orders
+        self.word_orders = word_orders
+        self.min_df = min_df
+
+    def fit(self, texts: Sequence[str], y: Any = None) -> HashedNgramVectorizer:
+        counts = self.counts(texts)
+        document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
+        idf = np.log((1 + counts.shape[0]) / (1 + document_frequency)) + 1
+        # An n-gram seen in fewer than min_df training posts carries no weight,
+        # as if it were out of a vocabulary; unseen columns (df 0) likewise.
+        idf[document_frequency < max(self.min_df, 1)] = 0
+        self.idf_ = idf.astype(np.float32)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        matrix = self.counts(texts)
+        data = np.log(matrix.data) + np.float32(1)
+        data *= self.idf_[matrix.indices]
+        rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+        half = np.int32(1 << (self.bits - 1))
+        block = rows * 2 + (matrix.indices >= half)
+        norms = np.sqrt(np.bincount(block, weights=data * data, minlength=2 * matrix.shape[0]))
+        norms[norms == 0] = 1
+        matrix.data = (data / norms[block]).astype(np.float32)
+        return matrix
+
+    def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """How often each hashed n-gram occurs in each text (no weighting)."""
+        texts = list(texts)
+        documents = len(texts)
+        if documents == 0:
+            return sp.csr_matrix((0, 1 << self.bits), dtype=np.float32)
+        joined = "\x00" + "\x00".join(texts) + "\x00"
+        if joined.count("\x00") != documents + 1:
+            joined = "\x00" + "\x00".join(text.replace("\x00", " ") for text in texts) + "\x00"
+        joined = joined.lower()
+        if "http" in joined:
+            joined = _URL.sub("http", joined)
+        if "@" in joined:
+            joined = _MENTION.sub("@", joined)
+        if "&" in joined:
+            for entity, character in _HTML_ENTITIES:
+                joined = joined.replace(entity, character)
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        separator = codes == _SEPARATOR
+        codes = np.where(_lookup(_IS_SPACE, codes), np.uint32(_SPACE), codes)
+        # One space between words and none at either end of a post (the
+        # separator stands for that boundary): first drop each space that
+        # follows a space or a separator, then a space left before a separator.
+        space = codes == _SPACE
+        keep = ~(space & np.concatenate(([True], space[:-1] | separator[:-1])))
+        codes, separator = codes[keep], separator[keep]
+        space = codes == _SPACE
+        keep = ~(space & np.concatenate((separator[1:], [True])))
+        # No character three times in a row: "bohaaaat" reads as "bohaat".
+        keep[2:] &= ~((codes[2:] == codes[1:-1]) & (codes[2:] == codes[:-2]) & ~separator[2:])
+        codes, separator = codes[keep], separator[keep]
+        length = len(codes)
+        # Post number of every position: separators seen so far, minus one.
+        post_of = np.cumsum(separator) - 1
+        hashed = np.where(separator, np.uint64(_SPACE), codes.astype(np.uint64))
+
+        powers = np.full(length + 1, _HASH_BASE, dtype=np.uint64)
+        powers[0] = 1
+        powers = np.cumprod(powers, dtype=np.uint64)
+        inverse = np.full(length + 1, _HASH_BASE_INVERSE, dtype=np.uint64)
+        inverse[0] = 1
+        inverse = np.cumprod(inverse, dtype=np.uint64)
+        prefix = np.zeros(length + 1, dtype=np.uint64)
+        np.cumsum(hashed * powers[:length], out=prefix[1:])
+
+        shift = np.uint64(65 - self.bits)  # half the columns per block
+        word_block = np.uint64(1 << (self.bits - 1))
+        rows, columns = [], []
+        for order in self.char_orders:
+            starts = length - order + 1
+            if starts <= 0:
+                continue
+            if order == 1:
+                valid = ~separator
+            elif order == 2:
+                valid = ~(separator[:-1] & separator[1:])  # two separators: an empty post
+            else:
+                # No separator strictly inside: the n-gram stays within one post.
+                valid = post_of[order - 2 : length - 1] == post_of[:starts]
+            index = np.flatnonzero(valid)
+            values = (prefix[index + order] - prefix[index]) * inverse[index]
+            values = _mix(values + np.uint64((order * _GOLDEN) % 2**64))
+            rows.append(post_of[index])
+            columns.append(values >> shift)
+        if self.word_orders:
+            word = _lookup(_IS_WORD, codes) & ~separator
+            previous = np.concatenate(([False], word[:-1]))
+            following = np.concatenate((word[1:], [False]))
+            starts = np.flatnonzero(word & ~previous)
+            ends = np.flatnonzero(word & ~following) + 1
+            words = _mix((prefix[ends] - prefix[starts]) * inverse[starts])
+            word_posts = post_of[starts]
+            if 1 in self.word_orders:
+                rows.append(word_posts)
+                columns.append((_mix(words + np.uint64(_WORD_SALT)) >> shift) | word_block)
+            if 2 in self.word_orders and len(words) > 1:
+                same_post = np.flatnonzero(word_posts[1:] == word_posts[:-1])
+                pairs = _mix(words[same_post] * np.uint64(_GOLDEN) + words[same_post + 1] + np.uint64(_BIGRAM_SALT))
+                rows.append(word_posts[same_post + 1])
+                columns.append((pairs >> shift) | word_block)
+        return self._matrix(rows, columns, documents)
+
+    def _matrix(self, rows: list[np.ndarray], columns: list[np.ndarray], documents: int) -> sp.csr_matrix:
+        width = 1 << self.bits
+        if rows:
+            keys = (np.concatenate(rows).astype(np.uint64) << np.uint64(self.bits)) | np.concatenate(columns)
+            keys.sort()
+        else:
+            keys = np.zeros(0, dtype=np.uint64)
+        first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else np.zeros(0, int)
+        counts = np.diff(np.append(first, len(keys))).astype(np.float32)
+        unique = keys[first]
+        row_of = (unique >> np.uint64(self.bits)).astype(np.int64)
+        column_of = (unique & np.uint64(width - 1)).astype(np.int32)
+        indptr = np.zeros(documents + 1, dtype=np.int32)
+        np.cumsum(np.bincount(row_of, minlength=documents), out=indptr[1:])
+        return sp.csr_matrix((counts, column_of, indptr), shape=(documents, width))
+
+
+class LogCountRatioScaler(TransformerMixin, BaseEstimator):
+    """Naive Bayes log-count ratios as feature weights (Wang and Manning, 2012, "NBSVM").
+
+    For a binary target, each column is multiplied by
+    ``log((p / |p|_1) / (q / |q|_1))``, where ``p`` and ``q`` count the posts
+    of each class containing the feature (plus ``alpha``). A linear SVM on the
+    scaled features starts from what Naive Bayes knows about rare n-grams; on
+    RUHSOLD's coarse task this gained about a point of macro-F1 in
+    cross-validation over the plain features.
+    """
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = alpha
+
+    def fit(self, features: sp.csr_matrix, y: Sequence[Any]) -> LogCountRatioScaler:
+        labels = np.asarray(y)
+        self.classes_ = np.unique(labels)
+        if len(self.classes_) != 2:
+            raise ValueError(f"LogCountRatioScaler needs two classes, not {list(self.classes_)}")
+        present = features.copy()
+        present.data[:] = 1
+        positive = labels == self.classes_[1]
+        p = self.alpha + np.asarray(present[positive].sum(axis=0)).ravel()
+        q = self.alpha + np.asarray(present[~positive].sum(axis=0)).ravel()
+        self.ratio_ = np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
+        return self
+
+    def transform(self, features: sp.csr_matrix) -> sp.csr_matrix:
+        scaled = features.copy()
+        scaled.data = scaled.data * self.ratio_[scaled.indices]
+        return scaled
+
+
+class GatedClassifier(ClassifierMixin, BaseEstimator):
+    """Two stages: a binary gate (normal or not), then a subtype model for the rest.
+
+    ``P(normal) = 1 - g`` and ``P(subtype k) = g * s_k``, where ``g`` is the
+    gate's probability of "not normal" and ``s`` the subtype model's
+    distribution. Training rows labelled ``coarse_label`` (offensive, subtype
+    unknown) train the gate only, so a dataset whose coarse task has more
+    labelled posts than its fine task uses all of them.
+    """
+
+    def __init__(self, gate: Any = None, subtype: Any = None, normal_label: str = "normal",
+                 coarse_label: str = "offensive"):
+        self.gate = gate
+        self.subtype = subtype
+        self.normal_label = normal_label
+        self.coarse_label = coarse_label
+
+    def fit(self, features: sp.csr_matrix, y: Sequence[str]) -> GatedClassifier:
+        labels = np.asarray(y, dtype=object)
+        normal = labels == self.normal_label
+        self.gate_ = clone(self.gate).fit(features, np.where(normal, self.normal_label, self.coarse_label))
+        typed = np.flatnonzero(~normal & (labels != self.coarse_label))
+        self.subtype_ = clone(self.subtype).fit(features[typed], labels[typed].astype(str))
+        self.classes_ = np.array(sorted({self.normal_label, *map(str, self.subtype_.classes_)}))
+        return self
+
+    def predict_proba(self, features: sp.csr_matrix) -> np.ndarray:
+        gate_classes = list(self.gate_.classes_)
+        offensive = self.gate_.predict_proba(features)[:, gate_classes.index(self.coarse_label)]
+        subtype = self.subtype_.predict_proba(features)
+        probabilities = np.zeros((features.shape[0], len(self.classes_)))
+        columns = {label: index for index, label in enumerate(self.classes_)}
+        probabilities[:, columns[self.normal_label]] = 1 - offensive
+        for index, label in enumerate(self.subtype_.classes_):
+            probabilities[:, columns[str(label)]] = offensive * subtype[:, index]
+        return probabilities
+
+    def predict(self, features: sp.csr_matrix) -> np.ndarray:
+        return self.classes_[self.predict_proba(features).argmax(axis=1)]
+
+
+# -- model files --------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """One language's classifier: native labels, their categories, and the pipeline."""
+
+    name: str
+    language: str
+    labels: tuple[str, ...]  # the pipeline's classes_, in its column order
+    categories: Mapping[str, str]  # native label -> hate | abuse | none
+    pipeline: Any
+    training: Mapping[str, Any]
+
+    def category_matrix(self) -> np.ndarray:
+        """labels x CATEGORIES, 1 where a label counts toward a category."""
+        return np.array(
+            [[1.0 if self.categories[label] == category else 0.0 for category in CATEGORIES] for label in self.labels]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TextModel:
+    """A loaded model file: its heads by language, and the file's identity for evidence."""
+
+    file_name: str
+    sha256: str
+    heads: Mapping[str, Head]
+    seed: int | None = None
+
+
+def model_bytes(bundle: Mapping[str, Any]) -> bytes:
+    """The skops file of ``bundle``, byte-for-byte the same for the same fitted objects.
+
+    skops names arrays and memo entries after ``id()`` of the Python objects and
+    stamps each zip entry with the current time, so two saves of equal models
+    differ. Here ids are renumbered in order of appearance, array files are
+    renamed after them, and every entry gets the same timestamp and mode; the
+    result loads with ``skops.io.load`` like any skops file. Compression is
+    zlib's deflate at level 9: stable for a given zlib, so rebuilding the shipped
+    model on another zlib may change bytes but not the fitted numbers.
+    """
+    import skops.io
+
+    raw = skops.io.dumps(dict(bundle))
+    with zipfile.ZipFile(io.BytesIO(raw)) as source:
+        schema = json.loads(source.read("schema.json"))
+        contents = {name: source.read(name) for name in source.namelist() if name != "schema.json"}
+    ids: dict[int, int] = {}
+    files: dict[str, str] = {}
+
+    def renumber(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("__id__"), int):
+                node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+            if isinstance(node.get("file"), str) and node["file"] in contents:
+                suffix = Path(node["file"]).suffix
+                node["file"] = files.setdefault(node["file"], f"{len(files) + 1:06d}{suffix}")
+            for value in node.values():
+                renumber(value)
+        elif isinstance(node, list):
+            for value in node:
+                renumber(value)
+
+    renumber(schema)
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w") as target:
+        entries = [("schema.json", json.dumps(schema, indent=2).encode())]
+        entries += sorted((new, contents[old]) for old, new in files.items())
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.create_system = 3
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(info, data, compresslevel=9)
+    return output.getvalue()
+
+
+def save_model(bundle: Mapping[str, Any], path: Path) -> str:
+    """Write ``bundle`` to ``path``; returns the file's sha256."""
+    data = model_bytes(bundle)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_model(path: Path) -> TextModel:
+    """Load a model file, refusing any type outside :data:`TRUSTED_TYPES`."""
+    import skops.io
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot be read: {error.strerror or error}") from None
+    try:
+        untrusted = [name for name in skops.io.get_untrusted_types(data=data) if name not in TRUSTED_TYPES]
+    except Exception as error:  # a damaged zip or schema: say so, whatever skops raised
+        raise ModelFileError(f"{path}: not a readable skops model file: {error}") from None
+    if untrusted:
+        raise ModelFileError(
+            f"{path}: refusing to load: it contains types modwatch does not trust: {', '.join(untrusted)}"
+        )
+    try:
+        bundle = skops.io.loads(data, trusted=list(TRUSTED_TYPES))
+    except Exception as error:
+        raise ModelFileError(f"{path}: cannot be loaded: {error}") from None
+    return _model_from_bundle(bundle, path, hashlib.sha256(data).hexdigest())
+
+
+def _model_from_bundle(bundle: Any, path: Path, sha256: str) -> TextModel:
+    if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT:
+        raise ModelFileError(f"{path}: not a modwatch text-classifier model (no format {MODEL_FORMAT!r})")
+    if bundle.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: format_version {bundle.get('format_version')!r} is not {MODEL_FORMAT_VERSION}"
+        )
+    heads = {}
+    for index, entry in enumerate(bundle.get("heads") or []):
+        where = f"{path}: heads[{index}]"
+        try:
+            pipeline = entry["pipeline"]
+            labels = tuple(str(label) for label in pipeline.classes_)
+            categories = dict(entry["categories"])
+            head = Head(
+                name=str(entry["name"]),
+                language=str(entry["language"]),
+                labels=labels,
+                categories=MappingProxyType(categories),
+                pipeline=pipeline,
+                training=MappingProxyType(dict(entry.get("training") or {})),
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ModelFileError(f"{where}: malformed head: {error!r}") from None
+        for label in labels:
+            if categories.get(label) not in (*CATEGORIES, NO_CATEGORY):
+                raise ModelFileError(
+                    f"{where}: label {label!r} maps to {categories.get(label)!r}, not one of "
+                    f"{', '.join((*CATEGORIES, NO_CATEGORY))}"
+                )
+        if head.language in heads:
+            raise ModelFileError(f"{where}: a second head for language {head.language!r}")
+        heads[head.language] = head
+    if not heads:
+        raise ModelFileError(f"{path}: has no heads")
+    return TextModel(path.name, sha256, MappingProxyType(heads), bundle.get("seed"))
+
+
+# -- which head reads a post --------------------------------------------------
+
+_ARABIC_LETTER = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
+_LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u024f]")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+_GUESS_NOISE = re.compile(r"@\w+|https?://\S+|&#?\w+;")
+_LATIN_WORD = re.compile(r"[a-z']+")
+# Frequent Roman-Urdu function words and verb forms that are not English
+# words; "ho", "the", "main", "or", "say" and "to" are left out because they
+# are (tweets say "ho" for "hoe"). A post is Roman Urdu when at least one of
+# these occurs and they outnumber the English function words. On the training
+# data this sends 0.04 % of Davidson's English tweets to roman_ur and 78 % of
+# RUHSOLD's tweets (most of the rest are in English or too short to tell).
+ROMAN_URDU_WORDS = frozenset(
+    "hai hain hy hay ka ki ke ko kay ky nahi nahin nai nhi ni se sy mein mei mn hoga hogi yeh wo woh kya kia "
+    "aur bhi thi thay rha raha rahi rhi rahe kar kr karo kro karna krna karte karta karti apna apni apne tum "
+    "tera teri tere mera meri mere jab tak bhai yaar sab kuch koi ap aap bhe ab gaya gayi gaye liya diya kiya "
+    "wala wali wale hota hoti hote".split()
+)
+ENGLISH_WORDS = frozenset(
+    "the is are and you to of in that it for this be not was with have i my your on at what do we they he she "
+    "but so just like all me get don't it's can if".split()
+)
+# Tags producers use for Roman Urdu; "ur" alone is read by script.
+_ROMAN_URDU_TAGS = frozenset({"roman-ur", "roman-urdu", "ur-latn", "rur"})
+# Tags that name no language: fall back to guessing.
+_UNKNOWN_TAGS = frozenset({"und", "mul", "zxx", "mis"})
+
+
+def is_latin_script(text: str) -> bool:
+    """Some Latin letters, and more of them than Arabic-script letters."""
+    if text.isascii():  # most posts: no Arabic script possible, one search suffices
+        return _ASCII_LETTER.search(text) is not None
+    latin = len(_LATIN_LETTER.findall(text))
+    return latin > 0 and latin >= len(_ARABIC_LETTER.findall(text))
+
+
+def guess_language(text: str) -> str | None:
+    """``en``, ``roman_ur``, or None when the text is not in Latin script."""
+    if not is_latin_script(text):
+        return None
+    words = _LATIN_WORD.findall(_GUESS_NOISE.sub(" ", text.lower()))
+    roman_urdu = sum(map(ROMAN_URDU_WORDS.__contains__, words))
+    english = sum(map(ENGLISH_WORDS.__contains__, words))
+    return "roman_ur" if roman_urdu >= max(english, 1) else "en"
+
+
+def post_language(post: Post) -> str | None:
+    """The head language for ``post``: its tag when set, else :func:`guess_language`.
+
+    ``en``/``en-*`` -> en; ``ur-Latn``, ``roman-ur``, ``roman_ur`` -> roman_ur;
+    ``ur`` -> roman_ur unless the text is in Arabic script; any other language
+    -> None, since no head was trained on it. Arabic-script text is None
+    whatever the tag says.
+    """
+    tag = (post.lang or "").strip().lower().replace("_", "-")
+    if not tag or tag in _UNKNOWN_TAGS:
+        return guess_language(post.text)
+    if not is_latin_script(post.text):
+        return None
+    primary = tag.split("-", 1)[0]
+    if primary == "en":
+        return "en"
+    if tag in _ROMAN_URDU_TAGS or tag.startswith("ur-latn-") or primary == "ur":
+        return "roman_ur"
+    return None
+
+
+# -- the detector --------------------------------------------------------------
+
+class TextClassifierDetector:
+    name: ClassVar[str] = "text_classifier"
+
+    def __init__(self, model: TextModel, min_score: float = DEFAULT_MIN_SCORE):
+        self.model = model
+        self.min_score = min_score
+        self._category_matrices = {language: head.category_matrix() for language, head in model.heads.items()}
+
+    @classmethod
+    def from_config(cls, config_dir: Path, problems: Problems) -> TextClassifierDetector:
+        """Read ``classifier.yaml`` (``model``, ``min_score``) and load the model it names."""
+        document = load_yaml(Path(config_dir) / "classifier.yaml", problems)
+        min_score = document.number(("min_score",), default=DEFAULT_MIN_SCORE, minimum=0.0, maximum=1.0)
+        relative = document.text(("model",), required=True)
+        empty = TextModel("", "", MappingProxyType({}))
+        if not relative.strip():
+            return cls(empty, min_score)
+        path = Path(config_dir) / relative
+        try:
+            model = load_model(path)
+        except ModelFileError as error:
+            document.problem(("model",), str(error))
+            return cls(empty, min_score)
+        return cls(model, min_score)
+
+    def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
+        findings: list[list[Finding]] = [[] for _ in posts]
+        by_language: dict[str, list[int]] = {}
+        for index, post in enumerate(posts):
+            if not post.text.strip():
+                continue
+            language = post_language(post)
+            if language in self.model.heads:
+                by_language.setdefault(language, []).append(index)
+        for language, indices in by_language.items():
+            head = self.model.heads[language]
+            probabilities = head.pipeline.predict_proba([posts[index].text for index in indices])
+            scores = probabilities @ self._category_matrices[language]
+            for row, column in zip(*np.nonzero(scores >= self.min_score)):
+                findings[indices[row]].append(
+                    self._finding(head, CATEGORIES[column], float(scores[row, column]), probabilities[row])
+                )
+        return findings
+
+    def _finding(self, head: Head, category: str, score: float, probabilities: np.ndarray) -> Finding:
+        evidence = {
+            "model": self.model.file_name,
+            "model_sha256": self.model.sha256,
+            "head": head.name,
+            "label": head.labels[int(probabilities.argmax())],
+            "probabilities": {label: round(float(value), 4) for label, value in zip(head.labels, probabilities)},
+        }
+        return Finding(self.name, category, score, MappingProxyType(evidence))
