@@ -47,6 +47,17 @@ log = logging.getLogger("modwatch.agents")
 # Loaded at import, before the worker starts: every config problem is reported at once.
 pipeline = Pipeline.from_config_dir(settings.config_dir)
 LIFECYCLE = lifecycle.LifecycleSettings(expire_after=timedelta(days=settings.expire_after_days))
+# Series for every known label value start at zero (STYLE.md): otherwise Prometheus
+# never sees a counter's first increment after a restart, and rates miss it.
+for _platform in pipeline.platforms:
+    METRICS.posts_processed.labels(_platform)
+    METRICS.rejections.labels(_platform)
+    METRICS.takedown_requests.labels(_platform, pipeline.platforms[_platform].jurisdiction)
+    for _within in ("yes", "no"):
+        METRICS.removals.labels(_platform, _within)
+for _topic in ("posts", "reports", "platform-status", "decisions"):
+    for _outcome in ("valid", "deadletter"):
+        METRICS.events.labels(settings.topic(_topic), _outcome)
 for _detector in pipeline.detectors:
     if hasattr(_detector, "model"):
         METRICS.model_info.info({"text_classifier": _detector.model.file_name, "text_classifier_sha256": _detector.model.sha256})
@@ -296,6 +307,8 @@ async def check_deadlines():
 
 
 HEALTH = {"broker_ok_at": None, "broker_error": "not probed yet"}
+LAG_TOPICS = frozenset(settings.topic(name) for name in ("posts", "reports", "platform-status", "decisions", "item-events"))
+LAG_SERIES: set[tuple[str, str]] = set()
 BROKER_PROBE_SECONDS = 5.0
 
 
@@ -316,9 +329,16 @@ async def probe_broker_and_lag():
         break
     else:
         METRICS.broker_up.set(0)
+    # Only the streams agents consume: a table's changelog is read at recovery and
+    # never committed, so its "lag" would be every record ever written.
     consumer = app.consumer
-    for tp in consumer.assignment():
+    owned = {tp for tp in consumer.assignment() if tp.topic in LAG_TOPICS}
+    for topic, partition in list(LAG_SERIES - {(tp.topic, str(tp.partition)) for tp in owned}):
+        METRICS.consumer_lag.remove(topic, partition)  # moved to another worker in a rebalance
+        LAG_SERIES.discard((topic, partition))
+    for tp in owned:
         committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor for it
         end = consumer.highwater(tp)
         if end is not None and end >= 0:
             METRICS.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - (committed or 0)))
+            LAG_SERIES.add((tp.topic, str(tp.partition)))

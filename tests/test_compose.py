@@ -1,9 +1,12 @@
 """docker-compose.yml and the monitoring files under deploy/ stay consistent with the repository.
 
 No Docker is needed: the files are parsed and compared with deploy/kafka/local.sh,
-deploy/kafka/pom.xml, config/modwatch.yaml and streams/metrics.py. Prometheus' and
-Alertmanager's own checkers run too, and are required: install Debian's
-``prometheus`` (promtool) and ``prometheus-alertmanager`` (amtool) packages.
+deploy/kafka/pom.xml, config/modwatch.yaml and the metrics the worker declares
+(streams/metrics.py, and Faust's sensors under the prefix streams/web.py gives them).
+Prometheus' and Alertmanager's own checkers run too, and are required: install
+Debian's ``prometheus`` (promtool) and ``prometheus-alertmanager`` (amtool) packages.
+tests/test_prometheus_integration.py runs the same rules and dashboard queries
+against a real Prometheus and a live worker.
 """
 
 from __future__ import annotations
@@ -19,22 +22,42 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 LOCAL_SH = ROOT / "deploy" / "kafka" / "local.sh"
 POM = ROOT / "deploy" / "kafka" / "pom.xml"
 CONFIG = ROOT / "config" / "modwatch.yaml"
-METRICS = ROOT / "streams" / "metrics.py"
+WEB = ROOT / "streams" / "web.py"
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 PROMETHEUS_LOCAL = PROMETHEUS_DIR / "prometheus.yml"
 PROMETHEUS_COMPOSE = PROMETHEUS_DIR / "prometheus.compose.yml"
-RULES = PROMETHEUS_DIR / "rules" / "modwatch.yml"
+RULE_FILES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
 RULE_TESTS = PROMETHEUS_DIR / "tests" / "modwatch_test.yml"
 ALERTMANAGER = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 GRAFANA = ROOT / "deploy" / "grafana"
 
 SERVICES = {"kafka", "worker", "prometheus", "alertmanager", "grafana"}
+
+# The issue's alert list: worker down or not scraped, broker cut off, stalled input,
+# dead letters, lag, delivery, a platform over its SLA, overdue requests.
+ALERTS = {
+    "ModwatchWorkerDown", "ModwatchWorkerNotScraped", "ModwatchBrokerUnreachable",
+    "ModwatchNoInput", "ModwatchDeadLetterRateHigh", "ModwatchConsumerLagGrowing",
+    "ModwatchDeliveryFailing", "ModwatchPlatformOverSLA", "ModwatchRequestsOverdue",
+}  # fmt: skip
+
+# Where alertmanager.yml sends each (team, severity) of the alert rules.
+RECEIVERS = {
+    ("operations", "critical"): "pager",
+    ("operations", "warning"): "ticket",
+    ("compliance", "critical"): "compliance-pager",
+    ("compliance", "warning"): "compliance",
+}
+
+# Grafana's own variables, with the values a dashboard on a 15 s scrape would get.
+GRAFANA_BUILTINS = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h", "__range_s": "3600"}
 
 
 def load_yaml(path: Path):
@@ -156,21 +179,58 @@ def alertmanager_targets(config: dict) -> list[str]:
     ]
 
 
+# --- what the worker exports, and what the rules and dashboards ask for ------------------
+
+
+def faust_metric_prefix() -> str:
+    match = re.search(r'setup_prometheus_sensors\([^)]*name_prefix="(\w+)"', WEB.read_text())
+    assert match, f"{WEB} does not call setup_prometheus_sensors(..., name_prefix=...)"
+    return match.group(1)
+
+
+def series_names(registry: CollectorRegistry, *, created: bool = True) -> set[str]:
+    """The series a registry's metrics expose, labelled or not, used or not."""
+    suffixes = {
+        "counter": ["_total"] + (["_created"] if created else []),
+        "histogram": ["_bucket", "_count", "_sum"] + (["_created"] if created else []),
+        "summary": ["_count", "_sum"] + (["_created"] if created else []),
+        "info": ["_info"],
+    }
+    return {
+        family.name + suffix
+        for family in registry.collect()
+        for suffix in suffixes.get(family.type, [""])
+    }
+
+
 def exported_metric_names() -> set[str]:
-    """Series names that streams/metrics.py exports (histograms add their suffixes)."""
-    names = set()
-    for kind, name in re.findall(r"\b(Counter|Gauge|Histogram|Summary)\(\s*\"(\w+)\"", METRICS.read_text()):
-        names.add(name)
-        if kind == "Counter":
-            names.add(name.removesuffix("_total") + "_created")
-        if kind in {"Histogram", "Summary"}:
-            names.update({f"{name}_bucket", f"{name}_count", f"{name}_sum", f"{name}_created"})
-    assert names, f"no metrics found in {METRICS}"
+    """Series names the worker's /metrics can expose: streams/metrics.py and Faust's sensors."""
+    from faust.sensors.prometheus import FaustMetrics
+
+    from streams.metrics import Metrics
+
+    registry = CollectorRegistry()
+    Metrics(registry)
+    FaustMetrics.create(registry, faust_metric_prefix())
+    names = series_names(registry)
+    assert any(name.startswith("modwatch_") for name in names)
     return names
 
 
+def rules() -> list[dict]:
+    return [rule for path in RULE_FILES for group in load_yaml(path)["groups"] for rule in group["rules"]]
+
+
 def alert_rules() -> list[dict]:
-    return [rule for group in load_yaml(RULES)["groups"] for rule in group["rules"]]
+    return [rule for rule in rules() if "alert" in rule]
+
+
+def recording_rules() -> list[dict]:
+    return [rule for rule in rules() if "record" in rule]
+
+
+def rule_tests() -> list[dict]:
+    return load_yaml(RULE_TESTS)["tests"]
 
 
 def dashboard_files() -> list[Path]:
@@ -179,9 +239,65 @@ def dashboard_files() -> list[Path]:
     return files
 
 
+def panels(dashboard: dict):
+    """Every panel, rows included, and the panels inside collapsed rows."""
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
 def dashboard_exprs(path: Path) -> list[str]:
-    dashboard = json.loads(path.read_text())
-    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    """Panel queries as written, variables and all."""
+    return [target["expr"] for panel in panels(json.loads(path.read_text())) for target in panel.get("targets", [])]
+
+
+def substitute(expr: str, variables: dict[str, str], where: str) -> str:
+    """Grafana's $name, ${name}, ${name:format} and [[name]] replaced by their values."""
+
+    def value(match: re.Match) -> str:
+        name = match.group(1) or match.group(2) or match.group(3)
+        if name in variables:
+            return variables[name]
+        if name in GRAFANA_BUILTINS:
+            return GRAFANA_BUILTINS[name]
+        raise AssertionError(f"{where}: unknown variable ${name} in {expr!r}")
+
+    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)", value, expr)
+
+
+def dashboard_queries(paths: list[Path] | None = None) -> list[tuple[str, str]]:
+    """(where, PromQL) of every panel target and template variable, ready to run:
+    each variable set to its "All" regex (allValue), Grafana's own ones to GRAFANA_BUILTINS,
+    and ``label_values(metric, label)`` asked as ``count by (label) (metric)``."""
+    queries = []
+    for path in paths or dashboard_files():
+        dashboard = json.loads(path.read_text())
+        variables = {}
+        for variable in dashboard.get("templating", {}).get("list", []):
+            where = f"{path.name}: variable ${variable['name']}"
+            assert variable.get("includeAll") and variable.get("allValue"), f"{where}: give it an All option with an allValue regex"
+            variables[variable["name"]] = variable["allValue"]
+            query = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+            match = re.fullmatch(r"\s*label_values\((.+),\s*(\w+)\)\s*", query)
+            assert match, f"{where}: {query!r} is not label_values(metric, label)"
+            queries.append((where, f"count by ({match.group(2)}) ({match.group(1)})"))
+        for panel in panels(dashboard):
+            for target in panel.get("targets", []):
+                where = f"{path.name}: {panel['title']!r} {target['refId']}"
+                queries.append((where, substitute(target["expr"], variables, where)))
+    assert queries, "no dashboard queries found"
+    return queries
+
+
+def matches(matchers: list[str], labels: dict[str, str]) -> bool:
+    """Alertmanager's `label = "v"`, `!=`, `=~` and `!~` matchers (regexes anchored)."""
+    for matcher in matchers:
+        name, operator, value = re.fullmatch(r'\s*(\w+)\s*(=~|!~|!=|=)\s*"(.*)"\s*', matcher).groups()
+        actual = labels.get(name, "")
+        found = re.fullmatch(value, actual) is not None if "~" in operator else actual == value
+        if found == operator.startswith("!"):
+            return False
+    return True
 
 
 # --- docker-compose.yml ----------------------------------------------------------------
@@ -333,72 +449,148 @@ def test_both_prometheus_configs_agree_apart_from_addresses():
 def test_rule_files_exist_and_are_valid_yaml(config_path):
     patterns = load_yaml(config_path)["rule_files"]
     assert patterns
+    loaded = set()
     for pattern in patterns:
         files = glob.glob(str(config_path.parent / pattern))
         assert files, f"{config_path.name}: rule_files {pattern!r} matches nothing"
         for file in files:
             document = load_yaml(Path(file))
             assert isinstance(document, dict) and document.get("groups"), f"{file}: no rule groups"
+            loaded.add(Path(file).resolve())
+    assert loaded == set(RULE_FILES), f"{config_path.name} does not load every file in rules/"
 
 
-def test_alert_rules_have_severity_and_annotations():
-    rules = alert_rules()
-    assert {rule["alert"] for rule in rules} >= {"ModwatchWorkerDown", "ModwatchDeadLetterRateHigh", "ModwatchNoInput"}
-    for rule in rules:
-        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
+def test_alert_rules_have_severity_team_and_annotations():
+    alerts = alert_rules()
+    assert {rule["alert"] for rule in alerts} == ALERTS
+    for rule in alerts:
+        assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
+        assert (rule["labels"]["team"], rule["labels"]["severity"]) in RECEIVERS, rule["alert"]
         assert {"summary", "description", "runbook"} <= set(rule["annotations"]), rule["alert"]
+        assert len(rule["annotations"]["runbook"]) > 100, f"{rule['alert']}: the runbook should say what to do"
+
+
+def test_recording_rules_follow_the_naming_convention_and_keep_job():
+    records = recording_rules()
+    assert {
+        "job_platform:modwatch_time_to_removal_seconds:p50_rate1d",
+        "job_platform:modwatch_time_to_removal_seconds:p90_rate1d",
+        "job_platform:modwatch_removals_within_deadline:ratio_1d",
+        "job_detector_platform:modwatch_findings:rate5m",
+    } <= {rule["record"] for rule in records}
+    for rule in records:
+        level, metric, operations = rule["record"].split(":")
+        assert metric.startswith("modwatch_") and operations, rule["record"]
+        kept = set(level.split("_"))
+        for group in re.findall(r"\bby \(([^)]*)\)", rule["expr"]):
+            assert {label.strip() for label in group.split(",")} - {"le"} == kept, f"{rule['record']}: by ({group})"
+
+
+def test_lag_alert_and_lag_recording_rule_select_the_same_topics():
+    (record,) = [rule for rule in recording_rules() if rule["record"] == "job_topic:modwatch_consumer_lag_messages:sum"]
+    (alert,) = [rule for rule in alert_rules() if rule["alert"] == "ModwatchConsumerLagGrowing"]
+    selector = re.search(r"modwatch_consumer_lag_messages\{[^}]*\}", record["expr"]).group(0)
+    assert "topic=~" in selector and selector in alert["expr"], (selector, alert["expr"])
 
 
 def test_rules_and_dashboards_use_only_exported_metrics():
     exported = exported_metric_names()
-    used = {rule["alert"]: rule["expr"] for rule in alert_rules()}
-    for path in dashboard_files():
-        used.update({f"{path.name}: {expr}": expr for expr in dashboard_exprs(path)})
+    recorded = {rule["record"] for rule in recording_rules()}
+    used = {rule.get("alert") or rule["record"]: rule["expr"] for rule in rules()}
+    used.update({where: expr for where, expr in dashboard_queries()})
     unknown = {
-        where: sorted(set(re.findall(r"\bmodwatch_\w+", expr)) - exported)
+        where: sorted(
+            name for name in set(re.findall(r"\b(?:\w+:)?modwatch_\w+(?::\w+)?", expr)) - exported - recorded
+        )
         for where, expr in used.items()
     }
     unknown = {where: names for where, names in unknown.items() if names}
-    assert not unknown, f"metrics not in streams/metrics.py: {unknown}"
+    assert not unknown, f"metrics neither exported by the worker nor recorded: {unknown}"
 
 
-def test_every_alert_has_a_unit_test():
-    tests = load_yaml(RULE_TESTS)["tests"]
-    tested = {case["alertname"] for test in tests for case in test.get("alert_rule_test", [])}
-    firing = {
-        case["alertname"]
-        for test in tests for case in test.get("alert_rule_test", []) if case.get("exp_alerts")
-    }
-    silent = {
-        case["alertname"]
-        for test in tests for case in test.get("alert_rule_test", []) if not case.get("exp_alerts")
+def test_every_alert_has_a_firing_and_a_silent_unit_test():
+    cases = [case for test in rule_tests() for case in test.get("alert_rule_test", [])]
+    firing = {case["alertname"] for case in cases if case.get("exp_alerts")}
+    silent = {case["alertname"] for case in cases if not case.get("exp_alerts")}
+    for rule in alert_rules():
+        assert rule["alert"] in firing and rule["alert"] in silent, f"{rule['alert']} needs a firing and a not-firing case"
+
+
+def test_every_firing_severity_is_tested():
+    fired = {
+        (case["alertname"], alert["exp_labels"]["severity"])
+        for test in rule_tests() for case in test.get("alert_rule_test", []) for alert in case.get("exp_alerts") or []
     }
     for rule in alert_rules():
-        assert rule["alert"] in tested, f"{rule['alert']} has no promtool test"
-        assert rule["alert"] in firing and rule["alert"] in silent, f"{rule['alert']} needs a firing and a not-firing case"
+        assert (rule["alert"], rule["labels"]["severity"]) in fired, f"{rule['alert']} ({rule['labels']['severity']}) never fires in a test"
+
+
+def test_every_recording_rule_has_a_unit_test():
+    tested = " ".join(case["expr"] for test in rule_tests() for case in test.get("promql_expr_test", []))
+    for rule in recording_rules():
+        assert re.search(rf"\b{re.escape(rule['record'])}\b", tested), f"{rule['record']} has no promql_expr_test"
+
+
+def test_rule_tests_load_every_rule_file():
+    loaded = {(RULE_TESTS.parent / path).resolve() for path in load_yaml(RULE_TESTS)["rule_files"]}
+    assert loaded == set(RULE_FILES)
+
+
+def test_every_alert_keeps_the_job_label():
+    """Alertmanager's worker-down inhibition compares `job`: an alert without it is never inhibited."""
+    for test in rule_tests():
+        for case in test.get("alert_rule_test", []):
+            for alert in case.get("exp_alerts") or []:
+                assert alert["exp_labels"].get("job") == "modwatch", f"{test['name']}: {case['alertname']} drops job"
 
 
 # --- Alertmanager and Grafana -----------------------------------------------------------
 
 
-def test_alertmanager_routes_and_inhibition():
+def test_alertmanager_receivers_page_and_mail():
     config = load_yaml(ALERTMANAGER)
     route = config["route"]
-    assert route["group_by"] == ["alertname", "platform"]
+    assert {"alertname", "platform"} <= set(route["group_by"]), "each platform's alerts are notified apart"
     receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
-    assert route["receiver"] in receivers
-    for child in route.get("routes", []):
-        assert child["receiver"] in receivers
-    urls = [hook["url"] for hook in receivers["pager"]["webhook_configs"]]
-    assert urls == ["http://127.0.0.1:5001/page"]
-    inhibit = config["inhibit_rules"]
-    assert any("ModwatchWorkerDown" in " ".join(rule["source_matchers"]) for rule in inhibit)
-    # The label the inhibition compares must be on every alert it covers.
-    rule_labels = {rule["alert"]: rule["expr"] for rule in alert_rules()}
-    for rule in inhibit:
-        for label in rule.get("equal", []):
-            for name in ("ModwatchNoInput", "ModwatchDeadLetterRateHigh"):
-                assert re.search(rf"by \([^)]*\b{label}\b", rule_labels[name]), f"{name} drops the {label} label"
+    assert set(RECEIVERS.values()) <= set(receivers)
+    for name, receiver in receivers.items():
+        assert receiver.get("webhook_configs") and receiver.get("email_configs"), f"{name}: needs a webhook and an email"
+    assert [hook["url"] for hook in receivers["pager"]["webhook_configs"]] == ["http://127.0.0.1:5001/page"]
+    assert config["global"]["smtp_smarthost"] and config["global"]["smtp_from"]
+
+
+def test_worker_down_inhibits_its_downstream_alerts():
+    config = load_yaml(ALERTMANAGER)
+    inhibited_by = {
+        alert: {
+            source
+            for rule in config["inhibit_rules"]
+            for source in ALERTS
+            if matches(rule["target_matchers"], {"alertname": alert}) and matches(rule["source_matchers"], {"alertname": source})
+        }
+        for alert in ALERTS
+    }
+    downstream = {"ModwatchNoInput", "ModwatchDeadLetterRateHigh", "ModwatchConsumerLagGrowing",
+                  "ModwatchDeliveryFailing", "ModwatchRequestsOverdue"}  # fmt: skip
+    for alert in downstream:
+        assert {"ModwatchWorkerDown", "ModwatchWorkerNotScraped", "ModwatchBrokerUnreachable"} <= inhibited_by[alert], alert
+    assert not inhibited_by["ModwatchPlatformOverSLA"], "a worker outage does not change removals already counted"
+    for rule in config["inhibit_rules"]:
+        if any("alertname" in matcher for matcher in rule["source_matchers"]):
+            assert rule["equal"] == ["job"], rule
+
+
+def test_a_critical_alert_inhibits_its_own_warning():
+    config = load_yaml(ALERTMANAGER)
+    (rule,) = [
+        rule for rule in config["inhibit_rules"]
+        if matches(rule["source_matchers"], {"severity": "critical"}) and matches(rule["target_matchers"], {"severity": "warning"})
+    ]  # fmt: skip
+    assert {"alertname", "platform"} <= set(rule["equal"])
+    both = {rule["alert"] for rule in alert_rules() if rule["labels"]["severity"] == "critical"} & {
+        rule["alert"] for rule in alert_rules() if rule["labels"]["severity"] == "warning"
+    }
+    assert both == {"ModwatchPlatformOverSLA"}
 
 
 def test_grafana_provisioning(services):
@@ -406,31 +598,86 @@ def test_grafana_provisioning(services):
     prometheus = next(source for source in datasources if source["type"] == "prometheus")
     assert prometheus["uid"] == "prometheus"
     assert prometheus["url"] == "http://prometheus:9090" and "prometheus" in services
+    assert prometheus["jsonData"]["timeInterval"] == load_yaml(PROMETHEUS_COMPOSE)["global"]["scrape_interval"]
     providers = load_yaml(GRAFANA / "provisioning" / "dashboards" / "modwatch.yml")["providers"]
     path = providers[0]["options"]["path"]
     mount = mount_for(services["grafana"], path)
     assert host_path(mount["source"]) == GRAFANA / "dashboards"
     mount = mount_for(services["grafana"], "/etc/grafana/provisioning")
     assert host_path(mount["source"]) == GRAFANA / "provisioning"
+    home = environment(services["grafana"])["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (GRAFANA / "dashboards" / Path(home).relative_to(path)).is_file()
+    uids = []
     for dashboard_path in dashboard_files():
         dashboard = json.loads(dashboard_path.read_text())
         assert dashboard["schemaVersion"] >= 39
         assert dashboard["uid"] and dashboard["title"]
+        uids.append(dashboard["uid"])
         assert dashboard["panels"]
-        for panel in dashboard["panels"]:
+        ids = [panel["id"] for panel in panels(dashboard)]
+        assert len(ids) == len(set(ids)), f"{dashboard_path.name}: panel ids repeat"
+        for panel in panels(dashboard):
+            if panel["type"] == "row":
+                continue
             assert panel["datasource"]["uid"] == prometheus["uid"], panel["title"]
-            assert panel["targets"], panel["title"]
+            assert panel["targets"] and panel.get("description"), panel["title"]
+            for target in panel["targets"]:
+                assert target["datasource"]["uid"] == prometheus["uid"], panel["title"]
+        for variable in dashboard.get("templating", {}).get("list", []):
+            assert variable["datasource"]["uid"] == prometheus["uid"], variable["name"]
+    assert len(uids) == len(set(uids))
+
+
+@pytest.mark.parametrize("path", dashboard_files(), ids=lambda path: path.name)
+def test_dashboard_panels_do_not_overlap(path):
+    taken: dict[tuple[int, int], str] = {}
+    for panel in panels(json.loads(path.read_text())):
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in taken, f"{panel['title']!r} overlaps {taken[(x, y)]!r}"
+                taken[(x, y)] = panel["title"]
+
+
+def compact(path: Path) -> str:
+    return " ".join(re.sub(r"\s+", "", expr) for expr in dashboard_exprs(path))
 
 
 def test_pipeline_dashboard_panels():
-    exprs = " ".join(re.sub(r"\s+", "", expr) for expr in dashboard_exprs(GRAFANA / "dashboards" / "pipeline-health.json"))
+    exprs = compact(GRAFANA / "dashboards" / "pipeline-health.json")
     for needle in (
-        "rate(modwatch_events_total[5m])",
-        "rate(modwatch_deadletters_total[5m])",
+        "rate(modwatch_events_total[5m])",  # throughput
+        "rate(modwatch_posts_processed_total[5m])",
+        "rate(modwatch_faust_messages_received_per_topic_total[5m])",
+        "rate(modwatch_deadletters_total[5m])",  # dead letters
         "rate(modwatch_takedown_requests_total[5m])",
         "histogram_quantile(0.99,sumby(le,detector)(rate(modwatch_detector_batch_duration_seconds_bucket[5m])))",
+        "histogram_quantile(0.99,sumby(le)(rate(modwatch_processing_latency_seconds_bucket[5m])))",  # latency
+        "job_topic:modwatch_consumer_lag_messages:sum",  # lag
+        "sumby(detector)(job_detector_platform:modwatch_findings:rate5m)",  # detections by detector
+        "rate(modwatch_delivery_attempts_total[5m])",  # delivery outcomes
     ):
         assert needle in exprs, needle
+
+
+def test_compliance_dashboard_panels():
+    path = GRAFANA / "dashboards" / "platform-compliance.json"
+    dashboard = json.loads(path.read_text())
+    assert [variable["name"] for variable in dashboard["templating"]["list"]] == ["platform", "category", "jurisdiction"]
+    exprs = compact(path)
+    for needle in (
+        "job_platform:modwatch_time_to_removal_seconds:p50_rate1d",  # percentiles over time
+        "job_platform:modwatch_time_to_removal_seconds:p90_rate1d",
+        "job_platform:modwatch_removals_within_deadline:ratio_1d",  # share within deadline
+        "modwatch_takedown_requests_open",  # open and overdue
+        "modwatch_takedown_requests_overdue",
+        "sumby(le,category,jurisdiction)(rate(modwatch_time_to_removal_seconds_bucket",  # by category and jurisdiction
+    ):
+        assert needle in exprs, needle
+    (heatmap,) = [panel for panel in panels(dashboard) if panel["type"] == "heatmap"]
+    (target,) = heatmap["targets"]
+    assert target["format"] == "heatmap" and "modwatch_time_to_removal_seconds_bucket" in target["expr"]
 
 
 # --- promtool and amtool ----------------------------------------------------------------
@@ -456,14 +703,15 @@ def run(*command: str) -> str:
 
 def test_promtool(tmp_path):
     promtool = require("promtool", "prometheus")
-    run(promtool, "check", "config", "deploy/prometheus/prometheus.yml")
-    run(promtool, "check", "config", "deploy/prometheus/prometheus.compose.yml")
-    run(promtool, "check", "rules", "deploy/prometheus/rules/modwatch.yml")
-    run(promtool, "test", "rules", "deploy/prometheus/tests/modwatch_test.yml")
-    # The dashboards' queries parse: check them as recording rules.
+    run(promtool, "check", "config", str(PROMETHEUS_LOCAL.relative_to(ROOT)))
+    run(promtool, "check", "config", str(PROMETHEUS_COMPOSE.relative_to(ROOT)))
+    run(promtool, "check", "rules", *(str(path.relative_to(ROOT)) for path in RULE_FILES))
+    output = run(promtool, "test", "rules", str(RULE_TESTS.relative_to(ROOT)))
+    assert "SUCCESS" in output, output
+    # The dashboards' queries parse, variables substituted: check them as recording rules.
     records = [
         {"record": f"dashboard:query_{index}", "expr": expr}
-        for index, expr in enumerate(expr for path in dashboard_files() for expr in dashboard_exprs(path))
+        for index, (_, expr) in enumerate(dashboard_queries())
     ]
     dashboard_rules = tmp_path / "dashboard-queries.yml"
     dashboard_rules.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": records}]}))
@@ -472,11 +720,15 @@ def test_promtool(tmp_path):
 
 def test_amtool():
     amtool = require("amtool", "prometheus-alertmanager")
-    run(amtool, "check-config", "deploy/alertmanager/alertmanager.yml")
-    for labels, receiver in (
-        (["alertname=ModwatchWorkerDown", "severity=critical"], "pager"),
-        (["alertname=ModwatchNoInput", "severity=warning"], "ticket"),
-        (["alertname=ModwatchDeadLetterRateHigh", "severity=warning"], "ticket"),
-    ):
-        output = run(amtool, "config", "routes", "test", "--config.file=deploy/alertmanager/alertmanager.yml", *labels)
-        assert output.split()[0] == receiver, (labels, output)
+    run(amtool, "check-config", str(ALERTMANAGER.relative_to(ROOT)))
+    for rule in alert_rules():
+        labels = {"alertname": rule["alert"], "job": "modwatch", "platform": "x", **rule["labels"]}
+        output = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER.relative_to(ROOT)}",
+                     *(f"{name}={value}" for name, value in labels.items()))  # fmt: skip
+        expected = RECEIVERS[(rule["labels"]["team"], rule["labels"]["severity"])]
+        assert output.split()[0] == expected, (labels, output)
+    # An alert without a team still reaches someone: pages if critical, a ticket if not.
+    for severity, receiver in (("critical", "pager"), ("warning", "ticket"), ("info", "ticket")):
+        output = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER.relative_to(ROOT)}",
+                     "alertname=Unknown", f"severity={severity}")  # fmt: skip
+        assert output.split()[0] == receiver, (severity, output)
