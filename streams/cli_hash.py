@@ -107,7 +107,9 @@ def _as_text(record: dict) -> str:
             lines.append("  unletterboxed: no uniform border")
         else:
             left, top, right, bottom = trimmed["content_box"]
-            lines.append(f"  unletterboxed {trimmed['pdq']} quality {trimmed['quality']} (box {left},{top},{right},{bottom})")
+            lines.append(
+                f"  unletterboxed {trimmed['pdq']} quality {trimmed['quality']} (box {left},{top},{right},{bottom})"
+            )
     return "\n".join(lines)
 
 
