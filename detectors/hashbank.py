@@ -836,6 +836,21 @@ class MediaHashDetector:
                 findings[post_index].append(self._finding(media_index, category, category_matches))
         return findings
 
+    def post_hashes(self, post: Post) -> list[dict]:
+        """The hashes of a post's media worth adding to the bank if the post is confirmed.
+
+        Exact hashes, and the PDQ hash of each image as posted (the original
+        orientation, untrimmed) when its quality is good enough to match on.
+        """
+        found = []
+        counts = {"images_hashed": 0, "unreadable": 0, "low_quality": 0}
+        for media in post.media:
+            exact, pdq = self._media_hashes(media, counts)
+            found += [{"hash_type": hash_type, "hash": value} for hash_type, value, _ in exact]
+            found += [{"hash_type": "pdq", "hash": hash.hash} for hash in pdq
+                      if hash.transform == "original" and not hash.unletterboxed]  # fmt: skip
+        return found
+
     def _media_hashes(self, media, counts: dict[str, int]) -> tuple[list[tuple[str, str, int | None]], list[PDQHash]]:
         """Exact hashes ``(type, hex, quality)`` and the PDQ hashes worth searching, for one media item."""
         if media.data is not None:

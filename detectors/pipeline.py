@@ -20,6 +20,7 @@ from detectors.base import Detector, Finding
 from detectors.configfile import Problems, load_yaml
 from detectors.classifier import TextClassifierDetector
 from detectors.designations import DesignatedOrganisationDetector
+from detectors.hashbank import MediaHashDetector
 from detectors.events import EventParser, Post
 from detectors.policy import SEVERITIES, Decision, Policy
 from detectors.watchlist import WatchlistDetector
@@ -150,6 +151,7 @@ class Pipeline:
         self.platforms = platforms
         self.jurisdictions = jurisdictions
         self.parser = EventParser(frozenset(platforms))
+        self.media = next((detector for detector in self.detectors if isinstance(detector, MediaHashDetector)), None)
         self.last_durations: dict[str, float] = {}
 
     @classmethod
@@ -163,6 +165,7 @@ class Pipeline:
             DesignatedOrganisationDetector.from_config(config_dir, problems),
             WatchlistDetector.from_config(config_dir, problems, frozenset(platforms)),
             TextClassifierDetector.from_config(config_dir, problems),
+            MediaHashDetector.from_config(config_dir, problems, frozenset(policy.categories)),
         ]
         problems.raise_if_any()
         return cls(detectors, policy, platforms, jurisdictions)
@@ -178,8 +181,14 @@ class Pipeline:
         self.last_durations = durations
         return [self.policy.decide(post, found) for post, found in zip(posts, findings)]
 
-    @staticmethod
-    def flagged(decision: Decision) -> dict:
+    def parse_post(self, raw: bytes | str) -> Post:
+        """Parse and validate a post, including its images (undecodable, bombs, contradicted hashes)."""
+        post = self.parser.post(raw)
+        if self.media is not None and post.media:
+            self.media.validate(post)
+        return post
+
+    def flagged(self, decision: Decision) -> dict:
         """A decision as a plain record: what travels between the scan and publish stages."""
         post = decision.post
         flagged = decision.as_dict()
@@ -187,6 +196,8 @@ class Pipeline:
             account_id=post.account_id,
             url=post.url,
             posted_at=post.posted_at.isoformat(),
+            # What joins the hash bank if the request is confirmed (re-upload loop).
+            media_hashes=self.media.post_hashes(post) if self.media is not None and post.media else [],
         )
         return flagged
 
@@ -227,6 +238,7 @@ class Pipeline:
             "categories": list(flagged["categories"]),
             "severity": flagged["severity"],
             "evidence": list(flagged["findings"]),
+            "media_hashes": list(flagged.get("media_hashes", [])),
             "jurisdiction": jurisdiction.code,
             "legal_basis": jurisdiction.legal_basis,
             "citation": jurisdiction.citation,

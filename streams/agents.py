@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
+import orjson
 import struct
 import time
 from collections.abc import Callable
@@ -35,6 +37,7 @@ from streams.tables import item_to_state, post_to_alert, post_to_takedown_reques
 from streams.topics import (
     deadletter_topic,
     decisions_topic,
+    hashbank_topic,
     item_events_topic,
     ledger_topic,
     platform_status_topic,
@@ -103,7 +106,7 @@ async def scan_posts(stream):
         parsed = []
         for event in events:
             try:
-                parsed.append((event, parse_keyed(event, pipeline.parser.post)))
+                parsed.append((event, parse_keyed(event, pipeline.parse_post)))
                 METRICS.events.labels(event.message.topic, "valid").inc()
             except InvalidEvent as error:
                 await send_dead_letter(event, error)
@@ -126,15 +129,27 @@ async def scan_posts(stream):
 
 
 async def scan(parsed):
-    """Run the pipeline over a batch; a post that breaks a detector is dead-lettered alone."""
+    """Run the pipeline over a batch; a post that breaks a detector is dead-lettered alone.
+
+    Detection runs on a worker thread (hashing an image takes tens of
+    milliseconds, and the event loop must keep heartbeats and the web API
+    going); hash-bank changes are applied between batches, never during one.
+    """
+    async with SCANNING:
+        apply_bank_changes()
+        return await _scan_in_thread(parsed)
+
+
+async def _scan_in_thread(parsed):
+    loop = asyncio.get_running_loop()
     try:
-        decisions = pipeline.scan([post for _, post in parsed])
+        decisions = await loop.run_in_executor(None, pipeline.scan, [post for _, post in parsed])
     except Exception:  # noqa: BLE001 - find the post that broke the batch
         log.exception("detector pipeline failed on a batch of %d posts; retrying one by one", len(parsed))
         decisions = []
         for event, post in parsed:
             try:
-                decisions.extend(pipeline.scan([post]))
+                decisions.extend(await loop.run_in_executor(None, pipeline.scan, [post]))
             except Exception as error:  # noqa: BLE001
                 log.exception("detector pipeline failed on %s", post.key)
                 await send_dead_letter(event, InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}"))
@@ -195,6 +210,10 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
                      transition["cause"]["type"], extra={"platform": state["platform"], "key": key,
                      "request_id": transition["request_id"], "state": transition["to"]})  # fmt: skip
         item_to_state[key] = state
+    if outcome.state is not None:
+        for transition in outcome.state.get("new_transitions", []):
+            if transition["to"] == "removed" or (transition["to"] == "requested" and transition["cause"]["type"] == "review"):
+                await confirm_media(outcome.state, transition["request_id"])
     for request in outcome.requests:
         published = post_to_takedown_request.get(key)
         if published is not None and published["request_id"] == request["request_id"]:
@@ -212,6 +231,22 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
         METRICS.removals.labels(removal["platform"], "yes" if removal["within_deadline"] else "no").inc()
     if outcome.state is not None and outcome.state["request"] and outcome.state["request"]["state"] == "rejected":
         METRICS.rejections.labels(outcome.state["platform"]).inc()
+
+
+async def confirm_media(state: dict, request_id: str) -> None:
+    """Re-upload loop: a confirmed request's media joins every worker's hash bank.
+
+    Confirmed means a reviewer approved the request or the platform removed
+    the content. The same image on any platform then matches by hash, and the
+    finding's evidence names this request (``source: confirmed:<request_id>``).
+    """
+    requests = [state.get("request")] + list(state.get("previous_requests", []))
+    request = next((found for found in requests if found and found["request_id"] == request_id), None)
+    for media_hash in (request or {}).get("media_hashes", []):
+        change = {"op": "add", "hash_type": media_hash["hash_type"], "hash": media_hash["hash"],
+                  "label": "confirmed", "source": f"confirmed:{request_id}",
+                  "at": datetime.now(UTC).isoformat()}  # fmt: skip
+        await hashbank_topic.send(key=f"{media_hash['hash_type']}:{media_hash['hash']}", value=change, force=True)
 
 
 async def publish_alert(key: str, alert: dict) -> None:
@@ -342,3 +377,100 @@ async def probe_broker_and_lag():
         if end is not None and end >= 0:
             METRICS.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - (committed or 0)))
             LAG_SERIES.add((tp.topic, str(tp.partition)))
+
+
+# --- the live hash bank ---------------------------------------------------------------------
+
+BANK_CHANGES: list[dict] = []
+# Held while a detection batch runs on its thread: the bank must not change under it.
+SCANNING = asyncio.Lock()
+BANK_OPS = frozenset({"add", "remove"})
+
+
+def parse_bank_change(raw: bytes) -> dict:
+    """Validate a hash-bank change record; InvalidEvent names the field."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidEvent("invalid_json", None, f"not JSON: {error}") from None
+    if not isinstance(record, dict):
+        raise InvalidEvent("not_an_object", None, "must be a JSON object")
+    for name in ("op", "hash_type", "hash"):
+        if not isinstance(record.get(name), str) or not record[name]:
+            raise InvalidEvent("missing_field", name, "is required (a string)")
+    if record["op"] not in BANK_OPS:
+        raise InvalidEvent("invalid_value", "op", f"{record['op']!r} is not add or remove")
+    if record["op"] == "add":
+        for name in ("label", "source"):
+            if not isinstance(record.get(name), str) or not record[name]:
+                raise InvalidEvent("missing_field", name, "is required for add (a string)")
+    return record
+
+
+def apply_bank_changes() -> None:
+    """Apply queued bank changes; called on the event loop between detection batches."""
+    media = pipeline.media
+    if media is None or not BANK_CHANGES:
+        return
+    changes, BANK_CHANGES[:] = list(BANK_CHANGES), []
+    for change in changes:
+        try:
+            if change["op"] == "add":
+                media.bank.add(change["hash_type"], change["hash"], change["label"], change["source"])
+            else:
+                media.bank.remove(change["hash_type"], change["hash"], change.get("label"))
+        except ValueError as error:
+            log.warning("hash bank change refused: %s", error, extra={"hash_type": change.get("hash_type")})
+    publish_bank_metrics()
+
+
+def publish_bank_metrics() -> None:
+    media = pipeline.media
+    if media is None:
+        return
+    for hash_type, count in media.bank.counts().items():
+        METRICS.hashbank_entries.labels(hash_type).set(count)
+    info = {"hashbank_digest": media.bank.digest}
+    for detector in pipeline.detectors:
+        if hasattr(detector, "model"):
+            info.update(text_classifier=detector.model.file_name, text_classifier_sha256=detector.model.sha256)
+    METRICS.model_info.info(info)
+
+
+@app.task
+async def follow_hash_bank():
+    """Every worker reads the whole compacted hashbank topic, from the start, and follows it.
+
+    Not a Faust agent: an agent would see only this worker's share of the
+    partitions, and every worker needs every hash. Changes take effect at the
+    next detection batch (and at once when the worker is idle).
+    """
+    from aiokafka import AIOKafkaConsumer
+
+    publish_bank_metrics()
+    consumer = AIOKafkaConsumer(
+        settings.topic("hashbank"), bootstrap_servers=bootstrap_servers(settings.broker),
+        group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        BANK_CHANGES.append(parse_bank_change(record.value or b""))
+                        METRICS.events.labels(record.topic, "valid").inc()
+                    except InvalidEvent as error:
+                        METRICS.events.labels(record.topic, "deadletter").inc()
+                        METRICS.deadletters.labels(record.topic, error.reason).inc()
+                        await deadletter_topic.send(
+                            key=dead_letter_key(record.topic, record.partition, record.offset),
+                            value=dead_letter(topic=record.topic, partition=record.partition, offset=record.offset,
+                                              key=record.key, raw=record.value, error=error),
+                            force=True,
+                        )  # fmt: skip
+            if BANK_CHANGES and not SCANNING.locked():
+                apply_bank_changes()
+    finally:
+        await consumer.stop()

@@ -11,6 +11,7 @@ import faust
 from streams.settings import Settings
 
 settings = Settings.load()
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 app = faust.App(
     settings.app_id,
@@ -27,6 +28,9 @@ app = faust.App(
     # no table state lives only on local disk.
     table_standby_replicas=0,
     web_in_thread=False,
+    # A post may carry a 10 MiB image (13.4 MiB as base64): see deploy/kafka/local.sh.
+    producer_max_request_size=MAX_MESSAGE_BYTES,
+    consumer_max_fetch_size=MAX_MESSAGE_BYTES,
     broker_session_timeout=settings.session_timeout_seconds,
     # Kafka asks for heartbeats at a third of the session timeout at most.
     broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),

@@ -10,6 +10,8 @@
 ``export``   a request as a DSA statement of reasons or a Lumen notice
 ``train``    train the text classifier (reproduces the shipped model)
 ``evaluate`` per-class precision, recall and F1 of a model on held-out data
+``hash``     PDQ (with quality), MD5 and SHA-256 of image files
+``hash-import`` a ThreatExchange-style PDQ list as a bank CSV
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def scan(file: Path, config_dir: Path | None, output: Path | None, batch_size: i
             if not line.strip():
                 continue
             try:
-                batch.append(pipeline.parser.post(line))
+                batch.append(pipeline.parse_post(line))
             except InvalidEvent as error:
                 invalid += 1
                 click.echo(f"{file}:{number}: {error.reason}: {error}", err=True)
@@ -135,7 +137,7 @@ def produce(file: Path, topic: str, broker: str | None) -> None:
 async def _produce(file: Path, topic: str, bootstrap: str) -> int:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=16 * 1024 * 1024)
     await producer.start()
     sent = 0
     try:
@@ -321,6 +323,33 @@ async def _read_topic(topic: str, bootstrap: str, wait_seconds: float = 10.0) ->
     return records
 
 
+@cli.command()
+@click.option("--url", envvar="MODWATCH_WORKER_URL", default=None,
+              help="Worker web address (default: http://127.0.0.1:<web_port>).")
+def reviews(url: str | None) -> None:
+    """List what awaits review, oldest first (from the worker's web API)."""
+    import urllib.request
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from streams.settings import Settings
+
+    url = url or f"http://127.0.0.1:{Settings.load().web_port}"
+    try:
+        with urllib.request.urlopen(f"{url}/reviews", timeout=10) as response:
+            pending = orjson.loads(response.read())["pending_review"]
+    except OSError as error:
+        raise click.ClickException(f"cannot reach the worker at {url}: {error}") from None
+    table = Table(title=f"awaiting review ({len(pending)})")
+    for column in ("since", "request_id", "platform", "post", "categories", "severity"):
+        table.add_column(column)
+    for item in pending:
+        table.add_row(item["since"], item["request_id"], item["platform"], item["post_id"],
+                      ", ".join(item["categories"] or []), item["severity"] or "")  # fmt: skip
+    Console().print(table)
+
+
 @cli.group()
 def designations() -> None:
     """Designated-organisation lists."""
@@ -351,11 +380,14 @@ def build_un(xml_path: Path, overlay: Path, out: Path | None) -> None:
 
 
 from streams.cli_export import export  # noqa: E402 - commands defined in their own modules
+from streams.cli_hash import hash_images, import_hash_list  # noqa: E402
 from streams.cli_model import evaluate, train  # noqa: E402
 
 cli.add_command(export)
 cli.add_command(train)
 cli.add_command(evaluate)
+cli.add_command(hash_images)
+cli.add_command(import_hash_list)
 
 if __name__ == "__main__":
     main()

@@ -43,6 +43,7 @@ TOPIC_NAMES = (
     "takedown-requests",
     "ledger",
     "item-state",
+    "hashbank",
     "deadletter",
 )
 

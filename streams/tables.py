@@ -20,7 +20,6 @@ from streams.topics import alerts_topic, item_state_topic, takedown_requests_top
 post_to_takedown_request = app.Table(
     "post_to_takedown_request",
     key_type=str,
-    value_type=dict,
     partitions=settings.partitions,
     changelog_topic=takedown_requests_topic,
 )
@@ -28,7 +27,6 @@ post_to_takedown_request = app.Table(
 post_to_alert = app.Table(
     "post_to_alert",
     key_type=str,
-    value_type=dict,
     partitions=settings.partitions,
     changelog_topic=alerts_topic,
 )
@@ -36,7 +34,6 @@ post_to_alert = app.Table(
 item_to_state = app.Table(
     "item_to_state",
     key_type=str,
-    value_type=dict,
     partitions=settings.partitions,
     changelog_topic=item_state_topic,
 )

@@ -53,4 +53,8 @@ item_state_topic = _output("item-state", compacting=True)
 # The audit trail: one record per state transition, never compacted.
 ledger_topic = _output("ledger")
 
+# Live changes to the media hash bank, keyed hash_type:hash, compacted: every
+# worker reads all of it from the start (streams/agents.py follow_hash_bank).
+hashbank_topic = _output("hashbank", compacting=True)
+
 deadletter_topic = _output("deadletter")

@@ -34,14 +34,15 @@ def _broker_processes(data: Path) -> list[str]:
     return found
 
 
-def test_start_twice_then_stop_leaves_no_process_and_no_stray_files(tmp_path):
+def test_start_twice_then_stop_leaves_no_process_and_no_stray_files(tmp_path, tmp_path_factory):
     port = free_port_pair()
     data = tmp_path / "broker-data"
     env = dict(os.environ, MODWATCH_KAFKA_PORT=str(port), MODWATCH_KAFKA_DATA=str(data))
     deploy = LAUNCHER.parent
     watched = {
         deploy: (deploy / ".cache", data),
-        Path("/tmp"): (tmp_path,),
+        # The session's own broker and workers live under pytest's base temp folder.
+        Path("/tmp"): (tmp_path_factory.getbasetemp(),),
     }
     before = {folder: _files(folder, skip) for folder, skip in watched.items() if folder.exists()}
 

@@ -72,6 +72,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
+# Posts may carry images of up to 10 MiB (base64: 13.4 MiB); the default is 1 MiB.
+message.max.bytes=16777216
+replica.fetch.max.bytes=16777216
 EOF
 }
 
