@@ -165,7 +165,8 @@ class Pipeline:
             DesignatedOrganisationDetector.from_config(config_dir, problems),
             WatchlistDetector.from_config(config_dir, problems, frozenset(platforms)),
             TextClassifierDetector.from_config(config_dir, problems),
-            MediaHashDetector.from_config(config_dir, problems, frozenset(policy.categories)),
+            # An unreadable policy.yaml is already reported: then no category check here.
+            MediaHashDetector.from_config(config_dir, problems, frozenset(policy.categories) or None),
         ]
         problems.raise_if_any()
         return cls(detectors, policy, platforms, jurisdictions)

@@ -471,7 +471,8 @@ def modwatch_categories() -> set[str]:
     """Every category modwatch can put on a request: policy.yaml, jurisdictions.yaml, and the text classifier's."""
     policy = yaml.safe_load((ROOT / "config" / "policy.yaml").read_text())
     jurisdictions = yaml.safe_load((ROOT / "config" / "jurisdictions.yaml").read_text())
-    found = set(policy["categories"])
+    # Categories the policy can act on (a review or takedown threshold) can reach a request.
+    found = {name for name, rule in policy["categories"].items() if "review_at" in rule or "takedown_at" in rule}
     for jurisdiction in jurisdictions["jurisdictions"].values():
         found |= set(jurisdiction["categories"])
     return found | {"terrorism_promotion", "violent_threat", "hate", "abuse", "designated_organisation_mention"}

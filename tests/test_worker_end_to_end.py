@@ -159,4 +159,6 @@ def test_alerts_carry_findings_from_every_detector(worker_env, start_worker, kaf
     assert {"designated_organisation", "watchlist", "text_classifier"} <= detectors
     assert alert["action"] == "takedown" and alert["severity"] == "critical"
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{worker_env['MODWATCH_WEB_PORT']}/metrics").read().decode()
-    assert 'modwatch_model_info{text_classifier="text-classifier.skops"' in metrics
+    info = re.search(r"^modwatch_model_info\{(.*)\} 1\.0$", metrics, re.M)
+    assert info and 'text_classifier="text-classifier.skops"' in info.group(1) and "hashbank_digest=" in info.group(1)
+    assert re.search(r'^modwatch_hashbank_entries\{hash_type="pdq"\} [1-9]', metrics, re.M)
