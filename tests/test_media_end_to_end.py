@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from detectors.hashing import ImageHasher
 from tests.conftest import ROOT, consume, post, produce
 
-pytestmark = pytest.mark.kafka
+
 
 IMAGES = ROOT / "tests" / "data" / "pdq" / "images"
 VIOLATING = "Join the Tehrik-e-Taliban today. Long live TTP!"
@@ -64,6 +64,7 @@ def bank_env(worker_env, tmp_path):
     return dict(worker_env, MODWATCH_CONFIG_DIR=str(config))
 
 
+@pytest.mark.kafka
 def test_bank_match_live_bank_change_and_reupload_loop(bank_env, start_worker, kafka_bootstrap):
     env = bank_env
     prefix = env["MODWATCH_TOPIC_PREFIX"]
@@ -109,6 +110,7 @@ def test_bank_match_live_bank_change_and_reupload_loop(bank_env, start_worker, k
     assert evidence and evidence[0]["source"] == f"confirmed:{original['request_id']}"
 
 
+@pytest.mark.kafka
 def test_undecodable_and_bomb_images_go_to_the_dead_letter(worker_env, start_worker, kafka_bootstrap):
     prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
     worker = start_worker()
@@ -124,6 +126,7 @@ def test_undecodable_and_bomb_images_go_to_the_dead_letter(worker_env, start_wor
     assert worker.alive()
 
 
+@pytest.mark.kafka
 def test_a_post_near_the_10_mib_image_limit_passes_through_the_broker(worker_env, start_worker, kafka_bootstrap):
     # 8 MiB of noise: too big for Kafka's 1 MiB default, within the contract; not an image, so
     # it must come out as a dead letter that names it, not vanish at the broker or the worker.
@@ -136,3 +139,21 @@ def test_a_post_near_the_10_mib_image_limit_passes_through_the_broker(worker_env
     assert (letter["reason"], letter["field"], letter["raw_truncated"]) == ("invalid_value", "media[0].data_b64", True)
     assert letter["raw_bytes"] > 10 * 1024 * 1024  # base64 of 8 MiB, plus the JSON around it
     assert worker.alive()
+
+
+def test_scan_decides_image_posts_like_the_worker(bank_env, tmp_path):
+    """`modwatch scan` hashes data_b64 images against the same bank, with the same result."""
+    import subprocess
+    import sys
+
+    rotated = jpeg(IMAGES / "reg-test-input" / "dih" / "bridge-1-original.jpg", rotate=90)
+    lines = [image_post("x", "banked", rotated)[1], image_post("x", "garbage", b"\x89PNG\r\n\x1a\nnope")[1]]
+    posts = tmp_path / "posts.jsonl"
+    posts.write_bytes(b"\n".join(lines) + b"\n")
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "scan", str(posts), "--config", bank_env["MODWATCH_CONFIG_DIR"]],
+                            cwd=ROOT, capture_output=True, check=True)  # fmt: skip
+    [decision] = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert (decision["post_id"], decision["action"]) == ("banked", "takedown")
+    finding = next(item for item in decision["findings"] if item["category"] == "terrorism_promotion")
+    assert finding["detector"] == "media_hash" and finding["evidence"]["label"] == "test-propaganda"
+    assert f"{posts}:2: invalid_value: media[0].data_b64" in result.stderr.decode()
