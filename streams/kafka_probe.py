@@ -1,11 +1,12 @@
 """Ask a Kafka broker for cluster metadata, using only the standard library.
 
-The worker's /readyz uses it (a copy of deploy/kafka/probe.py, which local.sh
-runs before any Python package is installed). A broker is up when it answers a real
+deploy/kafka/local.sh runs this file directly (it needs nothing but the
+standard library, so it works before anything is installed), and the
+worker's /readyz imports it. A broker is up when it answers a real
 Metadata request (API key 3, version 4, the oldest version Kafka 4.x still
 accepts) and list at least one broker, not merely accept a TCP connection.
 
-    python3 probe.py HOST:PORT [TIMEOUT_SECONDS]
+    python3 streams/kafka_probe.py HOST:PORT [TIMEOUT_SECONDS]
 
 Exit 0 and print the brokers when it answers; exit 1 with the reason otherwise.
 """

@@ -49,7 +49,8 @@ running_pid() {
 
 answers_metadata() {
   # A real Metadata round trip, not just an open port.
-  python3 "$here/probe.py" "127.0.0.1:$port" 2 >/dev/null 2>&1
+  # Standard library only: it runs before modwatch or any package is installed.
+  python3 "$here/../../streams/kafka_probe.py" "127.0.0.1:$port" 2 >/dev/null 2>&1
 }
 
 write_config() {
