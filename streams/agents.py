@@ -8,6 +8,8 @@
 ``forward_decisions`` decisions -> validate -> item-events | deadletter
 ``forward_reports``   reports -> validate -> item-events | deadletter
 ``check_deadlines``   timer: ticks overdue items, sets the open/overdue gauges
+``probe_broker_and_lag`` timer: broker reachability (/readyz) and consumer lag
+``follow_hash_bank``  task: every worker reads the whole hashbank topic into its bank
 
 No input event can stop an agent: a record that breaks the contract goes to
 the dead-letter topic with its reason, and an unexpected error while handling
@@ -19,12 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-import orjson
 import struct
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+import orjson
 
 from detectors.events import InvalidEvent
 from detectors.pipeline import Pipeline, item_key_of_request
@@ -61,9 +63,6 @@ for _platform in pipeline.platforms:
 for _topic in ("posts", "reports", "platform-status", "decisions"):
     for _outcome in ("valid", "deadletter"):
         METRICS.events.labels(settings.topic(_topic), _outcome)
-for _detector in pipeline.detectors:
-    if hasattr(_detector, "model"):
-        METRICS.model_info.info({"text_classifier": _detector.model.file_name, "text_classifier_sha256": _detector.model.sha256})
 REPORT_VELOCITY = lifecycle.ReportVelocity(
     threshold=settings.report_velocity_threshold, window=timedelta(minutes=settings.report_velocity_window_minutes)
 )
