@@ -149,6 +149,7 @@ class ReviewDecision:
 
 
 REVIEW_DECISIONS = frozenset({"approve", "reject"})
+BANK_OPS = frozenset({"add", "remove"})
 
 
 def item_key(platform: str, post_id: str) -> str:
@@ -238,6 +239,22 @@ class EventParser:
             reason=reason,
             extra=_extra(record, self.DECISION_FIELDS),
         )
+
+    def bank_change(self, raw: bytes | str) -> dict:
+        """A change to the live media hash bank: ``{op: add|remove, hash_type, hash, label, source, at}``.
+
+        The hash itself is checked by the bank when the change is applied.
+        """
+        record = self._object(raw)
+        op = self._string(record, "op", 16)
+        if op not in BANK_OPS:
+            raise InvalidEvent("invalid_value", "op", f"{op!r} is not add or remove")
+        change = {"op": op, "hash_type": self._string(record, "hash_type", 16), "hash": self._string(record, "hash", 128)}
+        if op == "add":
+            change.update(label=self._string(record, "label", MAX_ID_CHARS), source=self._string(record, "source", 1024))
+        elif record.get("label") is not None:
+            change["label"] = self._string(record, "label", MAX_ID_CHARS)
+        return change
 
     # -- fields -----------------------------------------------------------
 

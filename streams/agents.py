@@ -383,27 +383,6 @@ async def probe_broker_and_lag():
 BANK_CHANGES: list[dict] = []
 # Held while a detection batch runs on its thread: the bank must not change under it.
 SCANNING = asyncio.Lock()
-BANK_OPS = frozenset({"add", "remove"})
-
-
-def parse_bank_change(raw: bytes) -> dict:
-    """Validate a hash-bank change record; InvalidEvent names the field."""
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise InvalidEvent("invalid_json", None, f"not JSON: {error}") from None
-    if not isinstance(record, dict):
-        raise InvalidEvent("not_an_object", None, "must be a JSON object")
-    for name in ("op", "hash_type", "hash"):
-        if not isinstance(record.get(name), str) or not record[name]:
-            raise InvalidEvent("missing_field", name, "is required (a string)")
-    if record["op"] not in BANK_OPS:
-        raise InvalidEvent("invalid_value", "op", f"{record['op']!r} is not add or remove")
-    if record["op"] == "add":
-        for name in ("label", "source"):
-            if not isinstance(record.get(name), str) or not record[name]:
-                raise InvalidEvent("missing_field", name, "is required for add (a string)")
-    return record
 
 
 def apply_bank_changes() -> None:
@@ -458,7 +437,7 @@ async def follow_hash_bank():
             for records in batch.values():
                 for record in records:
                     try:
-                        BANK_CHANGES.append(parse_bank_change(record.value or b""))
+                        BANK_CHANGES.append(pipeline.parser.bank_change(record.value or b""))
                         METRICS.events.labels(record.topic, "valid").inc()
                     except InvalidEvent as error:
                         METRICS.events.labels(record.topic, "deadletter").inc()

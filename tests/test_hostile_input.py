@@ -1,0 +1,110 @@
+"""Hostile input: whatever bytes arrive, the parsers answer with InvalidEvent or a valid event.
+
+Property-based (hypothesis): wrong types, missing and extra fields, huge
+strings, invalid UTF-8 and lone surrogates, deep nesting, NaN and Infinity,
+far past and far future timestamps, unknown platforms, corrupt images. A
+parser that raised anything else would make the worker dead-letter the record
+as an internal error at best; these tests keep that path for real bugs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detectors.events import EventParser, InvalidEvent
+from detectors.pipeline import Pipeline
+from tests.conftest import ROOT
+
+PARSER = EventParser({"x", "telegram"}, clock=lambda: datetime(2026, 11, 29, tzinfo=UTC))
+KINDS = ("post", "report", "status", "decision", "bank_change")
+FIELDS = ["platform", "post_id", "account_id", "account_handle", "text", "url", "lang", "media", "posted_at",
+          "observed_at", "reporter_id", "reason", "reported_at", "status", "source", "request_id", "alert_id",
+          "decision", "reviewer", "at", "op", "hash_type", "hash", "label", "kind", "pdq", "md5", "sha256",
+          "data_b64"]  # fmt: skip
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80)
+json_values = st.recursive(
+    json_scalars | st.sampled_from(["x", "telegram", "2026-11-29T10:00:00Z", "0001-01-01T00:00:00Z",
+                                    "9999-12-31T23:59:59Z", "removed", "approve", "image", "add", "pdq"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(FIELDS), children, max_size=6),
+    max_leaves=25,
+)  # fmt: skip
+records = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=10), json_values, max_size=14)
+
+
+def parse(kind: str, raw: bytes):
+    try:
+        return getattr(PARSER, kind)(raw)
+    except InvalidEvent as error:
+        assert error.reason in InvalidEvent.REASONS
+        return error
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(record=records)
+def test_any_json_object_is_an_event_or_an_invalid_event(kind, record):
+    parse(kind, json.dumps(record).encode())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=300))
+def test_any_bytes_are_an_event_or_an_invalid_event(kind, raw):
+    parse(kind, raw)
+
+
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b'{"platform": "x", "post_id": "\\ud800"}', "invalid_json"),  # a lone surrogate
+        (b"\xff\xfe{}", "invalid_utf8"),
+        (b'{"platform": NaN}', "invalid_json"),
+        (b'{"platform": Infinity}', "invalid_json"),
+        (b"[" * 5000 + b"]" * 5000, "invalid_json"),  # nesting deeper than any parser should follow
+        (b'{"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "0001-01-01T00:00:00Z"}', "invalid_timestamp"),
+        (b'{"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "9999-12-31T23:59:59Z"}', "invalid_timestamp"),
+        (b'{"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "2026-11-29T10:00:00Z", "text": "'
+         + b"a" * (65 * 1024) + b'"}', "too_large"),
+    ],
+)
+def test_named_hostile_records_are_rejected_with_their_reason(raw, reason):
+    error = parse("post", raw)
+    assert isinstance(error, InvalidEvent) and error.reason == reason
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(min_size=0, max_size=2000))
+def test_any_image_bytes_are_hashed_or_rejected_never_raised(data):
+    pipeline = _pipeline()
+    record = {"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "2026-11-29T10:00:00Z",
+              "media": [{"kind": "image", "data_b64": base64.b64encode(data).decode()}]}  # fmt: skip
+    try:
+        post = pipeline.parse_post(orjson.dumps(record))
+    except InvalidEvent as error:
+        assert error.field == "media[0].data_b64"
+        return
+    pipeline.scan([post])  # an image that decoded must also scan
+
+
+_PIPELINE = []
+
+
+def _pipeline() -> Pipeline:
+    if not _PIPELINE:
+        _PIPELINE.append(Pipeline.from_config_dir(ROOT / "config"))
+    return _PIPELINE[0]
+
+
+def test_a_valid_record_survives_unknown_extra_fields():
+    record = {"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "2026-11-29T10:00:00Z",
+              "future_field": {"nested": [1, 2, 3]}}  # fmt: skip
+    post = PARSER.post(json.dumps(record))
+    assert post.extra["future_field"] == {"nested": [1, 2, 3]}
