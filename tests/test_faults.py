@@ -36,3 +36,61 @@ def test_a_worker_joining_and_leaving_mid_stream_sends_each_request_once(worker_
     keys = [key for key, _ in requests]
     assert sorted(set(keys)) == sorted(f"x:r{n}" for n in range(60))
     assert len(keys) == 60, f"{len(keys) - 60} duplicate requests"
+
+
+def test_the_worker_rides_out_a_30_second_broker_outage(worker_env, tmp_path):
+    """A broker of its own, stopped for 30 s under a running worker: readiness drops, then all resumes."""
+    import os
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    import orjson
+
+    from tests.conftest import LAUNCHER, free_port_pair
+
+    port = free_port_pair()
+    broker_env = dict(os.environ, MODWATCH_KAFKA_PORT=str(port), MODWATCH_KAFKA_DATA=str(tmp_path / "broker"))
+    subprocess.run([str(LAUNCHER), "start"], env=broker_env, check=True, capture_output=True)
+    bootstrap = f"127.0.0.1:{port}"
+    env = dict(worker_env, MODWATCH_BROKER=f"kafka://{bootstrap}", KAFKA_BOOTSTRAP_SERVERS=bootstrap)
+    prefix = env["MODWATCH_TOPIC_PREFIX"]
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+
+    def ready() -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{env['MODWATCH_WEB_PORT']}/readyz", timeout=5) as answer:
+                return answer.status, orjson.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, orjson.loads(error.read())
+
+    def wait_ready(status: int, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code, body = ready()
+            if code == status:
+                return body
+            time.sleep(1)
+        raise AssertionError(f"/readyz never answered {status}: {ready()}")
+
+    try:
+        worker.start()
+        wait_ready(200, 30)
+        produce(bootstrap, f"{prefix}.posts", wave(0, 10))
+        assert len(consume(bootstrap, f"{prefix}.takedown-requests", expect=10, settle=0.5)) == 10
+
+        subprocess.run([str(LAUNCHER), "stop"], env=broker_env, check=True, capture_output=True)
+        stopped_at = time.monotonic()
+        outage = wait_ready(503, 25)
+        assert any("broker not reachable" in problem for problem in outage["problems"])
+        time.sleep(max(0.0, 30 - (time.monotonic() - stopped_at)))  # 30 s without a broker
+        assert worker.alive()
+        subprocess.run([str(LAUNCHER), "start"], env=broker_env, check=True, capture_output=True)
+
+        wait_ready(200, 90)
+        produce(bootstrap, f"{prefix}.posts", wave(10, 10) + wave(0, 5))
+        requests = consume(bootstrap, f"{prefix}.takedown-requests", expect=20, timeout=90, settle=3.0)
+        assert sorted(key for key, _ in requests) == sorted(f"x:r{n}" for n in range(20))
+    finally:
+        worker.stop()
+        subprocess.run([str(LAUNCHER), "stop"], env=broker_env, check=False, capture_output=True)
