@@ -8,7 +8,8 @@ is the view of the whole system.
 
 ``POST /decisions`` needs ``Authorization: Bearer <MODWATCH_API_TOKEN>`` when
 that variable is set; without it the worker's web port should stay on
-loopback (the default ``web_host``).
+loopback (the default ``web_host``). ``POST /status`` takes platform callbacks
+signed with the platform's delivery secret.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from detectors.pipeline import item_key_of_request
 from streams import report as compliance
 from streams.app import app
 from streams.tables import item_to_state
-from streams.topics import decisions_topic
+from streams.topics import decisions_topic, platform_status_topic
 
 # /metrics: Faust's own sensor metrics and modwatch's (streams/metrics.py) from
 # the default registry, on one endpoint.
@@ -149,6 +150,58 @@ def _as_record(state: dict, request: dict) -> dict:
             "jurisdiction": request.get("jurisdiction"), "categories": request.get("categories"),
             "requested_at": request.get("requested_at"), "deadline": request.get("deadline"),
             "removed_at": request.get("removed_at")}  # fmt: skip
+
+
+@app.page("/status")
+class StatusCallback(View):
+    """Platforms report what they did: a status event, signed with the platform's secret.
+
+    The signature scheme is the one modwatch signs its webhooks with
+    (streams/delivery.py): ``X-Modwatch-Timestamp`` and ``X-Modwatch-Signature:
+    v1=<HMAC-SHA256(secret, "<timestamp>.<body>")>``, within 300 s of now
+    (older is a replay). The secret is the platform's delivery secret
+    (``secret_env`` in platforms.yaml); a platform without one cannot call back.
+    """
+
+    async def post(self, request):
+        import time
+
+        from streams.agents import pipeline
+        from streams.delivery import SignatureError, verify
+
+        body = await request.read()
+        if len(body) > MAX_BODY_BYTES:
+            return self.error(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+        try:
+            status = pipeline.parser.status(body)
+        except InvalidEvent as error:
+            return self.json({"error": str(error), "reason": error.reason, "field": error.field}, status=400)
+        secret = getattr(DELIVERY_CHANNELS.get(status.platform), "secret", None)
+        if not secret:
+            return self.error(403, f"{status.platform!r} has no delivery secret: status callbacks are refused")
+        try:
+            verify(secret, request.headers, body, time.time())
+        except SignatureError as error:
+            return self.json({"error": str(error), "reason": error.reason}, status=401)
+        await platform_status_topic.send(key=status.key.encode(), value=body)
+        return self.json({"accepted": True, "item": status.key, "status": status.status}, status=202)
+
+    def error(self, status: int, reason: str, **kwargs):
+        return self.json({"error": reason}, status=status)
+
+
+def _load_delivery_channels() -> dict:
+    from detectors.configfile import Problems
+    from streams.app import settings
+    from streams.delivery import load_delivery_config
+
+    problems = Problems()
+    channels = load_delivery_config(settings.config_dir / "platforms.yaml", problems)
+    problems.raise_if_any()
+    return channels
+
+
+DELIVERY_CHANNELS = _load_delivery_channels()
 
 
 @app.page("/decisions")

@@ -73,3 +73,59 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
     assert [request["post_id"] for request in listed] == ["second"]
     board = call(env, "/scoreboard")[1]["platforms"]["x"]
     assert board["requests"] == 1 and board["open"] == 1 and board["km_median_seconds"] is None
+
+
+def test_status_callbacks_need_the_platforms_signature(worker_env, start_worker, kafka_bootstrap, tmp_path):
+    import hashlib
+    import hmac
+    import re
+    import shutil
+
+    from tests.conftest import ROOT
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    platforms = config / "platforms.yaml"
+    text = platforms.read_text()
+    # x delivers by webhook with a shared secret; the other platforms keep their outbox.
+    text = re.sub(r"(?m)^  x:\n(    .*\n)+", "  x:\n    name: X\n    delivery:\n      channel: webhook\n"
+                  "      url: http://127.0.0.1:9/modwatch\n      secret_env: MODWATCH_SECRET_X\n", text)  # fmt: skip
+    platforms.write_text(text)
+    secret = "a-secret-of-32-bytes-for-the-test"
+    env = dict(worker_env, MODWATCH_CONFIG_DIR=str(config), MODWATCH_SECRET_X=secret)
+    prefix = env["MODWATCH_TOPIC_PREFIX"]
+    start_worker(env)
+    produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "cb", "Join the Tehrik-e-Taliban today. Long live TTP!")])
+    [(_, request)] = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=1, settle=0.2)
+
+    def signed(body: bytes, timestamp: int, key: str = secret) -> urllib.request.Request:
+        signature = hmac.new(key.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        call = urllib.request.Request(f"http://127.0.0.1:{env['MODWATCH_WEB_PORT']}/status", data=body)
+        call.add_header("X-Modwatch-Timestamp", str(timestamp))
+        call.add_header("X-Modwatch-Signature", f"v1={signature}")
+        return call
+
+    def send(call) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(call, timeout=10) as response:
+                return response.status, orjson.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, orjson.loads(error.read())
+
+    now = int(time.time())
+    removed = orjson.dumps({"platform": "x", "post_id": "cb", "status": "removed", "source": "x-callback",
+                            "observed_at": request["requested_at"]})  # fmt: skip
+    assert send(signed(removed, now, key="not-the-secret-at-all"))[1]["reason"] == "mismatch"
+    assert send(signed(removed, now - 3600))[1]["reason"] == "stale_timestamp"  # a replay
+    unsigned = urllib.request.Request(f"http://127.0.0.1:{env['MODWATCH_WEB_PORT']}/status", data=removed)
+    assert send(unsigned)[0] == 401
+    other = orjson.dumps({"platform": "telegram", "post_id": "1", "status": "removed", "source": "t",
+                          "observed_at": request["requested_at"]})  # fmt: skip
+    assert send(signed(other, now))[0] == 403  # no secret configured for telegram
+    assert send(signed(b'{"platform": "x"}', now))[0] == 400
+    status, answer = send(signed(removed, now))
+    assert status == 202 and answer["item"] == "x:cb"
+
+    ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=2, settle=1.0)
+    assert [record["to"] for _, record in ledger] == ["requested", "removed"]
+    assert ledger[-1][1]["removal_status"] == "removed"
