@@ -218,7 +218,7 @@ def bank_build(rng: np.random.Generator, size: int) -> str:
 
 def report(results: list[dict], radius: int) -> str:
     lines = [
-        f"| bank | shape | index | build s | memory MB | p50 ms | p99 ms | batch ms/query |",
+        "| bank | shape | index | build s | memory MB | p50 ms | p99 ms | batch ms/query |",
         "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:

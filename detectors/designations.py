@@ -41,7 +41,7 @@ import re
 import ahocorasick
 
 from detectors.base import Finding
-from detectors.configfile import Document, Problems, load_yaml
+from detectors.configfile import Problems, load_yaml
 from detectors.events import Post
 from detectors.text import NormalisedText, normalise
 

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import orjson
 
 from detectors.events import InvalidEvent
 from detectors.pipeline import Pipeline, item_key_of_request

@@ -587,7 +587,7 @@ async def test_outbox_writes_a_signed_notice_and_an_escaped_html_page_once(tmp_p
     assert "<script>" not in page and "&lt;script&gt;alert(&quot;TTP&quot;)&lt;/script&gt; &amp; more" in page
     assert "PECA 2016 s.37 &amp; RBUOC Rules 2021 r.6" in page  # citation, escaped
     assert "Prevention of Electronic Crimes Act 2016, s.37" in page and "2026-11-20T10:00:00+00:00" in page
-    assert f'href="https://x.example/status/1001"' in page and "UN 1267 QDe.132" in page
+    assert 'href="https://x.example/status/1001"' in page and "UN 1267 QDe.132" in page
     assert "default-src 'none'" in page
     assert notice["html_sha256"] == hashlib.sha256(page.encode()).hexdigest()
 
