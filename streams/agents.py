@@ -7,6 +7,8 @@
 ``forward_statuses``  platform-status -> validate -> item-events | deadletter
 ``forward_decisions`` decisions -> validate -> item-events | deadletter
 ``forward_reports``   reports -> validate -> item-events | deadletter
+``deliver_requests``  deliveries -> webhook | email | outbox -> item-events (delivered or failed);
+                      every attempt to the ledger (streams/delivery.py)
 ``check_deadlines``   timer: ticks overdue items, sets the open/overdue gauges
 ``probe_broker_and_lag`` timer: broker reachability (/readyz) and consumer lag
 ``follow_hash_bank``  task: every worker reads the whole hashbank topic into its bank
@@ -26,6 +28,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 
 from detectors.events import InvalidEvent
 from detectors.pipeline import Pipeline, item_key_of_request
@@ -38,6 +42,7 @@ from streams.tables import item_to_state, post_to_alert, post_to_takedown_reques
 from streams.topics import (
     deadletter_topic,
     decisions_topic,
+    deliveries_topic,
     hashbank_topic,
     item_events_topic,
     ledger_topic,
@@ -186,6 +191,8 @@ async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
         if outcome.state is not None:
             for detector_name in sorted({finding["detector"] for finding in state["request"]["evidence"]}):
                 METRICS.review_decisions.labels(decision["decision"], detector_name).inc()
+    elif kind == "delivery":
+        outcome = lifecycle.on_delivery(state, item_event["delivery"], pipeline.stamp, now)
     elif kind == "report":
         outcome = lifecycle.on_report(state, item_event["report"], REPORT_VELOCITY, now)
     elif kind == "tick":
@@ -217,8 +224,10 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
         if published is not None and published["request_id"] == request["request_id"]:
             METRICS.duplicates.labels("takedown_request").inc()
             continue
-        post_to_takedown_request[key] = {name: value for name, value in request.items() if name != "state"}
+        published = {name: value for name, value in request.items() if name != "state"}
+        post_to_takedown_request[key] = published
         METRICS.takedown_requests.labels(request["platform"], request["jurisdiction"]).inc()
+        await deliveries_topic.send(key=key, value=published)
     for alert in outcome.alerts:
         await publish_alert(alert["alert_id"], alert)
     if outcome.removal is not None:
@@ -451,3 +460,48 @@ async def follow_hash_bank():
                 apply_bank_changes()
     finally:
         await consumer.stop()
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+DELIVERER: list = []  # created in the worker's event loop, on first use
+# Deliveries may wait minutes (retries, Retry-After, an open circuit): several
+# run at once so that one slow platform does not hold up the others.
+DELIVERY_CONCURRENCY = 4
+
+
+async def deliverer():
+    if not DELIVERER:
+        from streams.delivery import Deliverer
+        from streams.web import DELIVERY_CHANNELS
+
+        DELIVERER.append(Deliverer(DELIVERY_CHANNELS, on_attempt=record_attempt))
+    return DELIVERER[0]
+
+
+async def record_attempt(attempt: dict) -> None:
+    METRICS.delivery_attempts.labels(attempt["platform"], attempt["outcome"]).inc()
+    key = item_key_of_request(attempt["request_id"])
+    record = orjson.loads(orjson.dumps({"kind": "delivery_attempt", **attempt}, default=str))
+    await ledger_topic.send(key=key, value=record, force=True)
+
+
+@app.agent(deliveries_topic, concurrency=DELIVERY_CONCURRENCY)
+async def deliver_requests(stream):
+    """Deliver each request once per event (a replay is delivered again: the
+    platform de-duplicates by ``Idempotency-Key``), then report the result to
+    the item, whose clock starts at the first successful delivery."""
+    async for event in stream.events():
+        request = event.value
+        try:
+            result = await (await deliverer()).deliver(request)
+            delivery = {"request_id": request["request_id"], "delivered": result.delivered,
+                        "delivered_at": result.delivered_at.isoformat() if result.delivered_at else None,
+                        "channel": result.channel, "attempts": result.attempts, "outcome": result.outcome,
+                        "reason": result.reason}  # fmt: skip
+        except Exception as error:  # noqa: BLE001 - a broken request must not stop deliveries
+            log.exception("cannot deliver %r", event.key)
+            delivery = {"request_id": request.get("request_id"), "delivered": False, "delivered_at": None,
+                        "channel": None, "attempts": 0, "outcome": "failed",
+                        "reason": f"{type(error).__name__}: {error}"}  # fmt: skip
+        await item_events_topic.send(key=event.key, value={"type": "delivery", "delivery": delivery})

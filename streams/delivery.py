@@ -111,7 +111,7 @@ MINIMUM_SECRET_BYTES = 16
 
 CHANNEL_KINDS = ("webhook", "email", "outbox")
 ATTEMPT_OUTCOMES = ("delivered", "retry", "failed", "rejected", "circuit_open")
-DEFAULT_OUTBOX_ROOT = Path(".modwatch-data") / "outbox"
+DEFAULT_OUTBOX_ROOT = Path("outbox")  # under the worker's data_dir
 
 # How much of a platform's error answer is kept in an attempt's `error`: enough
 # for its message, not a whole HTML error page in the ledger.
@@ -304,7 +304,7 @@ def load_delivery_config(
 
     Secrets and passwords are read from the environment variables the file
     names (``secret_env``, ``password_env``), never from the file. A platform
-    without ``delivery:`` writes to the outbox ``.modwatch-data/outbox/<platform>/``.
+    without ``delivery:`` writes to the outbox ``<base_dir>/outbox/<platform>/``.
     A relative outbox folder is resolved against ``base_dir`` when given, else
     left relative (to the worker's working directory, like ``MODWATCH_DATA_DIR``).
     """

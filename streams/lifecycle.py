@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 OPEN_STATES = frozenset({"requested", "acknowledged"})
-CLOSED_STATES = frozenset({"removed", "rejected", "expired", "dismissed"})
+CLOSED_STATES = frozenset({"removed", "rejected", "expired", "dismissed", "delivery_failed"})
 REMOVAL_STATUSES = frozenset({"removed", "geo_blocked", "restricted"})
 # Deadline multiples at which an overdue request raises an sla_breach alert, once each.
 BREACH_MULTIPLES = (1, 2)
@@ -88,7 +88,7 @@ def _transition(state: dict, to: str, at: datetime, cause: dict) -> dict:
 
 
 LEDGER_REQUEST_FIELDS = (
-    "state", "jurisdiction", "legal_basis", "citation", "categories", "severity", "url", "posted_at",
+    "state", "delivered_at", "jurisdiction", "legal_basis", "citation", "categories", "severity", "url", "posted_at",
     "requested_at", "deadline", "removed_at", "removal_status", "previous_request_id", "evidence",
 )  # fmt: skip
 
@@ -190,6 +190,40 @@ def on_status(state: dict | None, status: dict, reopen, now: datetime) -> Outcom
         state = _transition(state, "requested", now, dict(cause, previous_request_id=old["request_id"]))
         return Outcome(state, [state["request"]], [])
     return NOTHING  # a duplicate, or news about a closed request
+
+
+def on_delivery(state: dict | None, delivery: dict, restamp, now: datetime) -> Outcome:
+    """The dispatcher's result. The clock starts at the first successful delivery.
+
+    ``restamp(request, delivered_at)`` sets ``requested_at`` and the deadline
+    from the delivery time. A request that could not be delivered ends in
+    ``delivery_failed`` with a critical alert: never silently.
+    """
+    request = (state or {}).get("request")
+    if (request is None or request["request_id"] != delivery["request_id"]
+            or request["state"] not in OPEN_STATES or request.get("delivered_at")):  # fmt: skip
+        return NOTHING  # a repeated result, or news about a request already closed
+    cause = {"type": "delivery", "channel": delivery["channel"], "attempts": delivery["attempts"],
+             "outcome": delivery["outcome"]}  # fmt: skip
+    if delivery["delivered"]:
+        delivered_at = _time(delivery["delivered_at"])
+        state = dict(state, request=dict(restamp(request, delivered_at), delivered_at=delivery["delivered_at"]))
+        return Outcome(_transition(state, "requested", now, cause), [], [])
+    state = _transition(state, "delivery_failed", now, dict(cause, reason=delivery["reason"]))
+    state["request"] = dict(state["request"], closed_at=_iso(now))
+    alert = {
+        "alert_id": f"delivery_failed:{request['request_id']}",
+        "type": "delivery_failed",
+        "platform": request["platform"],
+        "post_id": request["post_id"],
+        "request_id": request["request_id"],
+        "channel": delivery["channel"],
+        "attempts": delivery["attempts"],
+        "reason": delivery["reason"],
+        "severity": "critical",
+        "raised_at": _iso(now),
+    }
+    return Outcome(state, [], [alert])
 
 
 def on_tick(state: dict, now: datetime, settings: LifecycleSettings) -> Outcome:

@@ -146,7 +146,7 @@ class Metrics:
         self.delivery_attempts = Counter(
             "modwatch_delivery_attempts_total",
             "Attempts to deliver a takedown request to a platform, by platform and outcome "
-            "(delivered, retry, failed).",
+            "(delivered, retry, failed, rejected, circuit_open).",
             ["platform", "outcome"],
             registry=registry,
         )

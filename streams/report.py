@@ -43,6 +43,8 @@ class Observation:
 def latest_records(records: Iterable[dict]) -> dict[str, dict]:
     latest: dict[str, dict] = {}
     for record in records:
+        if record.get("kind") == "delivery_attempt" or "to" not in record:
+            continue  # attempts are audit detail, not states
         request_id = record.get("request_id")
         if request_id and record.get("seq", 0) >= latest.get(request_id, {}).get("seq", -1):
             latest[request_id] = record

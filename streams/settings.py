@@ -39,6 +39,7 @@ TOPIC_NAMES = (
     "platform-status",
     "decisions",
     "item-events",
+    "deliveries",
     "alerts",
     "takedown-requests",
     "ledger",

@@ -48,6 +48,9 @@ item_events_topic = _output("item-events")
 takedown_requests_topic = _output("takedown-requests", compacting=True)
 alerts_topic = _output("alerts", compacting=True)
 
+# Requests on their way to the platforms (streams/agents.py deliver_requests).
+deliveries_topic = _output("deliveries")
+
 # The changelog of item_to_state (streams/tables.py): the latest state per item.
 item_state_topic = _output("item-state", compacting=True)
 # The audit trail: one record per state transition, never compacted.

@@ -145,7 +145,7 @@ class Scoreboard(View):
 
 
 def _as_record(state: dict, request: dict) -> dict:
-    return {"request_id": request["request_id"], "seq": 0, "state": request["state"],
+    return {"request_id": request["request_id"], "seq": 0, "state": request["state"], "to": request["state"],
             "at": request.get("closed_at") or state["transition"]["at"], "platform": state["platform"],
             "jurisdiction": request.get("jurisdiction"), "categories": request.get("categories"),
             "requested_at": request.get("requested_at"), "deadline": request.get("deadline"),
@@ -196,7 +196,8 @@ def _load_delivery_channels() -> dict:
     from streams.delivery import load_delivery_config
 
     problems = Problems()
-    channels = load_delivery_config(settings.config_dir / "platforms.yaml", problems)
+    # Relative outbox folders live under the worker's data_dir.
+    channels = load_delivery_config(settings.config_dir / "platforms.yaml", problems, base_dir=settings.data_dir)
     problems.raise_if_any()
     return channels
 

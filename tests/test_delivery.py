@@ -442,7 +442,7 @@ def test_shipped_config_delivers_every_platform_to_its_outbox_without_any_secret
     assert set(channels) == set(platforms)
     for name, channel in channels.items():
         assert isinstance(channel, OutboxChannel) and channel.secret is None
-        assert channel.folder == tmp_path / ".modwatch-data" / "outbox" / name
+        assert channel.folder == tmp_path / "outbox" / name
 
 
 def test_missing_environment_variable_is_reported_with_file_line_and_field(tmp_path):

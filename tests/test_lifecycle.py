@@ -245,3 +245,31 @@ def test_reappearance_records_both_transitions_for_the_ledger(pipeline):
     assert records[0]["state"] == "reappeared" and records[0]["removed_at"] == (T0 + timedelta(hours=1)).isoformat()
     assert records[1]["previous_request_id"] == records[0]["request_id"]
     assert records[1]["evidence"] and records[1]["legal_basis"]
+
+
+def delivery(request_id: str, delivered: bool, at: datetime | None = None) -> dict:
+    return {"request_id": request_id, "delivered": delivered, "delivered_at": at.isoformat() if at else None,
+            "channel": "webhook", "attempts": 3, "outcome": "delivered" if delivered else "failed",
+            "reason": None if delivered else "HTTP 503 after 3 attempts"}  # fmt: skip
+
+
+def test_the_clock_starts_at_the_first_successful_delivery(pipeline):
+    state = requested(pipeline).state
+    request_id = state["request"]["request_id"]
+    at = T0 + timedelta(minutes=4)
+    outcome = lifecycle.on_delivery(state, delivery(request_id, True, at), pipeline.stamp, at)
+    request = outcome.state["request"]
+    assert request["requested_at"] == at.isoformat() and request["delivered_at"] == at.isoformat()
+    assert request["deadline"] == (at + timedelta(hours=48)).isoformat()
+    assert outcome.state["transition"]["cause"]["type"] == "delivery"
+    again = lifecycle.on_delivery(outcome.state, delivery(request_id, True, at + timedelta(minutes=1)), pipeline.stamp, at)
+    assert again is lifecycle.NOTHING  # a replayed result does not move the clock
+
+
+def test_an_undeliverable_request_ends_visibly_with_a_critical_alert(pipeline):
+    state = requested(pipeline).state
+    outcome = lifecycle.on_delivery(state, delivery(state["request"]["request_id"], False), pipeline.stamp, T0)
+    assert outcome.state["request"]["state"] == "delivery_failed"
+    [alert] = outcome.alerts
+    assert (alert["type"], alert["severity"], alert["reason"]) == ("delivery_failed", "critical", "HTTP 503 after 3 attempts")
+    assert lifecycle.on_tick(outcome.state, T0 + timedelta(days=5), SETTINGS) is lifecycle.NOTHING  # closed: no overdue alerts
