@@ -230,7 +230,7 @@ class Pipeline:
     def takedown_request(self, flagged: dict, requested_at: datetime) -> dict:
         """The request sent to the platform: what, why, under which law, by when."""
         jurisdiction = self.jurisdictions[self.platforms[flagged["platform"]].jurisdiction]
-        return {
+        request = {
             "request_id": request_id_for(flagged["platform"], flagged["post_id"]),
             "platform": flagged["platform"],
             "post_id": flagged["post_id"],
@@ -244,11 +244,8 @@ class Pipeline:
             "legal_basis": jurisdiction.legal_basis,
             "citation": jurisdiction.citation,
             "posted_at": flagged["posted_at"],
-            "requested_at": requested_at.isoformat(),
-            "deadline": (
-                requested_at + jurisdiction.deadline_for(list(flagged["categories"]), flagged["severity"])
-            ).isoformat(),
         }
+        return self.stamp(request, requested_at)
 
     @staticmethod
     def alert(flagged: dict, raised_at: datetime) -> dict:

@@ -30,13 +30,13 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-
 from detectors.events import InvalidEvent
 from detectors.pipeline import Pipeline, item_key_of_request
 from streams import kafka_probe, lifecycle
-from streams.app import app, settings
+from streams.app import MAX_MESSAGE_BYTES, app, settings
 from streams.deadletter import dead_letter, dead_letter_key
 from streams.metrics import METRICS
+from streams.offsets import Cursor, OffsetProbe
 from streams.settings import bootstrap_servers
 from streams.tables import item_to_state, post_to_alert, post_to_takedown_request
 from streams.topics import (
@@ -55,7 +55,10 @@ log = logging.getLogger("modwatch.agents")
 
 # Loaded at import, before the worker starts: every config problem is reported at once.
 pipeline = Pipeline.from_config_dir(settings.config_dir)
-LIFECYCLE = lifecycle.LifecycleSettings(expire_after=timedelta(days=settings.expire_after_days))
+LIFECYCLE = lifecycle.LifecycleSettings(
+    expire_after=timedelta(days=settings.expire_after_days),
+    redeliver_after=timedelta(minutes=settings.redeliver_after_minutes),
+)
 # Series for every known label value start at zero (STYLE.md): otherwise Prometheus
 # never sees a counter's first increment after a restart, and rates miss it.
 for _platform in pipeline.platforms:
@@ -67,6 +70,9 @@ for _platform in pipeline.platforms:
 for _topic in ("posts", "reports", "platform-status", "decisions"):
     for _outcome in ("valid", "deadletter"):
         METRICS.events.labels(settings.topic(_topic), _outcome)
+for _topic in ("posts", "reports", "platform-status", "decisions", "item-events"):
+    METRICS.redeliveries.labels(settings.topic(_topic))
+    METRICS.rewinds.labels(settings.topic(_topic))
 REPORT_VELOCITY = lifecycle.ReportVelocity(
     threshold=settings.report_velocity_threshold, window=timedelta(minutes=settings.report_velocity_window_minutes)
 )
@@ -103,11 +109,82 @@ def parse_keyed(event, parse: Callable):
     return parsed
 
 
+# --- each input record once and in order (streams/offsets.py) -----------------------------------
+
+CURSOR = Cursor()
+PROBE = OffsetProbe(bootstrap_servers(settings.broker), MAX_MESSAGE_BYTES)
+
+
+@app.on_partitions_revoked.connect
+async def forget_revoked_partitions(sender, revoked, **kwargs) -> None:
+    CURSOR.forget(revoked)
+
+
+async def in_order(event) -> bool:
+    """Whether to handle this record: each offset of a partition once, in order."""
+    message = event.message
+    tp, offset, now = message.tp, message.offset, time.monotonic()
+    if not CURSOR.known(tp):
+        CURSOR.start(tp, await next_offset_of(tp), now)
+    verdict = CURSOR.admit(tp, offset, now)
+    if verdict == "handle":
+        return True
+    if verdict == "duplicate":
+        METRICS.redeliveries.labels(tp.topic).inc()
+        return False
+    if verdict == "gap":
+        expected = CURSOR.expected(tp)
+        first = await PROBE.first_at_or_after(tp.topic, tp.partition, expected)
+        if first == offset:  # offsets in between do not exist (transaction markers)
+            CURSOR.accept(tp, offset, now)
+            return True
+        await rewind(tp, expected, f"offset {offset} arrived while {expected} was expected")
+    # Marked done without an ack: Faust will not commit past it; it comes again after the seek.
+    message.acked = True
+    return False
+
+
+async def next_offset_of(tp) -> int:
+    committed = app.consumer._committed_offset.get(tp)  # Faust keeps no public accessor for it
+    if committed is not None and committed >= 0:
+        return committed
+    earliest = await app.consumer.earliest_offsets(tp)
+    return earliest.get(tp) or 0
+
+
+async def rewind(tp, to: int, why: str) -> None:
+    CURSOR.rewound(tp, to, time.monotonic())
+    METRICS.rewinds.labels(tp.topic).inc()
+    log.warning("rewinding %s[%s] to offset %d: %s", tp.topic, tp.partition, to, why,
+                extra={"topic": tp.topic, "partition": tp.partition, "offset": to})  # fmt: skip
+    await app.consumer.seek(tp, to)
+
+
+@app.timer(interval=2.0)
+async def rewind_stalled_partitions():
+    """Rewind a partition whose records stopped arriving short of its high-water mark."""
+    if app.rebalancing:
+        return
+    consumer = app.consumer
+    assigned = consumer.assignment()
+    for tp in list(CURSOR.partitions):
+        if tp not in assigned or not CURSOR.due(tp, consumer.highwater(tp), time.monotonic()):
+            continue
+        expected = CURSOR.expected(tp)
+        first = await PROBE.first_at_or_after(tp.topic, tp.partition, expected)
+        if first is None:
+            CURSOR.idle(tp, time.monotonic())
+        elif CURSOR.known(tp):
+            await rewind(tp, first, f"no record at or after {expected} arrived")
+
+
 @app.agent(posts_topic)
 async def scan_posts(stream):
     async for events in stream.take_events(settings.scan_batch_size, within=settings.scan_batch_seconds):
         parsed = []
         for event in events:
+            if not await in_order(event):
+                continue
             try:
                 parsed.append((event, parse_keyed(event, pipeline.parse_post)))
                 METRICS.events.labels(event.message.topic, "valid").inc()
@@ -166,6 +243,8 @@ async def _scan_in_thread(parsed):
 async def track_items(stream):
     """One item's events in order: alerts, requests, lifecycle transitions, the ledger."""
     async for event in stream.events():
+        if not await in_order(event):
+            continue
         key, item_event = event.key, event.value
         try:
             await handle_item_event(key, item_event, datetime.now(UTC))
@@ -228,6 +307,8 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
         post_to_takedown_request[key] = published
         METRICS.takedown_requests.labels(request["platform"], request["jurisdiction"]).inc()
         await deliveries_topic.send(key=key, value=published)
+    for request in outcome.deliver:
+        await deliveries_topic.send(key=key, value={name: value for name, value in request.items() if name != "state"})
     for alert in outcome.alerts:
         await publish_alert(alert["alert_id"], alert)
     if outcome.removal is not None:
@@ -269,6 +350,8 @@ async def publish_alert(key: str, alert: dict) -> None:
 async def forward_reports(stream):
     """Validate user reports and pass them to the item's own partition (report velocity)."""
     async for event in stream.events():
+        if not await in_order(event):
+            continue
         try:
             report = pipeline.parser.report(event.value)
         except InvalidEvent as error:
@@ -284,6 +367,8 @@ async def forward_reports(stream):
 async def forward_statuses(stream):
     """Validate platform status events and pass them to the item's own partition."""
     async for event in stream.events():
+        if not await in_order(event):
+            continue
         try:
             status = pipeline.parser.status(event.value)
         except InvalidEvent as error:
@@ -299,6 +384,8 @@ async def forward_statuses(stream):
 async def forward_decisions(stream):
     """Validate reviewers' decisions and pass them to the partition of the item they decide."""
     async for event in stream.events():
+        if not await in_order(event):
+            continue
         try:
             decision = pipeline.parser.decision(event.value)
             key = decision_item_key(decision)

@@ -40,6 +40,10 @@ class LifecycleSettings:
     # A request the platform neither removes nor rejects is closed as expired
     # after this long; it stays in the statistics as censored, never as removed.
     expire_after: timedelta = timedelta(days=30)
+    # A request with no delivery result this long after it was sent to the
+    # dispatcher is sent again (a worker died mid-delivery, or the record was
+    # lost): longer than a full retry cycle (about 14 minutes by default).
+    redeliver_after: timedelta = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,7 @@ class Outcome:
     requests: list[dict]  # takedown requests to publish
     alerts: list[dict]  # alerts to publish
     removal: dict | None = None  # {platform, category, jurisdiction, seconds, within_deadline} to observe
+    deliver: tuple[dict, ...] = ()  # open requests to send to the dispatcher again
 
 
 NOTHING = Outcome(None, [], [])
@@ -237,6 +242,12 @@ def on_tick(state: dict, now: datetime, settings: LifecycleSettings) -> Outcome:
         state = _transition(state, "expired", now, {"type": "timer", "expire_after_days": settings.expire_after.days})
         state["request"] = dict(state["request"], closed_at=_iso(now))
         return Outcome(state, [], [])
+    deliver: tuple[dict, ...] = ()
+    redeliver = _redelivery_due(request, settings)
+    if redeliver is not None and now >= redeliver:
+        # Once, however late the tick: the next one is due a whole interval after now.
+        request = dict(request, redeliveries=int((now - requested) / settings.redeliver_after))
+        deliver = (request,)
     breaches = list(request.get("breaches", []))
     alerts = []
     for multiple in BREACH_MULTIPLES:
@@ -256,10 +267,10 @@ def on_tick(state: dict, now: datetime, settings: LifecycleSettings) -> Outcome:
                 "deadline_multiple": multiple,
                 "raised_at": _iso(now),
             })  # fmt: skip
-    if not alerts:
+    if not alerts and not deliver:
         return NOTHING
     state = dict(state, request=dict(request, breaches=breaches))
-    return Outcome(state, [], alerts)
+    return Outcome(state, [], alerts, deliver=tuple(state["request"] for _ in deliver))
 
 
 def next_check(state: dict, settings: LifecycleSettings) -> datetime | None:
@@ -270,7 +281,15 @@ def next_check(state: dict, settings: LifecycleSettings) -> datetime | None:
     requested = _time(request["requested_at"])
     allowed = _time(request["deadline"]) - requested
     due = [requested + multiple * allowed for multiple in BREACH_MULTIPLES if multiple not in request.get("breaches", [])]
-    return min(due + [requested + settings.expire_after])
+    redeliver = _redelivery_due(request, settings)
+    return min(due + [requested + settings.expire_after] + ([redeliver] if redeliver else []))
+
+
+def _redelivery_due(request: dict, settings: LifecycleSettings) -> datetime | None:
+    """When an undelivered request goes to the dispatcher again; None once delivered."""
+    if request.get("delivered_at"):
+        return None
+    return _time(request["requested_at"]) + settings.redeliver_after * (1 + request.get("redeliveries", 0))
 
 
 @dataclass(frozen=True, slots=True)

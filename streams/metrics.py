@@ -115,6 +115,18 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.redeliveries = Counter(
+            "modwatch_redelivered_records_total",
+            "Input records delivered again after a rebalance or rewind, and skipped (handled once already).",
+            ["topic"],
+            registry=registry,
+        )
+        self.rewinds = Counter(
+            "modwatch_partition_rewinds_total",
+            "Times an input partition was sought back because records between two offsets never arrived.",
+            ["topic"],
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "modwatch_consumer_lag_messages",
             "Records not yet processed: end offset minus committed offset, per assigned input partition.",

@@ -18,6 +18,7 @@ each test its own app id and topic prefix):
 ``MODWATCH_SESSION_TIMEOUT_SECONDS`` how long the group waits for a silent worker
 ``MODWATCH_TICK_SECONDS`` how often deadlines are checked
 ``MODWATCH_EXPIRE_AFTER_DAYS`` when an unanswered request is closed as expired
+``MODWATCH_REDELIVER_AFTER_MINUTES`` when an undelivered request is sent again
 ``MODWATCH_LOG_FORMAT`` json (one object per line) or text
 ``MODWATCH_LOG_LEVEL``   debug, info, warning, error
 =======================  ===================================================
@@ -83,6 +84,7 @@ class Settings:
     session_timeout_seconds: float
     tick_seconds: float
     expire_after_days: float
+    redeliver_after_minutes: float
     report_velocity_threshold: int
     report_velocity_window_minutes: float
     scan_batch_size: int
@@ -133,6 +135,7 @@ class Settings:
             session_timeout_seconds=value("session_timeout_seconds", float, 30.0),
             tick_seconds=value("tick_seconds", float, 30.0),
             expire_after_days=value("expire_after_days", float, 30.0),
+            redeliver_after_minutes=value("redeliver_after_minutes", float, 30.0),
             report_velocity_threshold=value("report_velocity_threshold", int, 5),
             report_velocity_window_minutes=value("report_velocity_window_minutes", float, 60.0),
             scan_batch_size=value("scan_batch_size", int, 500),

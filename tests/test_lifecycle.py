@@ -11,7 +11,8 @@ from streams import lifecycle
 from tests.conftest import ROOT
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
-SETTINGS = lifecycle.LifecycleSettings(expire_after=timedelta(days=30))
+# Redelivery far off: these tests are about deadlines; redelivery has its own below.
+SETTINGS = lifecycle.LifecycleSettings(expire_after=timedelta(days=30), redeliver_after=timedelta(days=365))
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +274,31 @@ def test_an_undeliverable_request_ends_visibly_with_a_critical_alert(pipeline):
     [alert] = outcome.alerts
     assert (alert["type"], alert["severity"], alert["reason"]) == ("delivery_failed", "critical", "HTTP 503 after 3 attempts")
     assert lifecycle.on_tick(outcome.state, T0 + timedelta(days=5), SETTINGS) is lifecycle.NOTHING  # closed: no overdue alerts
+
+
+REDELIVER = lifecycle.LifecycleSettings(expire_after=timedelta(days=30), redeliver_after=timedelta(minutes=30))
+
+
+def test_an_undelivered_request_is_sent_again_once_per_interval_however_late_the_tick(pipeline):
+    state = requested(pipeline).state
+    assert lifecycle.next_check(state, REDELIVER) == T0 + timedelta(minutes=30)
+    assert lifecycle.on_tick(state, T0 + timedelta(minutes=29), REDELIVER) is lifecycle.NOTHING
+    outcome = lifecycle.on_tick(state, T0 + timedelta(minutes=95), REDELIVER)  # a late tick
+    [again] = outcome.deliver
+    assert again["request_id"] == state["request"]["request_id"] and not outcome.alerts
+    assert lifecycle.next_check(outcome.state, REDELIVER) == T0 + timedelta(minutes=120)
+    assert lifecycle.on_tick(outcome.state, T0 + timedelta(minutes=100), REDELIVER) is lifecycle.NOTHING
+
+
+def test_a_delivered_request_is_never_sent_again(pipeline):
+    state = requested(pipeline).state
+    delivered = lifecycle.on_delivery(state, delivery(state["request"]["request_id"], True, T0), pipeline.stamp, T0).state
+    assert lifecycle.next_check(delivered, REDELIVER) == T0 + timedelta(hours=48)  # the deadline, not a redelivery
+    assert lifecycle.on_tick(delivered, T0 + timedelta(hours=1), REDELIVER) is lifecycle.NOTHING
+
+
+def test_redelivery_and_a_breach_due_at_the_same_tick_both_happen(pipeline):
+    state = requested(pipeline).state
+    outcome = lifecycle.on_tick(state, T0 + timedelta(hours=49), REDELIVER)
+    assert len(outcome.deliver) == 1 and [alert["type"] for alert in outcome.alerts] == ["sla_breach"]
+    assert outcome.state["request"]["breaches"] == [1] and outcome.deliver[0]["breaches"] == [1]
