@@ -10,6 +10,8 @@
 ``deliver_requests``  deliveries -> webhook | email | outbox -> item-events (delivered or failed);
                       every attempt to the ledger (streams/delivery.py)
 ``check_deadlines``   timer: ticks overdue items, sets the open/overdue gauges
+``recheck_open_requests`` timer: polls open requests' URLs on platforms with a
+                      ``recheck`` section -> platform-status (streams/poller.py)
 ``probe_broker_and_lag`` timer: broker reachability (/readyz) and consumer lag
 ``follow_hash_bank``  task: every worker reads the whole hashbank topic into its bank
 
@@ -433,6 +435,85 @@ async def check_deadlines():
     for platform, count in open_by_platform.items():
         METRICS.requests_open.labels(platform).set(count)
         METRICS.requests_overdue.labels(platform).set(overdue_by_platform.get(platform, 0))
+
+
+# --- re-checking platforms without callbacks (streams/poller.py) -----------------------------
+
+
+def _load_rechecks() -> dict:
+    from detectors.configfile import Problems
+    from streams.poller import load_recheck_config
+
+    problems = Problems()
+    rechecks = load_recheck_config(settings.config_dir / "platforms.yaml", problems)
+    problems.raise_if_any()
+    return rechecks
+
+
+RECHECKS = _load_rechecks()
+RECHECKED_AT: dict[str, float] = {}  # item key -> wall time of its last poll (this worker's items)
+RECHECK_REPORTED: dict[str, str] = {}  # item key -> request_id whose removal was sent (in flight to the state)
+RECHECK_CONCURRENCY = 8
+RECHECK_SESSION: list = []
+
+
+@app.timer(interval=1.0)
+async def recheck_open_requests():
+    """Poll each open request's URL every ``interval_seconds`` of its platform's ``recheck``.
+
+    A page that is gone becomes a ``removed`` status event on the
+    platform-status topic (source ``recheck``), validated and handled like a
+    platform's own callback. A URL the guard refuses is logged and counted,
+    never fetched.
+    """
+    if not RECHECKS:
+        return
+    now = time.time()
+    due = []
+    for key, state in list(item_to_state.items()):
+        request = state.get("request")
+        config = RECHECKS.get(state.get("platform"))
+        if config is None or not request or request["state"] not in lifecycle.OPEN_STATES or not request.get("url"):
+            RECHECKED_AT.pop(key, None)
+            RECHECK_REPORTED.pop(key, None)
+            continue
+        if RECHECK_REPORTED.get(key) == request["request_id"]:
+            continue
+        since = RECHECKED_AT.get(key) or datetime.fromisoformat(request["requested_at"]).timestamp()
+        if now - since >= config.interval_seconds:
+            due.append((key, state["platform"], request, config))
+    if not due:
+        return
+    if not RECHECK_SESSION:
+        import aiohttp
+
+        RECHECK_SESSION.append(aiohttp.ClientSession())
+    session = RECHECK_SESSION[0]
+    limit = asyncio.Semaphore(RECHECK_CONCURRENCY)
+
+    async def check(key: str, platform: str, request: dict, config) -> None:
+        from streams.poller import RefusedURL, poll
+
+        async with limit:
+            RECHECKED_AT[key] = time.time()
+            try:
+                result = await poll(session, request["url"], config.hosts, timeout_seconds=config.timeout_seconds,
+                                    allow_loopback=settings.recheck_allow_loopback)  # fmt: skip
+            except RefusedURL as error:
+                METRICS.rechecks.labels(platform, "refused").inc()
+                log.warning("recheck refused for %s: %s", request["request_id"], error,
+                            extra={"platform": platform, "request_id": request["request_id"]})  # fmt: skip
+                return
+        METRICS.rechecks.labels(platform, result.verdict).inc()
+        if result.verdict != "removed":
+            return
+        status = {"platform": platform, "post_id": request["post_id"], "status": "removed",
+                  "observed_at": result.observed_at or datetime.now(UTC).isoformat(), "source": "recheck",
+                  "request_id": request["request_id"], "evidence": result.reason}  # fmt: skip
+        RECHECK_REPORTED[key] = request["request_id"]
+        await platform_status_topic.send(key=key.encode(), value=orjson.dumps(status))
+
+    await asyncio.gather(*(check(*item) for item in due))
 
 
 HEALTH = {"broker_ok_at": None, "broker_error": "not probed yet"}

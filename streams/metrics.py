@@ -115,6 +115,12 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.rechecks = Counter(
+            "modwatch_rechecks_total",
+            "Polls of open requests' URLs on platforms without callbacks, by verdict: removed, available, unknown, refused.",
+            ["platform", "verdict"],
+            registry=registry,
+        )
         self.redeliveries = Counter(
             "modwatch_redelivered_records_total",
             "Input records delivered again after a rebalance or rewind, and skipped (handled once already).",

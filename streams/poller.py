@@ -15,8 +15,13 @@ guarded:
   "unknown", not "removed";
 * a timeout, and at most ``max_bytes`` of the body read.
 
-Not wired into the worker yet (the Delivery issue): this module is the guard
-and the classifier, tested against local servers.
+A platform is re-checked when ``platforms.yaml`` gives it a ``recheck``
+section (:func:`load_recheck_config`); the worker's ``recheck_open_requests``
+timer (streams/agents.py) polls each open request's URL every
+``interval_seconds`` and sends a ``removed`` status (source ``recheck``) to the
+platform-status topic, where it is validated like any other status event.
+The removal time is the poll's time, an upper bound, unless the 404/410 page
+is JSON with an ``observed_at`` timestamp (the simulator's pages are).
 """
 
 from __future__ import annotations
@@ -27,9 +32,13 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
+
+from detectors.configfile import Problems, load_yaml
 
 # Phrases platforms show on a removed or withheld item. Checked in the first
 # max_bytes of the page, case-insensitively.
@@ -51,6 +60,44 @@ class PollResult:
     verdict: str  # removed | available | unknown
     status_code: int | None
     reason: str
+    observed_at: str | None = None  # when the page says the content went (a JSON 404/410 body)
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckConfig:
+    platform: str
+    interval_seconds: float
+    hosts: tuple[str, ...]
+    timeout_seconds: float = 10.0
+
+
+def load_recheck_config(path: Path, problems: Problems) -> dict[str, RecheckConfig]:
+    """Each platform's ``recheck`` section of platforms.yaml: ``interval_seconds`` and ``hosts``."""
+    document = load_yaml(Path(path), problems)
+    configs: dict[str, RecheckConfig] = {}
+    for platform in document.mapping(("platforms",)):
+        if not isinstance(document.get(("platforms", platform)), dict):
+            continue
+        where = ("platforms", platform, "recheck")
+        if document.get(where) is None:
+            continue
+        section = document.mapping(where)
+        for name in sorted(set(section) - {"interval_seconds", "hosts", "timeout_seconds"}):
+            document.problem(where + (name,), "is not a recheck setting (interval_seconds, hosts, timeout_seconds)")
+        hosts = document.sequence(where + ("hosts",), required=True)
+        if any(not isinstance(host, str) or not host.strip() for host in hosts):
+            document.problem(where + ("hosts",), "must be a list of host names")
+            continue
+        if not hosts:
+            document.problem(where + ("hosts",), "names no host: the poller fetches only from listed hosts")
+            continue
+        configs[platform] = RecheckConfig(
+            platform=platform,
+            interval_seconds=document.number(where + ("interval_seconds",), default=900.0, minimum=0.1),
+            hosts=tuple(host.strip().lower() for host in hosts),
+            timeout_seconds=document.number(where + ("timeout_seconds",), default=10.0, minimum=0.1),
+        )
+    return configs
 
 
 def check_url(url: str, allowed_hosts: Iterable[str], *, allow_loopback: bool = False,
@@ -89,7 +136,8 @@ async def poll(session: aiohttp.ClientSession, url: str, allowed_hosts: Iterable
             headers={"User-Agent": "modwatch-recheck/1"},
         ) as response:  # fmt: skip
             if response.status in (404, 410):
-                return PollResult(url, "removed", response.status, f"HTTP {response.status}")
+                return PollResult(url, "removed", response.status, f"HTTP {response.status}",
+                                  _observed_at(await response.content.read(max_bytes)))  # fmt: skip
             if 300 <= response.status < 400:
                 return PollResult(url, "unknown", response.status, "redirect not followed")
             if response.status != 200:
@@ -100,3 +148,12 @@ async def poll(session: aiohttp.ClientSession, url: str, allowed_hosts: Iterable
     if UNAVAILABLE_PATTERNS.search(body):
         return PollResult(url, "removed", 200, "page says the content is unavailable")
     return PollResult(url, "available", 200, "page served")
+
+
+def _observed_at(body: bytes) -> str | None:
+    try:
+        page = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    observed_at = page.get("observed_at") if isinstance(page, dict) else None
+    return observed_at if isinstance(observed_at, str) and len(observed_at) <= 64 else None

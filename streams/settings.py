@@ -19,6 +19,7 @@ each test its own app id and topic prefix):
 ``MODWATCH_TICK_SECONDS`` how often deadlines are checked
 ``MODWATCH_EXPIRE_AFTER_DAYS`` when an unanswered request is closed as expired
 ``MODWATCH_REDELIVER_AFTER_MINUTES`` when an undelivered request is sent again
+``MODWATCH_RECHECK_ALLOW_LOOPBACK`` 1 lets the re-check poller fetch from 127.0.0.1 (tests, simulator)
 ``MODWATCH_LOG_FORMAT`` json (one object per line) or text
 ``MODWATCH_LOG_LEVEL``   debug, info, warning, error
 =======================  ===================================================
@@ -91,6 +92,9 @@ class Settings:
     scan_batch_seconds: float
     log_level: str
     log_format: str
+    # Test and simulator setting, environment only: let the re-check poller fetch
+    # from 127.0.0.1 (streams/poller.py refuses loopback otherwise).
+    recheck_allow_loopback: bool = False
 
     def topic(self, name: str) -> str:
         assert name in TOPIC_NAMES, name
@@ -142,6 +146,7 @@ class Settings:
             scan_batch_seconds=value("scan_batch_seconds", float, 0.2),
             log_level=value("log_level", str, "info"),
             log_format=value("log_format", str, "json"),
+            recheck_allow_loopback=environ.get("MODWATCH_RECHECK_ALLOW_LOOPBACK", "") == "1",
         )
         if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
             problems.add(f"{config_dir / 'modwatch.yaml'}: log_level: {settings.log_level!r} is not debug, info, warning or error")

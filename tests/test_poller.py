@@ -8,7 +8,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from streams.poller import RefusedURL, check_url, poll
+from detectors.configfile import ConfigError, Problems
+from streams.poller import RefusedURL, check_url, load_recheck_config, poll
 
 
 def fake_resolver(*addresses):
@@ -53,6 +54,7 @@ def test_loopback_is_refused_unless_a_test_setting_allows_it():
 async def site():
     pages = {
         "/gone": web.Response(status=410),
+        "/gone-json": web.json_response({"status": "removed", "observed_at": "2026-11-29T11:00:00+00:00"}, status=410),
         "/missing": web.Response(status=404),
         "/withheld": web.Response(text="<h1>This post is no longer available</h1>"),
         "/up": web.Response(text="<h1>a post</h1>"),
@@ -89,3 +91,37 @@ async def test_the_poller_refuses_the_local_server_without_the_test_setting(site
     async with aiohttp.ClientSession() as session:
         with pytest.raises(RefusedURL):
             await poll(session, site + "/gone", ["127.0.0.1"])
+
+
+async def test_a_json_gone_page_says_when_the_content_went(site):
+    async with aiohttp.ClientSession() as session:
+        result = await poll(session, site + "/gone-json", ["127.0.0.1"], allow_loopback=True)
+        plain = await poll(session, site + "/gone", ["127.0.0.1"], allow_loopback=True)
+    assert (result.verdict, result.observed_at) == ("removed", "2026-11-29T11:00:00+00:00")
+    assert (plain.verdict, plain.observed_at) == ("removed", None)  # the worker then uses its poll time
+
+
+def test_recheck_config_is_read_per_platform_and_every_fault_is_named(tmp_path):
+    path = tmp_path / "platforms.yaml"
+    path.write_text(
+        "platforms:\n"
+        "  x:\n    name: X\n    recheck: {interval_seconds: 600, hosts: [X.com, twitter.com]}\n"
+        "  tiktok:\n    name: TikTok\n"
+    )
+    problems = Problems()
+    [config] = load_recheck_config(path, problems).values()
+    problems.raise_if_any()
+    assert (config.platform, config.interval_seconds, config.hosts) == ("x", 600, ("x.com", "twitter.com"))
+
+    path.write_text(
+        "platforms:\n"
+        "  x:\n    recheck: {interval_seconds: 600, hosts: []}\n"
+        "  tiktok:\n    recheck: {every: 5, hosts: [tiktok.com]}\n"
+    )
+    problems = Problems()
+    assert list(load_recheck_config(path, problems)) == ["tiktok"]
+    with pytest.raises(ConfigError) as raised:
+        problems.raise_if_any()
+    message = str(raised.value)
+    assert "platforms.yaml:3: platforms.x.recheck.hosts" in message and "names no host" in message
+    assert "platforms.yaml:5: platforms.tiktok.recheck.every" in message and "is not a recheck setting" in message
