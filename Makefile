@@ -1,5 +1,6 @@
-# modwatch: one entry point. `make demo` runs the monitor on a local broker with
-# sample traffic; `make test` runs the test suite. Both set up what they need.
+# modwatch: one entry point. `make demo` runs the monitor on a local broker
+# against six simulated platforms for a few minutes (DEMO_MINUTES) and ends with
+# the compliance report; `make test` runs the test suite. Both set up what they need.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,8 +8,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test setup system-deps kafka-start kafka-stop bench clean designations model
 
+DEMO_MINUTES ?= 3
+
 demo: setup
-	$(BIN)/modwatch demo
+	$(BIN)/modwatch simulate --minutes $(DEMO_MINUTES)
 
 test: setup system-deps
 	$(BIN)/python -m pytest -q

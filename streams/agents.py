@@ -451,6 +451,9 @@ def _load_rechecks() -> dict:
 
 
 RECHECKS = _load_rechecks()
+for _platform in RECHECKS:
+    for _verdict in ("removed", "available", "unknown", "refused"):
+        METRICS.rechecks.labels(_platform, _verdict)
 RECHECKED_AT: dict[str, float] = {}  # item key -> wall time of its last poll (this worker's items)
 RECHECK_REPORTED: dict[str, str] = {}  # item key -> request_id whose removal was sent (in flight to the state)
 RECHECK_CONCURRENCY = 8

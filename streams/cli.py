@@ -238,6 +238,32 @@ def demo(posts: Path, wait: float, keep_broker: bool) -> None:
 
 
 @cli.command()
+@click.option("--minutes", type=click.FloatRange(min=0.05), default=3.0, show_default=True,
+              help="How long to send traffic.")
+@click.option("--time-scale", type=click.FloatRange(min=1.0), default=None,
+              help="Platform seconds per wall second (default: sim/config.yaml, 600).")
+@click.option("--rate", type=click.FloatRange(min=0.1), default=None,
+              help="Posts per second (default: sim/config.yaml, 20).")
+@click.option("--drain", "drain_seconds", type=click.FloatRange(min=0), default=20.0, show_default=True,
+              help="Seconds to keep watching after the last post.")
+@click.option("--keep-broker", is_flag=True, help="Leave the local Kafka running afterwards.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".modwatch-data"),
+              show_default=True, help="Where the report's plot goes.")
+def simulate(minutes, time_scale, rate, drain_seconds, keep_broker, out_dir) -> None:
+    """Run modwatch against simulated platforms and check what it measured.
+
+    Starts a local Kafka, six simulated platforms (sim/config.yaml) and a
+    worker that delivers to them by signed webhook; sends synthetic
+    multilingual traffic; shows a live scoreboard; ends with the compliance
+    report, its plot, and a check that each platform's measured median time
+    to removal agrees with the configured one. Exit status 1 when a check fails.
+    """
+    from streams.simulate import run_simulation
+
+    sys.exit(run_simulation(minutes, time_scale, rate, drain_seconds, keep_broker, out_dir))
+
+
+@cli.command()
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
               help="Count requests made from this time (UTC).")
 @click.option("--until", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
@@ -248,7 +274,10 @@ def demo(posts: Path, wait: float, keep_broker: bool) -> None:
 @click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Read ledger records from this JSON-lines file (as `modwatch tail ledger` prints) instead of Kafka.")
 @click.option("--broker", envvar="KAFKA_BOOTSTRAP_SERVERS", default=None, help="host:port[,host:port].")
-def report(since, until, output_format, plot_path, ledger_file, broker) -> None:
+@click.option("--time-scale", type=click.FloatRange(min=1.0), default=1.0, show_default=True,
+              help="For simulator runs (modwatch simulate): platform seconds per wall second; "
+                   "open requests are censored at their elapsed wall time times this.")
+def report(since, until, output_format, plot_path, ledger_file, broker, time_scale) -> None:
     """Time to removal per platform, category and jurisdiction, from the ledger.
 
     Medians and 90th percentiles are Kaplan-Meier estimates that count open
@@ -266,7 +295,7 @@ def report(since, until, output_format, plot_path, ledger_file, broker) -> None:
         topic, bootstrap = _resolve("ledger", broker)
         records = asyncio.run(_read_topic(topic, bootstrap))
     now = min(datetime.now(UTC), until) if until else datetime.now(UTC)
-    observed = compliance.observations(records, now, since, until)
+    observed = compliance.observations(records, now, since, until, time_scale=time_scale)
     figures = compliance.build(observed)
     period = (since.date().isoformat() if since else "the start", until.date().isoformat() if until else "now")
     if output_format == "md":

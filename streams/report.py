@@ -52,7 +52,14 @@ def latest_records(records: Iterable[dict]) -> dict[str, dict]:
 
 
 def observations(records: Iterable[dict], now: datetime, since: datetime | None = None,
-                 until: datetime | None = None) -> list[Observation]:  # fmt: skip
+                 until: datetime | None = None, time_scale: float = 1.0) -> list[Observation]:  # fmt: skip
+    """One observation per counted request.
+
+    ``time_scale`` is for simulator runs whose platforms compress waiting
+    (sim/platforms.py): removal times are in platform time already, but a
+    request open (or closed unremoved) after W wall seconds has been up
+    ``W * time_scale`` platform seconds, and is censored there.
+    """
     found = []
     for request_id, record in latest_records(records).items():
         if record.get("state") not in COUNTED_STATES or not record.get("requested_at"):
@@ -68,6 +75,8 @@ def observations(records: Iterable[dict], now: datetime, since: datetime | None 
             end = datetime.fromisoformat(record["at"])
         else:
             end = now
+        if not removed and time_scale != 1.0:
+            end = requested + (end - requested) * time_scale
         seconds = max(0.0, (end - requested).total_seconds())
         within = (end <= deadline) if removed else (False if end > deadline else None)
         found.append(
@@ -80,7 +89,7 @@ def observations(records: Iterable[dict], now: datetime, since: datetime | None 
                 seconds=seconds,
                 removed=removed,
                 within_deadline=within,
-                overdue=not removed and record["state"] in {"requested", "acknowledged"} and now > deadline,
+                overdue=not removed and record["state"] in {"requested", "acknowledged"} and end > deadline,
             )
         )
     return found

@@ -140,7 +140,11 @@ class Scoreboard(View):
             for past in [state.get("request")] + list(state.get("previous_requests", [])):
                 if past and past.get("requested_at"):
                     records.append(_as_record(state, past))
-        figures = compliance.build(compliance.observations(records, now))
+        try:  # simulator runs compress platform time (streams/report.py observations)
+            time_scale = max(1.0, float(request.query.get("time_scale", "1")))
+        except ValueError:
+            return self.json({"error": "time_scale must be a number"}, status=400)
+        figures = compliance.build(compliance.observations(records, now, time_scale=time_scale))
         return self.json({"platforms": figures["platform"], "scope": "this worker's partitions", "at": now.isoformat()})
 
 

@@ -60,6 +60,16 @@ def test_open_requests_keep_a_platform_from_looking_fast():
     assert (figures["open"], figures["overdue"], figures["removed"]) == (3, 3, 2)
 
 
+def test_a_compressed_simulator_run_censors_open_requests_at_scaled_time_and_leaves_removals_alone():
+    # Requested 3 wall-days ago; at time scale 10 an open request has been up 30 platform days.
+    records = [record("a", "sim", "removed", removed_after_hours=5), record("open", "sim", "requested", seq=1)]
+    plain = {found.request_id: found for found in report.observations(records, NOW)}
+    scaled = {found.request_id: found for found in report.observations(records, NOW, time_scale=10)}
+    assert plain["a"].seconds == scaled["a"].seconds == 5 * 3600  # removal times are platform time already
+    assert (plain["open"].seconds, scaled["open"].seconds) == (72 * 3600, 720 * 3600)
+    assert not scaled["open"].removed and scaled["open"].overdue
+
+
 def test_one_platform_removing_two_categories_at_different_speeds_shows_both():
     records = [record(f"t{n}", "x", "removed", removed_after_hours=24) for n in range(3)]
     records += [record(f"h{n}", "x", "removed", removed_after_hours=240, category="hate", deadline_hours=168)
