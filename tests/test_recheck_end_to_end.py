@@ -42,6 +42,7 @@ class ContentSite:
         async def start():
             app = web.Application()
             app.router.add_get("/p/{post_id}", page)
+            self.routes(app)
             self.runner = web.AppRunner(app)
             await self.runner.setup()
             site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -51,6 +52,9 @@ class ContentSite:
         self.loop.run_until_complete(start())
         self.ready.set()
         self.loop.run_forever()
+
+    def routes(self, app) -> None:
+        """More routes, for subclasses."""
 
     def url(self, post_id: str) -> str:
         return f"http://127.0.0.1:{self.port}/p/{post_id}"

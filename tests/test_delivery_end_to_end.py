@@ -1,0 +1,90 @@
+"""The dispatcher in a live worker: signed webhooks, the clock at delivery, a visible failure."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import shutil
+
+import orjson
+import pytest
+
+from tests.conftest import ROOT, consume, post, produce
+from tests.test_recheck_end_to_end import ContentSite
+
+pytestmark = pytest.mark.kafka
+
+VIOLATING = "Join the Tehrik-e-Taliban today. Long live TTP!"
+SECRET = "a-webhook-secret-of-at-least-16-bytes"
+
+
+class Platform(ContentSite):
+    """A takedown endpoint that records each call and answers with ``status``."""
+
+    def __init__(self, status: int):
+        self.status = status
+        self.calls: list[tuple[dict, bytes]] = []
+        super().__init__()
+
+    def routes(self, app) -> None:
+        from aiohttp import web
+
+        async def takedown(request):
+            self.calls.append((dict(request.headers), await request.read()))
+            return web.json_response({"status": "ok" if self.status < 300 else "refused"}, status=self.status)
+
+        app.router.add_post("/takedowns", takedown)
+
+
+def webhook_config(tmp_path, url: str):
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    platforms = config / "platforms.yaml"
+    text = re.sub(r"(?m)^  x:\n(    .*\n)+", "  x:\n    name: X\n    delivery:\n      channel: webhook\n"
+                  f"      url: {url}\n      secret_env: MODWATCH_SECRET_X\n", platforms.read_text())  # fmt: skip
+    platforms.write_text(text)
+    return config
+
+
+def test_a_delivered_request_is_signed_carries_its_idempotency_key_and_starts_the_clock(
+    worker_env, start_worker, kafka_bootstrap, tmp_path
+):
+    platform = Platform(200)
+    try:
+        env = dict(worker_env, MODWATCH_SECRET_X=SECRET,
+                   MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")))  # fmt: skip
+        prefix = env["MODWATCH_TOPIC_PREFIX"]
+        start_worker(env)
+        produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "d1", VIOLATING)])
+        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=3, timeout=30, settle=1.0)
+        [(headers, body)] = platform.calls
+        timestamp = headers["X-Modwatch-Timestamp"]
+        expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        assert headers["X-Modwatch-Signature"] == f"v1={expected}"
+        request = orjson.loads(body)
+        assert headers["Idempotency-Key"] == request["request_id"]
+        delivered = [record for _, record in ledger if record.get("cause", {}).get("type") == "delivery"]
+        [attempt] = [record for _, record in ledger if record.get("kind") == "delivery_attempt"]
+        assert attempt["outcome"] == "delivered" and attempt["request_id"] == request["request_id"]
+        assert len(delivered) == 1 and delivered[0]["requested_at"] == delivered[0]["delivered_at"]
+    finally:
+        platform.stop()
+
+
+def test_a_refused_request_ends_in_delivery_failed_with_a_critical_alert(worker_env, start_worker, kafka_bootstrap, tmp_path):
+    platform = Platform(403)
+    try:
+        env = dict(worker_env, MODWATCH_SECRET_X=SECRET,
+                   MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")))  # fmt: skip
+        prefix = env["MODWATCH_TOPIC_PREFIX"]
+        start_worker(env)
+        produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "d2", VIOLATING)])
+        alerts = consume(kafka_bootstrap, f"{prefix}.alerts", expect=2, timeout=30, settle=1.0)
+        [failed] = [alert for _, alert in alerts if alert["type"] == "delivery_failed"]
+        assert failed["severity"] == "critical" and "403" in failed["reason"]
+        assert len(platform.calls) == 1  # a 403 is not retried
+        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=3, timeout=30, settle=1.0)
+        assert [record["to"] for _, record in ledger if "to" in record] == ["requested", "delivery_failed"]
+    finally:
+        platform.stop()
