@@ -256,6 +256,31 @@ class EventParser:
             change["label"] = self._string(record, "label", MAX_ID_CHARS)
         return change
 
+    def watchlist_change(self, raw: bytes | str) -> dict:
+        """A runtime watchlist change: ``{op: add|remove, platform, account_id, handle, reason, source, at}``.
+
+        ``platform`` is a configured platform or ``*``; an entry needs an
+        ``account_id`` or a ``handle``; an addition needs ``reason`` and ``source``.
+        """
+        record = self._object(raw)
+        op = self._string(record, "op", 16)
+        if op not in BANK_OPS:
+            raise InvalidEvent("invalid_value", "op", f"{op!r} is not add or remove")
+        platform = self._string(record, "platform", 64)
+        if platform != "*" and platform not in self.platforms:
+            raise InvalidEvent("unknown_platform", "platform",
+                               f"{platform!r} is not a configured platform ({', '.join(sorted(self.platforms))}) or '*'")  # fmt: skip
+        account_id = self._optional_string(record, "account_id", MAX_ID_CHARS)
+        handle = self._optional_string(record, "handle", MAX_ID_CHARS)
+        if not (account_id or "").strip() and not (handle or "").strip():
+            raise InvalidEvent("missing_field", "account_id", "an entry needs an account_id or a handle")
+        change = {"op": op, "platform": platform, "account_id": (account_id or "").strip() or None,
+                  "handle": (handle or "").strip() or None}  # fmt: skip
+        if op == "add":
+            change.update(reason=self._string(record, "reason", 1024), source=self._string(record, "source", 1024),
+                          at=self._optional_string(record, "at", 64))  # fmt: skip
+        return change
+
     # -- fields -----------------------------------------------------------
 
     @staticmethod

@@ -152,6 +152,7 @@ class Pipeline:
         self.jurisdictions = jurisdictions
         self.parser = EventParser(frozenset(platforms))
         self.media = next((detector for detector in self.detectors if isinstance(detector, MediaHashDetector)), None)
+        self.watchlist = next((detector for detector in self.detectors if isinstance(detector, WatchlistDetector)), None)
         self.last_durations: dict[str, float] = {}
 
     @classmethod

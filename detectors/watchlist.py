@@ -83,6 +83,32 @@ class WatchlistDetector:
             if entry.handle:
                 self._by_handle.setdefault((entry.platform, handle_key(entry.handle)), entry)
 
+    def add(self, entry: WatchlistEntry) -> None:
+        """A runtime addition (the watchlist topic); it replaces an entry for the same account."""
+        self.remove(entry.platform, entry.account_id, entry.handle)
+        if entry.account_id:
+            self._by_id[(entry.platform, entry.account_id)] = entry
+        if entry.handle:
+            self._by_handle[(entry.platform, handle_key(entry.handle))] = entry
+        self.entries = self.entries + (entry,)
+
+    def remove(self, platform: str, account_id: str | None, handle: str | None) -> bool:
+        """Forget the entry for this account (by id and by handle); whether there was one."""
+        gone = set()
+        if account_id:
+            gone.add(self._by_id.pop((platform, account_id), None))
+        if handle:
+            gone.add(self._by_handle.pop((platform, handle_key(handle)), None))
+        gone.discard(None)
+        for entry in gone:  # the same entry may also be reachable the other way
+            if entry.account_id:
+                self._by_id.pop((entry.platform, entry.account_id), None)
+            if entry.handle:
+                self._by_handle.pop((entry.platform, handle_key(entry.handle)), None)
+        if gone:
+            self.entries = tuple(entry for entry in self.entries if entry not in gone)
+        return bool(gone)
+
     @classmethod
     def from_config(cls, config_dir: Path, problems: Problems, platforms: frozenset[str]) -> WatchlistDetector:
         path = config_dir / "watchlists.yaml"

@@ -34,6 +34,7 @@ import orjson
 
 from detectors.events import InvalidEvent
 from detectors.pipeline import Pipeline, item_key_of_request
+from detectors.watchlist import WatchlistEntry
 from streams import kafka_probe, lifecycle
 from streams.app import MAX_MESSAGE_BYTES, app, settings
 from streams.deadletter import dead_letter, dead_letter_key
@@ -560,12 +561,37 @@ async def probe_broker_and_lag():
 # --- the live hash bank ---------------------------------------------------------------------
 
 BANK_CHANGES: list[dict] = []
+WATCHLIST_CHANGES: list[dict] = []
 # Held while a detection batch runs on its thread: the bank must not change under it.
 SCANNING = asyncio.Lock()
 
 
+def apply_watchlist_changes() -> None:
+    watchlist = pipeline.watchlist
+    if watchlist is None or not WATCHLIST_CHANGES:
+        return
+    changes, WATCHLIST_CHANGES[:] = list(WATCHLIST_CHANGES), []
+    for change in changes:
+        if change["op"] == "add":
+            watchlist.add(WatchlistEntry(platform=change["platform"], account_id=change["account_id"],
+                                         handle=change["handle"], reason=change["reason"], source=change["source"],
+                                         added=_date(change.get("at"))))  # fmt: skip
+        else:
+            watchlist.remove(change["platform"], change["account_id"], change["handle"])
+        log.info("watchlist %s %s:%s", change["op"], change["platform"], change["account_id"] or "@" + (change["handle"] or ""),
+                 extra={"platform": change["platform"]})  # fmt: skip
+
+
+def _date(value: str | None):
+    try:
+        return datetime.fromisoformat(value).date() if value else None
+    except ValueError:
+        return None
+
+
 def apply_bank_changes() -> None:
-    """Apply queued bank changes; called on the event loop between detection batches."""
+    """Apply queued hash bank and watchlist changes; on the event loop between detection batches."""
+    apply_watchlist_changes()
     media = pipeline.media
     if media is None or not BANK_CHANGES:
         return
@@ -602,11 +628,27 @@ async def follow_hash_bank():
     partitions, and every worker needs every hash. Changes take effect at the
     next detection batch (and at once when the worker is idle).
     """
+    publish_bank_metrics()
+    await follow_everywhere("hashbank", pipeline.parser.bank_change, BANK_CHANGES)
+
+
+@app.task
+async def follow_watchlist():
+    """Runtime watchlist entries (topic ``watchlist``), on every worker, like the hash bank.
+
+    An entry added on the topic applies from the next detection batch (within
+    about a second), and comes back after a restart: the topic is compacted
+    and read from the start.
+    """
+    await follow_everywhere("watchlist", pipeline.parser.watchlist_change, WATCHLIST_CHANGES)
+
+
+async def follow_everywhere(name: str, parse: Callable, changes: list) -> None:
+    """Read a whole compacted topic from the start and follow it; valid changes queue in ``changes``."""
     from aiokafka import AIOKafkaConsumer
 
-    publish_bank_metrics()
     consumer = AIOKafkaConsumer(
-        settings.topic("hashbank"), bootstrap_servers=bootstrap_servers(settings.broker),
+        settings.topic(name), bootstrap_servers=bootstrap_servers(settings.broker),
         group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
     )  # fmt: skip
     await consumer.start()
@@ -616,7 +658,7 @@ async def follow_hash_bank():
             for records in batch.values():
                 for record in records:
                     try:
-                        BANK_CHANGES.append(pipeline.parser.bank_change(record.value or b""))
+                        changes.append(parse(record.value or b""))
                         METRICS.events.labels(record.topic, "valid").inc()
                     except InvalidEvent as error:
                         METRICS.events.labels(record.topic, "deadletter").inc()
@@ -627,7 +669,7 @@ async def follow_hash_bank():
                                               key=record.key, raw=record.value, error=error),
                             force=True,
                         )  # fmt: skip
-            if BANK_CHANGES and not SCANNING.locked():
+            if changes and not SCANNING.locked():
                 apply_bank_changes()
     finally:
         await consumer.stop()

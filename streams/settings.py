@@ -47,6 +47,7 @@ TOPIC_NAMES = (
     "ledger",
     "item-state",
     "hashbank",
+    "watchlist",
     "deadletter",
 )
 

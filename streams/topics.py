@@ -59,5 +59,8 @@ ledger_topic = _output("ledger")
 # Live changes to the media hash bank, keyed hash_type:hash, compacted: every
 # worker reads all of it from the start (streams/agents.py follow_hash_bank).
 hashbank_topic = _output("hashbank", compacting=True)
+# Runtime watchlist entries, keyed platform:account_id (or platform:@handle),
+# compacted: every worker reads all of it from the start (follow_watchlist).
+watchlist_topic = _output("watchlist", compacting=True)
 
 deadletter_topic = _output("deadletter")

@@ -433,3 +433,30 @@ def test_status_on_unknown_platform_is_rejected_with_field(parser):
 def test_timestamp_outside_rfc3339_is_rejected_even_if_iso8601(parser, value):
     error = rejection(parser.post, encode(post_record(posted_at=value)))
     assert (error.reason, error.field) == ("invalid_timestamp", "posted_at")
+
+
+# --- watchlist changes --------------------------------------------------------------------
+
+
+def test_a_watchlist_change_names_its_platform_account_reason_and_source(parser):
+    change = parser.watchlist_change(b'{"op": "add", "platform": "*", "handle": " @voice ", "reason": "r", "source": "s"}')
+    assert change == {"op": "add", "platform": "*", "account_id": None, "handle": "@voice", "reason": "r",
+                      "source": "s", "at": None}  # fmt: skip
+    assert parser.watchlist_change(b'{"op": "remove", "platform": "tiktok", "account_id": "7"}')["op"] == "remove"
+
+
+@pytest.mark.parametrize(
+    "raw, reason, field",
+    [
+        (b'{"op": "add", "platform": "myspace", "account_id": "7", "reason": "r", "source": "s"}', "unknown_platform", "platform"),
+        (b'{"op": "add", "platform": "tiktok", "reason": "r", "source": "s"}', "missing_field", "account_id"),
+        (b'{"op": "add", "platform": "tiktok", "account_id": " ", "reason": "r", "source": "s"}', "invalid_value", "account_id"),
+        (b'{"op": "add", "platform": "tiktok", "account_id": "7", "source": "s"}', "missing_field", "reason"),
+        (b'{"op": "purge", "platform": "tiktok", "account_id": "7"}', "invalid_value", "op"),
+        (b'{"op": "add", "platform": "tiktok", "account_id": 7, "reason": "r", "source": "s"}', "invalid_type", "account_id"),
+    ],
+)
+def test_a_bad_watchlist_change_says_what_and_where(parser, raw, reason, field):
+    with pytest.raises(InvalidEvent) as raised:
+        parser.watchlist_change(raw)
+    assert (raised.value.reason, raised.value.field) == (reason, field)

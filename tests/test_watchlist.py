@@ -92,3 +92,28 @@ def test_watchlist_entry_without_id_or_handle_is_reported_with_its_line(tmp_path
     ]
     with pytest.raises(ConfigError):
         problems.raise_if_any()
+
+
+# --- runtime changes (the watchlist topic) -------------------------------------------------
+
+
+def test_entries_added_and_removed_at_runtime_match_and_stop_matching():
+    detector = WatchlistDetector(ENTRIES)
+    assert detector.detect([post(account_id="acct-7")]) == [[]]
+    detector.add(WatchlistEntry("x", "acct-7", "@seven", "recruiter", "topic", None))
+    [by_id] = detector.detect([post(account_id="acct-7")])
+    [by_handle] = detector.detect([post(account_id="other", handle="@SEVEN")])
+    assert by_id[0].evidence["reason"] == by_handle[0].evidence["reason"] == "recruiter"
+    assert detector.remove("x", "acct-7", None)  # by id: the handle goes with the entry
+    assert detector.detect([post(account_id="acct-7"), post(account_id="other", handle="@seven")]) == [[], []]
+    assert not detector.remove("x", "acct-7", None)
+    assert detector.remove("*", None, "@khorasan_voice")  # a file entry can be removed too
+    assert detector.entries == (ENTRIES[0],)
+
+
+def test_adding_an_account_again_replaces_its_entry():
+    detector = WatchlistDetector(ENTRIES)
+    detector.add(WatchlistEntry("x", "acct-99", None, "now a recruiter", "topic", None))
+    [findings] = detector.detect([post(account_id="acct-99")])
+    assert [finding.evidence["reason"] for finding in findings] == ["now a recruiter"]
+    assert len(detector.entries) == 2
