@@ -727,8 +727,12 @@ def median_agrees(
 
     def check_at(moment: float) -> MedianCheck:
         survival, variance_sum = _kaplan_meier_at(durations, moment)
-        # Greenwood's variance is 0 before the first removal (S = 1): use the binomial one at 0.5.
-        error = survival * math.sqrt(variance_sum) if variance_sum > 0 else math.sqrt(0.25 / max(len(durations), 1))
+        # Greenwood's standard error at the observed S shrinks as S nears 0 or 1, so a small
+        # sample far from the median would disagree far more often than the stated level;
+        # it is never taken below the binomial one at S = 0.5 (the null: m is the median),
+        # and that one is used before the first removal, where Greenwood's is 0.
+        null_error = math.sqrt(0.25 / max(len(durations), 1))
+        error = max(survival * math.sqrt(variance_sum), null_error) if variance_sum > 0 else null_error
         return MedianCheck(
             agrees=abs(survival - 0.5) <= z * max(error, 1e-12),
             expected_median_seconds=expected_median_seconds,

@@ -2,7 +2,8 @@
 
 1. the local Kafka (deploy/kafka/local.sh), unless ``KAFKA_BOOTSTRAP_SERVERS`` names one;
 2. the simulated platforms of sim/config.yaml on 127.0.0.1, each with a fresh webhook secret;
-3. a worker on topics of its own (``sim-<time>.*``) whose platforms.yaml (a copy of
+3. a worker on topics of its own (``sim-<time>.*``), and Debian's Prometheus when
+   installed (scraping it with the repository's rules); the worker's platforms.yaml (a copy of
    config/ under the data dir) delivers each request by signed webhook to its
    platform, and re-checks the pages of platforms that send no callbacks;
 4. synthetic traffic for ``--minutes`` at the configured rate, under a live scoreboard;
@@ -173,6 +174,12 @@ async def _simulate(bootstrap, run_name, data_dir, minutes, time_scale, rate, dr
         log_path = data_dir / run_name / "worker.log"
         workers.append(await asyncio.to_thread(_start_worker, env, log_path))
         console.print(f"worker ready (log: {log_path}); metrics on http://127.0.0.1:{web_port}/metrics")
+        prometheus = _start_prometheus(data_dir / run_name / "prometheus", web_port)
+        if prometheus is not None:
+            workers.append(prometheus[0])
+            console.print(f"Prometheus (the repository's rules, 5 s scrape) on {prometheus[1]}")
+        else:
+            console.print("Prometheus is not installed: no dashboards this run (apt-get install prometheus)")
 
         posts = max(1, int(minutes * 60 * traffic_config.rate_posts_per_second))
         console.rule(f"4/5  {posts} posts at {traffic_config.rate_posts_per_second:g}/s for {minutes:g} min, "
@@ -196,6 +203,30 @@ async def _simulate(bootstrap, run_name, data_dir, minutes, time_scale, rate, dr
         return _report_and_check(ledger, handles, platforms_config, scale, out_dir / f"{run_name}.png", run_name)
     finally:
         await handles.stop()
+
+
+def _start_prometheus(folder: Path, web_port: int) -> tuple[subprocess.Popen, str] | None:
+    """Debian's prometheus, if installed, scraping this run's worker with deploy/prometheus's rules."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        return None
+    source = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    config = yaml.safe_load(source.read_text(encoding="utf-8"))
+    config["global"] = {"scrape_interval": "5s", "evaluation_interval": "5s"}
+    config["rule_files"] = [str(source.parent / pattern) for pattern in config["rule_files"]]
+    config.pop("alerting", None)
+    for job in config["scrape_configs"]:
+        if job["job_name"] == "modwatch":
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{web_port}"]}]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=(folder / "prometheus.log").open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    return process, f"http://127.0.0.1:{port}"
 
 
 async def _with_scoreboard(play, web_port: int, scale: float, handles, drain_seconds: float) -> None:
@@ -298,6 +329,15 @@ def _accounting_problems(ledger: list[dict], handles) -> list[str]:
         settled = reported and (datetime.now(UTC) - record.removed_wall_at).total_seconds() > SETTLE_SECONDS
         if settled and record.request_id not in removals:
             problems.append(f"{record.platform}: {record.request_id} was removed and reported, but modwatch did not record it")
+    latest = {record["request_id"]: record for record in transitions}
+    for record in handles.ground_truth():
+        measured = latest.get(record.request_id)
+        if not measured or measured["to"] != "removed" or record.removed_at is None:
+            continue
+        seconds = (datetime.fromisoformat(measured["removed_at"]) - datetime.fromisoformat(measured["requested_at"])).total_seconds()
+        if abs(seconds - record.latency_seconds) > DELIVERY_SLACK_SECONDS:
+            problems.append(f"{record.platform}: {record.request_id} measured {seconds:.1f} s to removal, "
+                            f"the platform took {record.latency_seconds:.1f} s")  # fmt: skip
     for request_id, seqs in removals.items():
         if len(seqs) > 1:
             problems.append(f"{request_id}: removal recorded {len(seqs)} times")
