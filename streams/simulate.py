@@ -102,6 +102,7 @@ def run_simulation(minutes: float, time_scale: float | None, rate: float | None,
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     run_name = "sim-" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     data_dir = Path(os.environ.get("MODWATCH_DATA_DIR", str(ROOT / ".modwatch-data")))
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops everything as Ctrl-C does
     try:
         if not bootstrap:
             console.rule("1/5  local Apache Kafka")
@@ -123,6 +124,10 @@ def run_simulation(minutes: float, time_scale: float | None, rate: float | None,
             _stop(worker)
         if started_broker and not keep_broker:
             subprocess.run([str(LAUNCHER), "stop"], check=False)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(worker: subprocess.Popen) -> None:
@@ -231,6 +236,15 @@ def _start_prometheus(folder: Path, web_port: int) -> tuple[subprocess.Popen, st
 
 async def _with_scoreboard(play, web_port: int, scale: float, handles, drain_seconds: float) -> None:
     task = asyncio.ensure_future(play)
+    try:
+        await _watch(task, web_port, scale, handles, drain_seconds)
+    finally:
+        if not task.done():  # interrupted: stop sending before the producer closes
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _watch(task, web_port: int, scale: float, handles, drain_seconds: float) -> None:
     with Live(_scoreboard(None, handles, "sending"), console=console, refresh_per_second=2) as live:
         while not task.done():
             live.update(_scoreboard(await _fetch_scoreboard(web_port, scale), handles, "sending"))
