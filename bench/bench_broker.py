@@ -573,12 +573,17 @@ def modwatch_latency(bootstrap, run, config, folder, rate: float, args) -> dict:
 
 
 class PySpy:
-    """``py-spy record`` on one worker while it scans (raw collapsed stacks), summarised afterwards."""
+    """``py-spy record --gil`` on one worker while it scans, as raw collapsed stacks.
+
+    ``--gil`` samples only the thread holding the interpreter lock: the worker
+    is one process with one GIL, so these samples are where its Python CPU
+    time goes (waiting on sockets, fsync or the thread pool is not sampled).
+    """
 
     def __init__(self, executable: str, worker: Worker, out: Path):
         self.out = out
         self.process = subprocess.Popen(
-            [executable, "record", "--pid", str(worker.process.pid), "--format", "raw", "--rate", "100",
+            [executable, "record", "--pid", str(worker.process.pid), "--gil", "--format", "raw", "--rate", "100",
              "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
 
@@ -587,47 +592,65 @@ class PySpy:
         self.process.wait(60)
 
 
-def summarise_profile(path: Path, top: int) -> list[str]:
-    """Shares of samples: by leaf frame (self) and by the detector or stage the stack passes through."""
-    own: Counter = Counter()
-    stages: Counter = Counter()
+# Which agent (or other part of the worker) a stack belongs to: the first of these
+# found in it, outermost frame first.
+AGENTS = (
+    ("Pipeline.scan", "scan_posts: detectors + policy (executor thread)"),
+    ("scan_posts", "scan_posts: parse + validate + hash images, metrics, send (event loop)"),
+    ("track_items", "track_items: alerts, requests, lifecycle, ledger"),
+    ("write_outbox", "deliver_requests: outbox files (executor thread)"),
+    ("deliver_requests", "deliver_requests: event loop part"),
+    ("follow_hash_bank", "follow_hash_bank"),
+    ("probe_broker_and_lag", "timers (lag probe, rewinds, deadlines)"),
+    ("rewind_stalled_partitions", "timers (lag probe, rewinds, deadlines)"),
+    ("check_deadlines", "timers (lag probe, rewinds, deadlines)"),
+)
+# Which code runs: the innermost frame from one of these paths (numpy and the
+# standard library count for the code that called them).
+COMPONENTS = (
+    (("detectors/hashing.py", "PIL/", "pdqhash"), "image decoding + PDQ hashing"),
+    (("detectors/hashbank.py",), "PDQ bank search and exact lookups"),
+    (("detectors/classifier.py", "sklearn/", "scipy/"), "text classifier"),
+    (("detectors/designations.py", "detectors/text.py", "detectors/watchlist.py"), "rule detectors"),
+    (("detectors/events.py",), "event parsing and validation"),
+    (("detectors/policy.py", "detectors/pipeline.py"), "policy and pipeline"),
+    (("streams/delivery.py",), "delivery (notice, HTML page, fsync)"),
+    (("streams/lifecycle.py",), "lifecycle"),
+    (("logging/", "streams/logs.py"), "logging (JSON lines)"),
+    (("prometheus_client/", "streams/metrics.py"), "Prometheus metrics"),
+    (("aiokafka/", "kafka/"), "aiokafka client"),
+    (("faust/",), "faust"),
+    (("mode/",), "mode"),
+    (("asyncio/", "selectors.py"), "asyncio event loop"),
+    (("streams/",), "other modwatch stream code"),
+)
+
+
+def summarise_profile(path: Path) -> list[str]:
+    """Shares of the GIL-holding samples, by agent and by the code that ran."""
+    agents: Counter = Counter()
+    components: Counter = Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        count = int(count)
-        total += count
-        own[frames[-1]] += count
-        stages[stage_of(frames)] += count
-    lines = [f"py-spy: {total} samples (all non-idle threads), output {path}", "by stage:"]
-    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in stages.most_common()]
-    lines += ["by leaf frame:"] + [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
+        total += int(count)
+        agents[next((name for needle, name in AGENTS if any(needle in frame for frame in frames)),
+                    "faust/mode/aiokafka internals (consumer thread, commits, producer)")] += int(count)  # fmt: skip
+        components[component_of(frames)] += int(count)
+    lines = [f"py-spy --gil: {total} samples of the thread holding the GIL; stacks in {path}", "by agent:"]
+    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in agents.most_common()]
+    lines += ["by code that ran:"] + [f"  {100 * n / total:5.1f}%  {name}" for name, n in components.most_common()]
     return lines
 
 
-# The first of these names found in a stack (outermost first) names its stage.
-STAGES = (
-    ("hash_bytes", "image hashing (parse/validate or detect)"),
-    ("parse_post", "parsing and validating posts"),
-    ("designations.py", "designated_organisation detector"),
-    ("watchlist.py", "watchlist detector"),
-    ("classifier.py", "text classifier"),
-    ("hashbank.py", "media hash bank search"),
-    ("policy.py", "policy"),
-    ("handle_item_event", "track_items: alerts, requests, ledger"),
-    ("deliver_requests", "deliver_requests (outbox)"),
-    ("prometheus_client", "metrics"),
-    ("aiokafka", "aiokafka client"),
-    ("faust", "faust"),
-    ("mode", "mode"),
-)
-
-
-def stage_of(frames: list[str]) -> str:
-    for needle, stage in STAGES:
-        if any(needle in frame for frame in frames):
-            return stage
-    return "other (event loop, logging, ...)"
+def component_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        location = frame.rsplit("(", 1)[-1]
+        for needles, name in COMPONENTS:
+            if any(location.startswith(needle) or "/" + needle in location for needle in needles):
+                return name
+    return "other"
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -745,7 +768,7 @@ def profile(args, run: str, folder: Path, inputs: Inputs, config: Path) -> None:
     result = modwatch_throughput(args.broker, run, "profile", config, folder, inputs, 1, args,
                                  profiler=lambda worker: PySpy(args.py_spy, worker, out))  # fmt: skip
     print(f"(under py-spy: {result['throughput'].rate:,.0f} posts/s)")
-    print("\n".join(summarise_profile(out, top=25)))
+    print("\n".join(summarise_profile(out)))
 
 
 if __name__ == "__main__":

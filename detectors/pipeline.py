@@ -233,6 +233,7 @@ class Pipeline:
         jurisdiction = self.jurisdictions[self.platforms[flagged["platform"]].jurisdiction]
         request = {
             "request_id": request_id_for(flagged["platform"], flagged["post_id"]),
+            "target": flagged.get("target", "item"),  # item: the post; account: the account (streams/accounts.py)
             "platform": flagged["platform"],
             "post_id": flagged["post_id"],
             "account_id": flagged["account_id"],
@@ -253,7 +254,7 @@ class Pipeline:
         platform, post_id = flagged["platform"], flagged["post_id"]
         return {
             "alert_id": f"detection:{platform}:{post_id}",
-            "type": "detection",
+            "type": "account" if flagged.get("target") == "account" else "detection",
             "platform": platform,
             "post_id": post_id,
             "account_id": flagged["account_id"],

@@ -4,7 +4,10 @@
                       -> item-events (review or takedown) | deadletter
 ``track_items``       item-events -> one alert and at most one open request per item,
                       the lifecycle state and its ledger (streams/lifecycle.py)
-``forward_statuses``  platform-status -> validate -> item-events | deadletter
+``forward_statuses``  platform-status -> validate -> item-events (and account-events
+                      when the status says an account is suspended) | deadletter
+``track_accounts``    account-events -> strikes per account -> one account-level
+                      request at the threshold, into item-events (streams/accounts.py)
 ``forward_decisions`` decisions -> validate -> item-events | deadletter
 ``forward_reports``   reports -> validate -> item-events | deadletter
 ``deliver_requests``  deliveries -> webhook | email | outbox -> item-events (delivered or failed);
@@ -32,17 +35,24 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from detectors.configfile import Problems
 from detectors.events import InvalidEvent
 from detectors.pipeline import Pipeline, item_key_of_request
 from detectors.watchlist import WatchlistEntry
-from streams import kafka_probe, lifecycle
+from streams import accounts, kafka_probe, lifecycle
 from streams.app import MAX_MESSAGE_BYTES, app, settings
 from streams.deadletter import dead_letter, dead_letter_key
 from streams.metrics import METRICS
 from streams.offsets import Cursor, OffsetProbe
 from streams.settings import bootstrap_servers
-from streams.tables import item_to_state, post_to_alert, post_to_takedown_request
+from streams.tables import (
+    account_to_state,
+    item_to_state,
+    post_to_alert,
+    post_to_takedown_request,
+)
 from streams.topics import (
+    account_events_topic,
     deadletter_topic,
     decisions_topic,
     deliveries_topic,
@@ -65,6 +75,9 @@ LIFECYCLE = lifecycle.LifecycleSettings(
 # Series for every known label value start at zero (STYLE.md): otherwise Prometheus
 # never sees a counter's first increment after a restart, and rates miss it.
 for _platform in pipeline.platforms:
+    METRICS.account_requests.labels(_platform)
+    for _cause in ("removed", "review_approved"):
+        METRICS.account_strikes.labels(_platform, _cause)
     METRICS.posts_processed.labels(_platform)
     METRICS.rejections.labels(_platform)
     METRICS.takedown_requests.labels(_platform, pipeline.platforms[_platform].jurisdiction)
@@ -76,6 +89,8 @@ for _topic in ("posts", "reports", "platform-status", "decisions"):
 for _topic in ("posts", "reports", "platform-status", "decisions", "item-events"):
     METRICS.redeliveries.labels(settings.topic(_topic))
     METRICS.rewinds.labels(settings.topic(_topic))
+ACCOUNT_POLICY = accounts.load_account_policy(settings.config_dir / "policy.yaml", _problems := Problems())
+_problems.raise_if_any()
 REPORT_VELOCITY = lifecycle.ReportVelocity(
     threshold=settings.report_velocity_threshold, window=timedelta(minutes=settings.report_velocity_window_minutes)
 )
@@ -301,6 +316,7 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
         for transition in outcome.state.get("new_transitions", []):
             if transition["to"] == "removed" or (transition["to"] == "requested" and transition["cause"]["type"] == "review"):
                 await confirm_media(outcome.state, transition["request_id"])
+                await add_strike(outcome.state, transition)
     for request in outcome.requests:
         published = post_to_takedown_request.get(key)
         if published is not None and published["request_id"] == request["request_id"]:
@@ -322,6 +338,50 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
         METRICS.removals.labels(removal["platform"], "yes" if removal["within_deadline"] else "no").inc()
     if outcome.state is not None and outcome.state["request"] and outcome.state["request"]["state"] == "rejected":
         METRICS.rejections.labels(outcome.state["platform"]).inc()
+
+
+async def add_strike(state: dict, transition: dict) -> None:
+    """A confirmed violation counts against the post's account (streams/accounts.py)."""
+    requests = [state.get("request")] + list(state.get("previous_requests", []))
+    request = next((found for found in requests if found and found["request_id"] == transition["request_id"]), None)
+    cause = "removed" if transition["to"] == "removed" else "review_approved"
+    strike = accounts.strike_from(request or {}, cause, datetime.fromisoformat(transition["at"]))
+    if strike is not None:
+        await account_events_topic.send(key=f"{strike['platform']}:{strike['account_id']}",
+                                        value={"type": "strike", "strike": strike}, force=True)  # fmt: skip
+
+
+@app.agent(account_events_topic)
+async def track_accounts(stream):
+    """Strikes per account; one account-level request when an account reaches the threshold."""
+    async for event in stream.events():
+        if not await in_order(event):
+            continue
+        key, account_event = event.key, event.value
+        try:
+            await handle_account_event(key, account_event)
+        except Exception as error:  # noqa: BLE001 - one bad record must not stop the agent
+            log.exception("cannot handle account event for %r", key)
+            await send_dead_letter(event, InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}"))
+
+
+async def handle_account_event(key: str, account_event: dict) -> None:
+    if account_event["type"] != "strike":
+        raise ValueError(f"unknown account event type {account_event['type']!r}")
+    strike = account_event["strike"]
+    state, flagged = accounts.on_strike(account_to_state.get(key), strike, ACCOUNT_POLICY)
+    if state is None:
+        return
+    METRICS.account_strikes.labels(strike["platform"], strike["cause"]).inc()
+    if flagged is not None:
+        # Sent before the state is stored: after a crash the strike comes again and
+        # the request is sent again, which the item lifecycle de-duplicates.
+        await item_events_topic.send(key=accounts.account_item_key(strike["platform"], strike["account_id"]),
+                                     value={"type": "flagged", "flagged": flagged}, force=True)  # fmt: skip
+        METRICS.account_requests.labels(strike["platform"]).inc()
+        log.info("account %s reached %d confirmed violations: account-level request", key, len(state["strikes"]),
+                 extra={"platform": strike["platform"], "key": key})  # fmt: skip
+    account_to_state[key] = state
 
 
 async def confirm_media(state: dict, request_id: str) -> None:
@@ -374,6 +434,7 @@ async def forward_statuses(stream):
             continue
         try:
             status = pipeline.parser.status(event.value)
+            account = account_status_of(status)
         except InvalidEvent as error:
             await send_dead_letter(event, error)
             continue
@@ -381,6 +442,28 @@ async def forward_statuses(stream):
         record = {"platform": status.platform, "post_id": status.post_id, "status": status.status,
                   "observed_at": status.observed_at.isoformat(), "source": status.source}  # fmt: skip
         await item_events_topic.send(key=status.key, value={"type": "status", "status": record})
+        if account is not None:  # the account itself: suspended counts as its removal
+            account_id, account_status = account
+            account_record = dict(record, post_id=accounts.ACCOUNT_MARK + account_id,
+                                  status="removed" if account_status == "suspended" else "available")  # fmt: skip
+            await item_events_topic.send(key=accounts.account_item_key(status.platform, account_id),
+                                         value={"type": "status", "status": account_record})  # fmt: skip
+
+
+ACCOUNT_STATUSES = frozenset({"suspended", "active"})
+
+
+def account_status_of(status) -> tuple[str, str] | None:
+    """(account_id, suspended | active) when a status event also reports on the post's account."""
+    extra = status.extra or {}
+    if extra.get("account_status") is None:
+        return None
+    account_status, account_id = extra["account_status"], extra.get("account_id")
+    if account_status not in ACCOUNT_STATUSES:
+        raise InvalidEvent("invalid_value", "account_status", f"{account_status!r} is not suspended or active")
+    if not isinstance(account_id, str) or not account_id.strip() or len(account_id) > 256:
+        raise InvalidEvent("missing_field", "account_id", "an account_status needs the account_id it is about")
+    return account_id.strip(), account_status
 
 
 @app.agent(decisions_topic)

@@ -121,6 +121,18 @@ class Metrics:
             ["platform", "verdict"],
             registry=registry,
         )
+        self.account_strikes = Counter(
+            "modwatch_account_strikes_total",
+            "Confirmed violations counted against accounts: review_approved or removed.",
+            ["platform", "cause"],
+            registry=registry,
+        )
+        self.account_requests = Counter(
+            "modwatch_account_requests_total",
+            "Account-level takedown requests: an account reached the strike threshold (policy.yaml accounts).",
+            ["platform"],
+            registry=registry,
+        )
         self.redeliveries = Counter(
             "modwatch_redelivered_records_total",
             "Input records delivered again after a rebalance or rewind, and skipped (handled once already).",

@@ -53,6 +53,10 @@ deliveries_topic = _output("deliveries")
 
 # The changelog of item_to_state (streams/tables.py): the latest state per item.
 item_state_topic = _output("item-state", compacting=True)
+# Strikes and account statuses, keyed platform:account_id (streams/accounts.py),
+# and the changelog of account_to_state.
+account_events_topic = _output("account-events")
+account_state_topic = _output("account-state", compacting=True)
 # The audit trail: one record per state transition, never compacted.
 ledger_topic = _output("ledger")
 
