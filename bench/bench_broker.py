@@ -1,42 +1,55 @@
 """modwatch against a real Kafka broker: throughput, scaling, end-to-end latency, memory.
 
-    .venv/bin/python -m bench.bench_broker [--broker HOST:PORT] [--posts N] [--bank N] ...
+    .venv/bin/python -m bench.bench_broker [--broker HOST:PORT] [--posts N] [--bank N] [--py-spy PATH] ...
 
-Every measurement gets its own fresh topics (prefix ``bench<uuid>-<phase>``) and
-consumer group, so no phase sees another's records or offsets. Phases, in order:
+Every measurement gets its own fresh topics (``bench<run>-<phase>.*``) and
+consumer group, so no phase sees another's records or offsets; the topics
+are deleted at the end (``--keep`` keeps them and the logs). Phases:
 
 1. baseline A: a raw aiokafka consumer that only ``orjson.loads`` each of N
    pre-produced post records (best of ``--repeats``);
-2. baseline B: a minimal faust-streaming app in a subprocess whose agent only
-   decodes each record; the agent itself stamps the first and the N-th record;
-3. one modwatch worker (``python -m streams.cli worker``, the shipped config plus
-   a 1,000,000-entry PDQ bank) over the same N records, already waiting in
-   the topic when it starts;
-4. two modwatch workers in one group over the 4 partitions, same N records;
-5. end-to-end latency: a fresh worker, posts produced at ``--latency-load``
-   times the rate measured in 3; per takedown request, the time from handing
-   the post to the producer to the broker's append of the request on
-   ``<prefix>.takedown-requests``;
-6. baseline B again, to bracket drift on a shared machine;
+2. baseline B: a minimal faust-streaming app in a subprocess whose one agent
+   only decodes each record; the agent itself notes the wall time of the first
+   and of the N-th record; run at the start and again at the end, to bracket
+   drift on a shared machine (ratios use the mean of the two);
+3. one modwatch worker (``python -m streams.cli worker``: the shipped config
+   plus a bank of ``--bank`` random PDQ hashes) over the same N records;
+4. two modwatch workers in one group sharing the 4 partitions, same records;
+5. end-to-end latency, once per ``--latency-loads`` share of the one-worker
+   end-to-end rate: a fresh worker on empty topics, posts produced at that
+   rate; per takedown request, from handing the post to the producer to the
+   broker's append of the request on ``<prefix>.takedown-requests``;
+6. memory: the worker's VmRSS idle after start-up and at the end of a run,
+   and, as a baseline, a worker with the shipped config (its small example
+   bank) idle;
+7. optionally (``--py-spy``) one more one-worker run with py-spy attached,
+   summarised by agent and by the code that held the interpreter lock.
 
-and the worker's resident memory (VmRSS) idle after start-up and at the end.
+Posts are bench/corpus.py's 150-character posts in four languages (10 % name
+a designated group beside a cue); ``--image-share`` of them carry one small
+generated PNG (every one different: the worker caches hashes by content) as
+``media[].data_b64``; the PDQ hashes of ``--banked-share`` of those images are
+put in the bank too, so the match path runs. The bank is a CSV in a temporary
+copy of ``config/hashbank/``.
 
-Posts are bench/corpus.py's 150-character multilingual posts (10 % name a
-designated group beside a cue), a share of them (``--image-share``) carrying a
-small generated PNG as ``media[].data_b64``. The bank is ``--bank`` random
-256-bit PDQ hashes plus the hashes of ``--banked-share`` of the posted
-images, written as a CSV into a temporary copy of ``config/``.
+How throughput is timed. Every throughput phase consumes a backlog produced
+before its consumer started, from the first record to the last, so start-up
+(Faust's group join, modwatch's bank and model loading) is not timed. For
+modwatch, the worker's ``/metrics`` is polled every ``--poll`` seconds
+(each poll costs the worker ~1 % of its time at 0.5 s):
 
-Throughput is always measured from a backlog that was produced before the
-consumer started, from the first record consumed to the last, so consumer
-start-up (Faust's group join, modwatch's bank and model loading) is not timed.
-For modwatch, the worker's ``/metrics`` (``modwatch_posts_processed_total``) is
-polled every ``--poll`` seconds; the rate counts from the first poll that saw
-progress to the poll that saw every post scanned. With two workers, the rate
-is taken over the window in which both were scanning (the second worker's
-join costs the first a rebalance, which would otherwise be timed as scaling).
+* *scan rate*: ``modwatch_posts_processed_total`` from the first poll that saw
+  progress to the poll that saw every post scanned;
+* *end-to-end rate*: the same start, to the poll at which
+  ``modwatch_takedown_requests_total`` had caught up with the takedown
+  decisions (``modwatch_decisions_total{action="takedown"}``): every post
+  scanned and every request it called for published;
+* with two workers, the scan rate is taken over the window in which both
+  were scanning (the second one's join costs the first a rebalance, which
+  would otherwise be timed as scaling); first-to-last rates are shown too.
 
-The machine is shared: read the ratios, not the absolute figures.
+The machine has 2 cores shared with the broker and other work: compare the
+ratios, not the absolute figures.
 """
 
 from __future__ import annotations
@@ -102,6 +115,10 @@ if __name__ == "__main__":
 '''
 
 
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
 # --- inputs ----------------------------------------------------------------------------------
 
 
@@ -115,7 +132,7 @@ class Inputs:
 
 
 def png(seed: int, side: int = 256) -> bytes:
-    """A small PNG of coloured shapes, different for every seed (the worker caches hashes by content)."""
+    """A small PNG (about 2 KB) of coloured shapes, different for every seed."""
     from PIL import Image, ImageDraw
 
     rng = random.Random(seed)
@@ -161,7 +178,7 @@ def write_config(folder: Path, bank_size: int, banked_pdq: list[str], seed: int)
     with (config / "hashbank" / "bench-random.csv").open("w") as out:
         out.write("hash_type,hash,label,source\n")
         out.writelines(f"pdq,{hexes[i * 64:(i + 1) * 64]},bench-random,bench\n" for i in range(bank_size))
-        # Unmapped labels get hashing.yaml's default category (terrorism_promotion): a match is a takedown.
+        # Labels hashing.yaml does not map get its default category, terrorism_promotion: a match is a takedown.
         out.writelines(f"pdq,{pdq},bench-banned,bench\n" for pdq in banked_pdq)
     return config
 
@@ -199,11 +216,11 @@ async def delete_topics(bootstrap: str, prefix: str) -> list[str]:
 
 
 def modwatch_topics(config: Path, prefix: str) -> list[NewTopic]:
-    """modwatch's own topic specs (streams/admin.py) for ``prefix``.
+    """modwatch's own topic specs (streams/admin.py) for ``prefix``, with one change.
 
-    One change: ``takedown-requests`` stamps records with the broker's append
-    time (``LogAppendTime``), so a request's timestamp is when it reached
-    Kafka, not when the worker's producer queued it.
+    ``takedown-requests`` stamps records with the broker's append time
+    (``LogAppendTime``), so a request's timestamp says when it reached Kafka,
+    not when the worker's producer queued it.
     """
     from streams.admin import topic_specs
     from streams.settings import Settings
@@ -216,82 +233,30 @@ def modwatch_topics(config: Path, prefix: str) -> list[NewTopic]:
     return specs
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
-    """Send every record (not waiting for each ack), flush; return the seconds it took."""
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Send every record without waiting for each ack, then flush."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=MAX_MESSAGE_BYTES)
     await producer.start()
     try:
-        started = time.perf_counter()
         for key, value in records:
             await producer.send(topic, value=value, key=key)
         await producer.flush()
-        return time.perf_counter() - started
     finally:
         await producer.stop()
+
+
+def fresh_topic(bootstrap: str, name: str, inputs: Inputs) -> str:
+    """``<name>.posts`` with 4 partitions, holding every input record."""
+    topic = name + ".posts"
+    asyncio.run(create_topics(bootstrap, [NewTopic(topic, PARTITIONS, 1)]))
+    asyncio.run(produce(bootstrap, topic, inputs.records))
+    return topic
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def unique_prefix(run: str, phase: str) -> str:
-    return f"bench{run}-{phase}"
-
-
-# --- baseline A: raw aiokafka ----------------------------------------------------------------
-
-
-async def consume_and_decode(bootstrap: str, topic: str, expect: int) -> float:
-    """Records/s of a bare aiokafka loop that decodes each record with orjson, first to last record."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")  # fmt: skip
-    await consumer.start()
-    try:
-        seen, first = 0, None
-        while seen < expect:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for record in records:
-                    orjson.loads(record.value)
-                    seen += 1
-                    first = first or time.perf_counter()
-        return (expect - 1) / (time.perf_counter() - first)
-    finally:
-        await consumer.stop()
-
-
-def baseline_aiokafka(bootstrap: str, run: str, inputs: Inputs, repeats: int) -> float:
-    topic = unique_prefix(run, "a") + ".posts"
-    asyncio.run(create_topics(bootstrap, [NewTopic(topic, PARTITIONS, 1)]))
-    asyncio.run(produce(bootstrap, topic, inputs.records))
-    return max(asyncio.run(consume_and_decode(bootstrap, topic, len(inputs.records))) for _ in range(repeats))
-
-
-# --- baseline B: a no-op Faust agent -----------------------------------------------------------
-
-
-def baseline_faust(bootstrap: str, run: str, phase: str, inputs: Inputs, folder: Path, timeout: float = 300) -> float:
-    """Records/s of a Faust agent that only decodes JSON, timed by the agent itself (first to N-th record)."""
-    name = unique_prefix(run, phase)
-    topic = name + ".posts"
-    asyncio.run(create_topics(bootstrap, [NewTopic(topic, PARTITIONS, 1)]))
-    asyncio.run(produce(bootstrap, topic, inputs.records))
-    app_file, out = folder / f"{name}_noop.py", folder / f"{name}.json"
-    app_file.write_text(FAUST_NOOP_APP)
-    env = dict(os.environ, BENCH_APP_ID=name, BENCH_BROKER=f"kafka://{bootstrap}", BENCH_TOPIC=topic,
-               BENCH_PARTITIONS=str(PARTITIONS), BENCH_EXPECT=str(len(inputs.records)), BENCH_OUT=str(out))  # fmt: skip
-    with (folder / f"{name}.log").open("wb") as log:
-        process = subprocess.Popen([sys.executable, str(app_file), "worker", "-l", "warn"], env=env, cwd=folder,
-                                   stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            wait_for(lambda: out.exists() or process.poll() is not None, timeout, f"faust no-op app ({name})")
-        finally:
-            stop_process(process)
-    if not out.exists():
-        raise SystemExit(f"faust no-op app exited with {process.returncode}; see {folder / (name + '.log')}")
-    stamps = orjson.loads(out.read_bytes())
-    return (stamps["count"] - 1) / (stamps["last"] - stamps["first"])
 
 
 def wait_for(condition, timeout: float, what: str, interval: float = 0.2) -> None:
@@ -313,6 +278,53 @@ def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
             process.wait(10)
 
 
+# --- baselines -------------------------------------------------------------------------------
+
+
+async def consume_and_decode(bootstrap: str, topic: str, expect: int) -> float:
+    """Records/s of a bare aiokafka loop that decodes each record with orjson, first to last record."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest")  # fmt: skip
+    await consumer.start()
+    try:
+        seen, first = 0, None
+        while seen < expect:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    orjson.loads(record.value)
+                    seen += 1
+                    first = first or time.perf_counter()
+        return (expect - 1) / (time.perf_counter() - first)
+    finally:
+        await consumer.stop()
+
+
+def baseline_aiokafka(bootstrap: str, name: str, inputs: Inputs, repeats: int) -> float:
+    """Baseline A: the best of ``repeats`` reads of one topic (no group, so each read starts at offset 0)."""
+    topic = fresh_topic(bootstrap, name, inputs)
+    return max(asyncio.run(consume_and_decode(bootstrap, topic, len(inputs.records))) for _ in range(repeats))
+
+
+def baseline_faust(bootstrap: str, name: str, inputs: Inputs, folder: Path, timeout: float = 300) -> float:
+    """Baseline B: records/s of a Faust agent that only decodes JSON, first to N-th record as the agent saw them."""
+    topic = fresh_topic(bootstrap, name, inputs)
+    app_file, out, log_path = folder / f"{name}_noop.py", folder / f"{name}.json", folder / f"{name}.log"
+    app_file.write_text(FAUST_NOOP_APP)
+    env = dict(os.environ, BENCH_APP_ID=name, BENCH_BROKER=f"kafka://{bootstrap}", BENCH_TOPIC=topic,
+               BENCH_PARTITIONS=str(PARTITIONS), BENCH_EXPECT=str(len(inputs.records)), BENCH_OUT=str(out))  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, str(app_file), "worker", "-l", "warn"], env=env, cwd=folder,
+                                   stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            wait_for(lambda: out.exists() or process.poll() is not None, timeout, f"the faust no-op app ({name})")
+        finally:
+            stop_process(process)
+    if not out.exists():
+        raise SystemExit(f"faust no-op app exited with {process.returncode}; see {log_path}")
+    stamps = orjson.loads(out.read_bytes())
+    return (stamps["count"] - 1) / (stamps["last"] - stamps["first"])
+
+
 # --- modwatch workers -------------------------------------------------------------------------
 
 
@@ -322,11 +334,10 @@ class Worker:
     def __init__(self, bootstrap: str, name: str, config: Path, folder: Path, extra_env: dict[str, str]):
         self.port = free_port()
         self.log_path = folder / f"{name}-{self.port}.log"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_")}
-        env.update(MODWATCH_BROKER=f"kafka://{bootstrap}", MODWATCH_APP_ID=name, MODWATCH_TOPIC_PREFIX=name,
-                   MODWATCH_WEB_PORT=str(self.port), MODWATCH_DATA_DIR=str(folder / f"state-{self.port}"),
-                   MODWATCH_CONFIG_DIR=str(config), PYTHONUNBUFFERED="1", **extra_env)  # fmt: skip
-        self.env = env
+        self.env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_")}
+        self.env.update(MODWATCH_BROKER=f"kafka://{bootstrap}", MODWATCH_APP_ID=name, MODWATCH_TOPIC_PREFIX=name,
+                        MODWATCH_WEB_PORT=str(self.port), MODWATCH_DATA_DIR=str(folder / f"state-{self.port}"),
+                        MODWATCH_CONFIG_DIR=str(config), PYTHONUNBUFFERED="1", **extra_env)  # fmt: skip
         self.process: subprocess.Popen | None = None
         self.started_at = self.ready_after = None
 
@@ -338,7 +349,7 @@ class Worker:
         return self
 
     def ready(self) -> bool:
-        """Whether Faust logged "Worker ready" (group joined, tables recovered); exits are fatal."""
+        """Whether Faust logged "Worker ready" (group joined, tables recovered); an exit is fatal."""
         if self.process.poll() is not None:
             raise SystemExit(f"worker exited with {self.process.returncode}; see {self.log_path}")
         if self.ready_after is None and b"Worker ready" in self.log_path.read_bytes():
@@ -346,7 +357,7 @@ class Worker:
         return self.ready_after is not None
 
     def metrics(self) -> str | None:
-        """The /metrics page, or None while the web server is not up yet."""
+        """The /metrics page, or None while the web server is not up (or too busy to answer)."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
                 return response.read().decode()
@@ -363,105 +374,115 @@ class Worker:
         self._log.close()
 
 
-def metric_sum(page: str | None, name: str, *, having: str = "") -> float:
+def start_ready(workers: list[Worker], timeout: float = 300) -> None:
+    """Start the workers together and wait until every one has logged "Worker ready"."""
+    for worker in workers:
+        worker.start()
+    wait_for(lambda: all(worker.ready() for worker in workers), timeout, "modwatch workers to be ready")
+
+
+def metric_sum(page: str, name: str, *, having: str = "") -> float:
     """Sum of every sample of ``name`` whose labels contain ``having``."""
     total = 0.0
-    for line in (page or "").splitlines():
+    for line in page.splitlines():
         if line.startswith(name + "{") and having in line.split("}", 1)[0]:
             total += float(line.rsplit(" ", 1)[1])
     return total
 
 
 @dataclass
-class Sample:
-    at: float
-    scanned: list[float]
+class Counts:
+    """One worker's counters at one poll."""
+
+    scanned: float = 0.0
     dead: float = 0.0
     takedowns_decided: float = 0.0
     takedowns_published: float = 0.0
 
+    @classmethod
+    def of(cls, page: str, posts_topic: str) -> Counts:
+        return cls(
+            scanned=metric_sum(page, "modwatch_posts_processed_total"),
+            dead=metric_sum(page, "modwatch_events_total", having=f'topic="{posts_topic}",outcome="deadletter"'),
+            takedowns_decided=metric_sum(page, "modwatch_decisions_total", having='action="takedown"'),
+            takedowns_published=metric_sum(page, "modwatch_takedown_requests_total"),
+        )
 
-def sample(workers: list[Worker], posts_topic: str) -> Sample:
-    pages = [worker.metrics() for worker in workers]
-    at = time.perf_counter()
-    return Sample(
-        at=at,
-        scanned=[metric_sum(page, "modwatch_posts_processed_total") for page in pages],
-        dead=sum(metric_sum(page, "modwatch_events_total", having=f'topic="{posts_topic}",outcome="deadletter"') for page in pages),
-        takedowns_decided=sum(metric_sum(page, "modwatch_decisions_total", having='action="takedown"') for page in pages),
-        takedowns_published=sum(metric_sum(page, "modwatch_takedown_requests_total") for page in pages),
-    )
+
+@dataclass
+class Sample:
+    at: float
+    workers: list[Counts]
+
+    @property
+    def scanned(self) -> float:
+        return sum(counts.scanned for counts in self.workers)
+
+    def finished(self, expect: int) -> bool:
+        """Every post scanned (or dead-lettered) and every request decided so far published."""
+        total = lambda attribute: sum(getattr(counts, attribute) for counts in self.workers)  # noqa: E731
+        return (total("scanned") + total("dead") >= expect
+                and total("takedowns_published") >= total("takedowns_decided"))  # fmt: skip
 
 
 def poll_until_done(workers: list[Worker], posts_topic: str, expect: int, interval: float, timeout: float) -> list[Sample]:
-    """Poll every worker's /metrics until all ``expect`` posts are scanned and every decided request is out."""
+    """Poll every worker's /metrics until the work is finished; a poll that fails repeats the worker's last counts."""
     samples: list[Sample] = []
+    last = [Counts() for _ in workers]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for worker in workers:
-            worker.ready()  # raises if a worker died
-        now = sample(workers, posts_topic)
-        samples.append(now)
-        if sum(now.scanned) + now.dead >= expect and now.takedowns_published >= now.takedowns_decided:
+        for index, worker in enumerate(workers):
+            worker.ready()  # raises if the worker died
+            page = worker.metrics()
+            last[index] = Counts.of(page, posts_topic) if page is not None else last[index]
+        samples.append(Sample(time.perf_counter(), list(last)))
+        if samples[-1].finished(expect):
             return samples
         time.sleep(interval)
-    raise SystemExit(f"timed out after {timeout:.0f}s: {samples[-1] if samples else 'no samples'}")
+    raise SystemExit(f"timed out after {timeout:.0f}s; last counts {last}")
 
 
 @dataclass
 class Throughput:
-    rate: float  # posts scanned per second over the window
-    window: float  # seconds
-    total_rate: float  # all posts, first progress to last post scanned
-    drained_rate: float  # all posts, first progress to the last takedown request published
+    scan_rate: float  # posts/s while every worker was scanning
+    window: float  # seconds of that window
+    first_to_last: float  # posts/s, first progress to every post scanned
+    end_to_end: float  # posts/s, first progress to every decided request published
     shares: list[int]  # posts scanned by each worker
     dead: int
     takedowns: int
 
 
 def throughput(samples: list[Sample]) -> Throughput:
-    """Rates from the polled counters.
-
-    ``rate``: over the window in which every worker was scanning, from the
-    latest first-progress sample to the earliest sample at which a worker had
-    scanned its final count (for one worker: first progress to the end).
-    """
-    workers = range(len(samples[0].scanned))
-    final = [samples[-1].scanned[w] for w in workers]
-    first = [next(s for s in samples if s.scanned[w] > 0) for w in workers]
-    done = [next(s for s in samples if s.scanned[w] >= final[w]) for w in workers]
+    """Rates from the polled counters (see the module docstring)."""
+    workers = range(len(samples[0].workers))
+    final = [samples[-1].workers[w].scanned for w in workers]
+    first = [next(s for s in samples if s.workers[w].scanned > 0) for w in workers]
+    done = [next(s for s in samples if s.workers[w].scanned >= final[w]) for w in workers]
     start, end = max(first, key=lambda s: s.at), min(done, key=lambda s: s.at)
-    window = end.at - start.at
-    scanned_in_window = sum(end.scanned) - sum(start.scanned)
     begun = min(first, key=lambda s: s.at)
-    all_scanned = next(s for s in samples if sum(s.scanned) >= sum(final))
+    all_scanned = next(s for s in samples if s.scanned >= sum(final))
+    after_begun = sum(final) - begun.scanned
     return Throughput(
-        rate=scanned_in_window / window if window > 0 else float("nan"),
-        window=window,
-        total_rate=(sum(final) - sum(begun.scanned)) / (all_scanned.at - begun.at),
-        drained_rate=(sum(final) - sum(begun.scanned)) / (samples[-1].at - begun.at),
+        scan_rate=(end.scanned - start.scanned) / (end.at - start.at) if end.at > start.at else float("nan"),
+        window=end.at - start.at,
+        first_to_last=after_begun / (all_scanned.at - begun.at),
+        end_to_end=after_begun / (samples[-1].at - begun.at),
         shares=[int(count) for count in final],
-        dead=int(samples[-1].dead),
-        takedowns=int(samples[-1].takedowns_published),
+        dead=int(sum(counts.dead for counts in samples[-1].workers)),
+        takedowns=int(sum(counts.takedowns_published for counts in samples[-1].workers)),
     )
 
 
-def start_ready(workers: list[Worker], timeout: float = 300) -> None:
-    for worker in workers:
-        worker.start()
-    wait_for(lambda: all(worker.ready() for worker in workers), timeout, "modwatch workers to be ready")
-
-
-def modwatch_throughput(bootstrap, run, phase, config, folder, inputs, count, args, profiler=None) -> dict:
-    """N pre-produced posts, then ``count`` workers in one group; posts scanned per second."""
-    name = unique_prefix(run, phase)
+def modwatch_throughput(bootstrap, name, config, folder, inputs, count, args, profiler=None) -> dict:
+    """N pre-produced posts, then ``count`` workers in one group, polled until every post is handled."""
     asyncio.run(create_topics(bootstrap, modwatch_topics(config, name)))
     asyncio.run(produce(bootstrap, name + ".posts", inputs.records))
     workers = [Worker(bootstrap, name, config, folder, args.worker_env) for _ in range(count)]
     try:
         start_ready(workers)
         tracer = profiler(workers[0]) if profiler else None
-        samples = poll_until_done(workers, name + ".posts", len(inputs.records), args.poll, timeout=args.timeout)
+        samples = poll_until_done(workers, name + ".posts", len(inputs.records), args.poll, args.timeout)
         if tracer:
             tracer.stop()
         memory = [worker.memory_mb() for worker in workers]
@@ -471,11 +492,23 @@ def modwatch_throughput(bootstrap, run, phase, config, folder, inputs, count, ar
     return {"throughput": throughput(samples), "memory": memory, "ready_after": [w.ready_after for w in workers]}
 
 
+def idle_memory(bootstrap, name, config, folder, args) -> dict:
+    """VmRSS of a worker on empty topics, ``--idle-seconds`` after it is ready."""
+    asyncio.run(create_topics(bootstrap, modwatch_topics(config, name)))
+    worker = Worker(bootstrap, name, config, folder, args.worker_env)
+    try:
+        start_ready([worker])
+        time.sleep(args.idle_seconds)
+        return dict(worker.memory_mb(), ready_after=worker.ready_after)
+    finally:
+        worker.stop()
+
+
 # --- end-to-end latency ----------------------------------------------------------------------
 
 
 async def paced_produce(bootstrap: str, topic: str, records, rate: float, sent_at: dict[str, float]) -> float:
-    """Send records at ``rate`` per second; note each post's send time (wall clock); return the achieved rate."""
+    """Send records at ``rate`` per second, noting each post's send time (wall clock); return the rate achieved."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=MAX_MESSAGE_BYTES)
     await producer.start()
     try:
@@ -496,9 +529,9 @@ async def collect_outputs(bootstrap: str, name: str, stamps: dict[str, dict[str,
     """When each item's scan decision left the scan agent, and when its takedown request reached the broker.
 
     ``flagged``: the Kafka timestamp of the item's ``flagged`` record on
-    item-events (CreateTime: the worker's producer clock when the scan agent
-    sent it). ``requested``: the broker's append time of the request on
-    takedown-requests (created with LogAppendTime). Same machine, same clock.
+    item-events (CreateTime: the worker's clock when the scan agent sent it).
+    ``requested``: the broker's append time of the request on
+    takedown-requests (LogAppendTime). One machine, one clock.
     """
     topics = {f"{name}.item-events": "flagged", f"{name}.takedown-requests": "requested"}
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
@@ -516,45 +549,41 @@ async def collect_outputs(bootstrap: str, name: str, stamps: dict[str, dict[str,
         await consumer.stop()
 
 
-async def latency_run(bootstrap: str, worker: Worker, name: str, records, rate: float, settle: float) -> dict:
+async def latency_run(bootstrap: str, worker: Worker, name: str, records, rate: float, timeout: float) -> dict:
+    """Produce at ``rate``, wait until every post is scanned and every decided request has arrived."""
     sent_at: dict[str, float] = {}
     stamps: dict[str, dict[str, float]] = {"flagged": {}, "requested": {}}
-    appended_at = stamps["requested"]
     stop = asyncio.Event()
     collector = asyncio.create_task(collect_outputs(bootstrap, name, stamps, stop))
     achieved = await paced_produce(bootstrap, name + ".posts", records, rate, sent_at)
     loop = asyncio.get_running_loop()
-    decided, deadline = 0.0, time.monotonic() + settle
-    while time.monotonic() < deadline:  # every post scanned and every decided request received
-        page = await loop.run_in_executor(None, worker.metrics)
-        scanned = metric_sum(page, "modwatch_posts_processed_total")
+    decided, deadline = 0.0, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page = await loop.run_in_executor(None, worker.metrics) or ""
         decided = metric_sum(page, "modwatch_decisions_total", having='action="takedown"')
-        if scanned >= len(records) and len(appended_at) >= decided:
+        if metric_sum(page, "modwatch_posts_processed_total") >= len(records) and len(stamps["requested"]) >= decided:
             break
         await asyncio.sleep(0.5)
     stop.set()
     await collector
-    requested = [key for key in appended_at if key in sent_at and key in stamps["flagged"]]
+    sent, flagged, requested = sent_at, stamps["flagged"], stamps["requested"]
+    keys = [key for key in requested if key in sent and key in flagged]
     return {
+        "rate": rate,
         "achieved_rate": achieved,
-        "latencies": sorted(appended_at[key] - sent_at[key] for key in requested),
-        "scan_stage": sorted(stamps["flagged"][key] - sent_at[key] for key in requested),
-        "publish_stage": sorted(appended_at[key] - stamps["flagged"][key] for key in requested),
+        "posts": len(records),
+        "total": sorted(requested[key] - sent[key] for key in keys),
+        "scan_stage": sorted(flagged[key] - sent[key] for key in keys),
+        "publish_stage": sorted(requested[key] - flagged[key] for key in keys),
         "decided": int(decided),
-        "received": len(appended_at),
+        "received": len(requested),
     }
 
 
-def percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile of sorted values."""
-    return values[min(len(values) - 1, max(0, int(np.ceil(share * len(values))) - 1))]
-
-
-def modwatch_latency(bootstrap, run, config, folder, rate: float, args) -> dict:
-    """A fresh worker on empty topics: RSS idle after start-up, then paced traffic, then RSS again."""
-    name = unique_prefix(run, "latency")
+def modwatch_latency(bootstrap, name, config, folder, rate: float, args, seed: int) -> dict:
+    """A fresh worker on empty topics: RSS idle after start-up, then ``rate`` posts/s, then RSS again."""
     count = max(1, int(rate * args.latency_seconds))
-    inputs = make_inputs(count, image_share=args.image_share, banked_share=args.banked_share, seed=args.seed + 1,
+    inputs = make_inputs(count, image_share=args.image_share, banked_share=args.banked_share, seed=seed,
                          id_prefix="lat-")  # fmt: skip
     asyncio.run(create_topics(bootstrap, modwatch_topics(config, name)))
     worker = Worker(bootstrap, name, config, folder, args.worker_env)
@@ -562,11 +591,16 @@ def modwatch_latency(bootstrap, run, config, folder, rate: float, args) -> dict:
         start_ready([worker])
         time.sleep(args.idle_seconds)
         idle = worker.memory_mb()
-        result = asyncio.run(latency_run(bootstrap, worker, name, inputs.records, rate, settle=args.timeout))
-        result.update(idle=idle, end=worker.memory_mb(), posts=count, ready_after=worker.ready_after)
+        result = asyncio.run(latency_run(bootstrap, worker, name, inputs.records, rate, args.timeout))
+        result.update(idle=idle, end=worker.memory_mb(), ready_after=worker.ready_after)
     finally:
         worker.stop()
     return result
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile of sorted values."""
+    return values[min(len(values) - 1, max(0, int(np.ceil(share * len(values))) - 1))]
 
 
 # --- profiling (optional) ----------------------------------------------------------------------
@@ -581,7 +615,6 @@ class PySpy:
     """
 
     def __init__(self, executable: str, worker: Worker, out: Path):
-        self.out = out
         self.process = subprocess.Popen(
             [executable, "record", "--pid", str(worker.process.pid), "--gil", "--format", "raw", "--rate", "100",
              "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -592,20 +625,20 @@ class PySpy:
         self.process.wait(60)
 
 
-# Which agent (or other part of the worker) a stack belongs to: the first of these
-# found in it, outermost frame first.
+# Which agent (or other part of the worker) a stack belongs to: the first of these found in it.
 AGENTS = (
     ("Pipeline.scan", "scan_posts: detectors + policy (executor thread)"),
-    ("scan_posts", "scan_posts: parse + validate + hash images, metrics, send (event loop)"),
+    ("scan_posts", "scan_posts: parse + validate (hashes images), metrics, send (event loop)"),
     ("track_items", "track_items: alerts, requests, lifecycle, ledger"),
     ("write_outbox", "deliver_requests: outbox files (executor thread)"),
     ("deliver_requests", "deliver_requests: event loop part"),
-    ("follow_hash_bank", "follow_hash_bank"),
-    ("probe_broker_and_lag", "timers (lag probe, rewinds, deadlines)"),
-    ("rewind_stalled_partitions", "timers (lag probe, rewinds, deadlines)"),
-    ("check_deadlines", "timers (lag probe, rewinds, deadlines)"),
+    ("metrics_handler", "GET /metrics (this benchmark's polling)"),
+    ("follow_hash_bank", "timers and tasks"),
+    ("probe_broker_and_lag", "timers and tasks"),
+    ("rewind_stalled_partitions", "timers and tasks"),
+    ("check_deadlines", "timers and tasks"),
 )
-# Which code runs: the innermost frame from one of these paths (numpy and the
+# Which code ran: the innermost frame from one of these paths (numpy and the
 # standard library count for the code that called them).
 COMPONENTS = (
     (("detectors/hashing.py", "PIL/", "pdqhash"), "image decoding + PDQ hashing"),
@@ -630,15 +663,15 @@ def summarise_profile(path: Path) -> list[str]:
     """Shares of the GIL-holding samples, by agent and by the code that ran."""
     agents: Counter = Counter()
     components: Counter = Counter()
-    total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        total += int(count)
-        agents[next((name for needle, name in AGENTS if any(needle in frame for frame in frames)),
-                    "faust/mode/aiokafka internals (consumer thread, commits, producer)")] += int(count)  # fmt: skip
+        agent = next((name for needle, name in AGENTS if any(needle in frame for frame in frames)),
+                     "faust/mode/aiokafka internals (fetching, stream delivery, commits, producing)")  # fmt: skip
+        agents[agent] += int(count)
         components[component_of(frames)] += int(count)
-    lines = [f"py-spy --gil: {total} samples of the thread holding the GIL; stacks in {path}", "by agent:"]
+    total = sum(agents.values())
+    lines = [f"{total} samples of the thread holding the GIL; stacks in {path}", "by agent:"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in agents.most_common()]
     lines += ["by code that ran:"] + [f"  {100 * n / total:5.1f}%  {name}" for name, n in components.most_common()]
     return lines
@@ -653,68 +686,124 @@ def component_of(frames: list[str]) -> str:
     return "other"
 
 
+# --- the run ---------------------------------------------------------------------------------
+
+
+def run_phases(args, run: str, folder: Path) -> dict:
+    broker, name = args.broker, lambda phase: f"bench{run}-{phase}"
+    say(f"generating {args.posts} posts and a {args.bank:,}-entry PDQ bank")
+    inputs = make_inputs(args.posts, image_share=args.image_share, banked_share=args.banked_share, seed=args.seed)
+    config = write_config(folder, args.bank, inputs.banked_pdq, args.seed)
+    results: dict = {"inputs": inputs, "config": config}
+    say("baseline A: raw aiokafka consumer")
+    results["aiokafka"] = baseline_aiokafka(broker, name("a"), inputs, args.repeats)
+    say("baseline B: faust no-op agent")
+    results["faust"] = [baseline_faust(broker, name("b1"), inputs, folder)]
+    say("modwatch: 1 worker")
+    results["one"] = modwatch_throughput(broker, name("one"), config, folder, inputs, 1, args)
+    say("modwatch: 2 workers")
+    results["two"] = modwatch_throughput(broker, name("two"), config, folder, inputs, 2, args)
+    results["latency"] = []
+    for index, load in enumerate(args.latency_loads):
+        rate = load * results["one"]["throughput"].end_to_end
+        say(f"latency: {rate:,.0f} posts/s ({load:.0%} of the 1-worker end-to-end rate) for {args.latency_seconds:.0f} s")
+        latency = modwatch_latency(broker, name(f"lat{index}"), config, folder, rate, args, seed=args.seed + 1 + index)
+        results["latency"].append(dict(latency, load=load))
+    say("memory baseline: a worker with the shipped config, idle")
+    results["shipped_idle"] = idle_memory(broker, name("mem"), ROOT / "config", folder, args)
+    say("baseline B again")
+    results["faust"].append(baseline_faust(broker, name("b2"), inputs, folder))
+    return results
+
+
+def profile(args, run: str, folder: Path, inputs: Inputs, config: Path) -> list[str]:
+    """One more 1-worker run with py-spy attached while it scans (sampling slows it: not a figure)."""
+    out = folder / "worker-profile.txt"
+    say("profiling one worker with py-spy")
+    result = modwatch_throughput(args.broker, f"bench{run}-profile", config, folder, inputs, 1, args,
+                                 profiler=lambda worker: PySpy(args.py_spy, worker, out))  # fmt: skip
+    return [f"py-spy --gil over one worker's run ({result['throughput'].scan_rate:,.0f} posts/s scanned under py-spy):",
+            *summarise_profile(out)]  # fmt: skip
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
 def report(args, results: dict) -> None:
-    baseline_b = statistics.mean(results["faust"])
-    one, two, latency = results["one"], results["two"], results["latency"]
-    rows = [
-        ("A: raw aiokafka + orjson.loads", results["aiokafka"], f"best of {args.repeats}"),
-        *((f"B: faust no-op agent (run {i + 1})", rate, "") for i, rate in enumerate(results["faust"])),
-        ("modwatch, 1 worker: posts scanned", one["throughput"].rate,
-         f"{one['throughput'].window:.1f} s; all takedowns out: {one['throughput'].drained_rate:,.0f}/s"),
-        ("modwatch, 2 workers: both scanning", two["throughput"].rate,
-         f"{two['throughput'].window:.1f} s of {sum(two['throughput'].shares)} posts; shares {two['throughput'].shares}"),
-        ("modwatch, 2 workers: first to last post", two["throughput"].total_rate, "includes the join of the second worker"),
-    ]  # fmt: skip
-    print(f"\nposts: {len(results['inputs'].records)} ({results['inputs'].images} with an image, "
-          f"{len(results['inputs'].banked_pdq)} images banked); bank: {args.bank:,} random PDQ + banked")  # fmt: skip
-    print("\n| measurement | records/s | vs baseline B (mean) | notes |\n| --- | ---: | ---: | --- |")
+    """Markdown tables for bench/RESULTS.md."""
+    inputs, baseline = results["inputs"], statistics.mean(results["faust"])
+    one, two = results["one"]["throughput"], results["two"]["throughput"]
+    print(f"\n{len(inputs.records):,} posts, {inputs.images:,} with a 256x256 PNG, {len(inputs.banked_pdq)} of those "
+          f"banked; bank {args.bank:,} random PDQ hashes + the banked ones; {one.takedowns:,} takedown requests "
+          f"per run; dead letters {one.dead} and {two.dead}")  # fmt: skip
+    rows = [("A: aiokafka consumer + `orjson.loads`", results["aiokafka"], f"best of {args.repeats}")]
+    rows += [(f"B: Faust no-op agent, run {i + 1}", rate, "") for i, rate in enumerate(results["faust"])]
+    rows += [
+        ("modwatch, 1 worker: scan rate", one.scan_rate, f"{one.window:.1f} s"),
+        ("modwatch, 1 worker: end to end (every request published)", one.end_to_end, ""),
+        ("modwatch, 2 workers: scan rate, both scanning", two.scan_rate, f"{two.window:.1f} s; shares {two.shares}"),
+        ("modwatch, 2 workers: first to last post scanned", two.first_to_last, "includes the second worker's join"),
+        ("modwatch, 2 workers: end to end", two.end_to_end, "includes the join"),
+    ]
+    print("\n| posts or records per second | /s | vs B (mean) | notes |\n| --- | ---: | ---: | --- |")
     for label, rate, note in rows:
-        print(f"| {label} | {rate:,.0f} | {rate / baseline_b:.2f}x | {note} |")
-    print(f"\nscaling, 2 workers / 1 worker: {two['throughput'].rate / one['throughput'].rate:.2f}x (both scanning), "
-          f"{two['throughput'].total_rate / one['throughput'].total_rate:.2f}x (first to last post)")  # fmt: skip
-    print(f"dead letters: 1 worker {one['throughput'].dead}, 2 workers {two['throughput'].dead}; "
-          f"takedown requests: {one['throughput'].takedowns} and {two['throughput'].takedowns}")  # fmt: skip
-    values = latency["latencies"]
-    print(f"\nlatency at {args.latency_load:.0%} of the 1-worker rate: {latency['achieved_rate']:,.0f} posts/s for "
-          f"{args.latency_seconds:.0f} s ({latency['posts']} posts); {latency['received']} requests "
-          f"(worker decided {latency['decided']})")  # fmt: skip
-    if values:
-        print(f"post handed to producer -> request appended on the broker: p50 {1000 * percentile(values, 0.5):.0f} ms, "
-              f"p90 {1000 * percentile(values, 0.9):.0f} ms, p99 {1000 * percentile(values, 0.99):.0f} ms, "
-              f"max {1000 * values[-1]:.0f} ms")  # fmt: skip
-        for label, stage in (("scan stage (post sent -> flagged item-event created)", latency["scan_stage"]),
-                             ("publish stage (flagged item-event -> request appended)", latency["publish_stage"])):
-            print(f"  {label}: p50 {1000 * percentile(stage, 0.5):.0f} ms, p99 {1000 * percentile(stage, 0.99):.0f} ms")
-    print("\nmemory (MB) | VmRSS | VmHWM (peak)\n--- | ---: | ---:")
-    print(f"latency worker, idle {args.idle_seconds:.0f} s after ready | {latency['idle']['VmRSS']:,.0f} | {latency['idle']['VmHWM']:,.0f}")
-    print(f"latency worker, end of run | {latency['end']['VmRSS']:,.0f} | {latency['end']['VmHWM']:,.0f}")
-    print(f"throughput worker, end of run | {one['memory'][0]['VmRSS']:,.0f} | {one['memory'][0]['VmHWM']:,.0f}")
-    print(f"\nworker start-up to 'Worker ready' (1M bank, model): {one['ready_after'][0]:.1f} s alone; "
-          f"{', '.join(f'{s:.1f}' for s in two['ready_after'])} s for two started together")  # fmt: skip
+        print(f"| {label} | {rate:,.0f} | {rate / baseline:.2f}x | {note} |")
+    print(f"\nScaling, 2 workers / 1 worker: scan rate {two.scan_rate / one.scan_rate:.2f}x; first to last "
+          f"{two.first_to_last / one.first_to_last:.2f}x; end to end {two.end_to_end / one.end_to_end:.2f}x")  # fmt: skip
+    report_latency(results["latency"])
+    report_memory(args, results)
 
 
-def parse_arguments() -> argparse.Namespace:
+def report_latency(runs: list[dict]) -> None:
+    print("\n| load | posts/s | requests | stage | p50 ms | p90 ms | p99 ms | max ms |\n| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+    stages = (("total", "post sent -> request appended"), ("scan_stage", "post sent -> flagged item-event"),
+              ("publish_stage", "flagged item-event -> request appended"))  # fmt: skip
+    for run in runs:
+        for key, label in stages:
+            values = [1000 * value for value in run[key]] or [float("nan")]
+            load, rate, received = (f"{run['load']:.0%}", f"{run['achieved_rate']:,.0f}", f"{run['received']:,}/{run['decided']:,}") \
+                if key == "total" else ("", "", "")  # fmt: skip
+            print(f"| {load} | {rate} | {received} | {label} | {percentile(values, 0.5):,.0f} | "
+                  f"{percentile(values, 0.9):,.0f} | {percentile(values, 0.99):,.0f} | {values[-1]:,.0f} |")  # fmt: skip
+
+
+def report_memory(args, results: dict) -> None:
+    shipped, first_latency = results["shipped_idle"], results["latency"][0]
+    one = results["one"]["memory"][0]
+    rows = [
+        (f"shipped config (example bank), idle {args.idle_seconds:.0f} s after ready", shipped),
+        (f"{args.bank:,}-entry bank + model, idle {args.idle_seconds:.0f} s after ready", first_latency["idle"]),
+        (f"same, after the {first_latency['load']:.0%} latency run", first_latency["end"]),
+        ("same, after the 1-worker throughput run", one),
+    ]
+    print("\n| worker | VmRSS MB | VmHWM (peak) MB |\n| --- | ---: | ---: |")
+    for label, memory in rows:
+        print(f"| {label} | {memory['VmRSS']:,.0f} | {memory['VmHWM']:,.0f} |")
+    ready = results["one"]["ready_after"] + results["two"]["ready_after"]
+    print(f"\nStart to 'Worker ready': shipped config {shipped['ready_after']:.1f} s; with the {args.bank:,} bank "
+          f"{ready[0]:.1f} s alone, {ready[1]:.1f} and {ready[2]:.1f} s for two started together")  # fmt: skip
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:39092"))
     parser.add_argument("--posts", type=int, default=20_000, help="posts per throughput phase")
     parser.add_argument("--bank", type=int, default=1_000_000, help="random PDQ hashes in the bank")
     parser.add_argument("--image-share", type=float, default=0.1, help="share of posts carrying a PNG")
     parser.add_argument("--banked-share", type=float, default=0.1, help="share of those images put in the bank")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of baseline A (best kept)")
-    parser.add_argument("--latency-load", type=float, default=0.5, help="latency phase rate, times the 1-worker rate")
+    parser.add_argument("--repeats", type=int, default=3, help="reads of baseline A (best kept)")
+    parser.add_argument("--latency-loads", type=lambda text: [float(x) for x in text.split(",")], default=[0.5, 0.25],
+                        help="latency runs, each at this share of the 1-worker end-to-end rate (comma-separated)")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="wait after 'Worker ready' before idle RSS")
-    parser.add_argument("--poll", type=float, default=0.2, help="seconds between /metrics polls")
+    parser.add_argument("--poll", type=float, default=0.5, help="seconds between /metrics polls")
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait for one phase to finish")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the modwatch workers (e.g. MODWATCH_SCAN_BATCH_SECONDS=0.05)")
+                        help="extra environment for every modwatch worker, e.g. MODWATCH_SCAN_BATCH_SECONDS=0.05")
     parser.add_argument("--py-spy", metavar="PATH", help="py-spy executable: profile one more 1-worker run")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, config, profile)")
-    args = parser.parse_args()
+    parser.add_argument("--keep", action="store_true", help="keep the topics and the temporary folder (logs, config)")
+    args = parser.parse_args(argv)
     args.worker_env = dict(item.split("=", 1) for item in args.worker_env)
     return args
 
@@ -723,52 +812,19 @@ def main() -> None:
     args = parse_arguments()
     run = uuid.uuid4().hex[:10]
     folder = Path(tempfile.mkdtemp(prefix=f"bench-broker-{run}-"))
-    print(f"run {run}: topics bench{run}-*, files in {folder}", flush=True)
+    say(f"run {run}: topics bench{run}-*, files in {folder}; load average {os.getloadavg()[0]:.2f}")
     try:
         results = run_phases(args, run, folder)
+        profiled = profile(args, run, folder, results["inputs"], results["config"]) if args.py_spy else []
+        say(f"done; load average {os.getloadavg()[0]:.2f}")
         report(args, results)
-        if args.py_spy:
-            profile(args, run, folder, results["inputs"], results["config"])
+        print("\n" + "\n".join(profiled))
     finally:
-        if args.keep or args.py_spy:
+        if args.keep:
             print(f"kept {folder} and the topics bench{run}-*")
         else:
             shutil.rmtree(folder, ignore_errors=True)
             asyncio.run(delete_topics(args.broker, f"bench{run}-"))
-
-
-def run_phases(args, run: str, folder: Path) -> dict:
-    def phase(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-    phase(f"generating {args.posts} posts and a {args.bank:,}-entry PDQ bank")
-    inputs = make_inputs(args.posts, image_share=args.image_share, banked_share=args.banked_share, seed=args.seed)
-    config = write_config(folder, args.bank, inputs.banked_pdq, args.seed)
-    results: dict = {"inputs": inputs, "config": config, "faust": []}
-    phase("baseline A: raw aiokafka consumer")
-    results["aiokafka"] = baseline_aiokafka(args.broker, run, inputs, args.repeats)
-    phase("baseline B: faust no-op agent")
-    results["faust"].append(baseline_faust(args.broker, run, "b1", inputs, folder))
-    phase("modwatch: 1 worker")
-    results["one"] = modwatch_throughput(args.broker, run, "one", config, folder, inputs, 1, args)
-    phase("modwatch: 2 workers")
-    results["two"] = modwatch_throughput(args.broker, run, "two", config, folder, inputs, 2, args)
-    rate = args.latency_load * results["one"]["throughput"].rate
-    phase(f"latency: {rate:,.0f} posts/s for {args.latency_seconds:.0f} s")
-    results["latency"] = modwatch_latency(args.broker, run, config, folder, rate, args)
-    phase("baseline B again")
-    results["faust"].append(baseline_faust(args.broker, run, "b2", inputs, folder))
-    return results
-
-
-def profile(args, run: str, folder: Path, inputs: Inputs, config: Path) -> None:
-    """One more 1-worker run with py-spy attached while it scans (not timed: sampling slows it)."""
-    out = folder / "worker-profile.txt"
-    print(f"\n[{time.strftime('%H:%M:%S')}] profiling one worker with py-spy", flush=True)
-    result = modwatch_throughput(args.broker, run, "profile", config, folder, inputs, 1, args,
-                                 profiler=lambda worker: PySpy(args.py_spy, worker, out))  # fmt: skip
-    print(f"(under py-spy: {result['throughput'].rate:,.0f} posts/s)")
-    print("\n".join(summarise_profile(out)))
 
 
 if __name__ == "__main__":

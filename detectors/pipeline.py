@@ -246,6 +246,7 @@ class Pipeline:
             "legal_basis": jurisdiction.legal_basis,
             "citation": jurisdiction.citation,
             "posted_at": flagged["posted_at"],
+            "campaign": flagged.get("campaign"),  # its fingerprint (detectors/campaigns.py), when it has one
         }
         return self.stamp(request, requested_at)
 

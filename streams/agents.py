@@ -8,6 +8,8 @@
                       when the status says an account is suspended) | deadletter
 ``track_accounts``    account-events -> strikes per account -> one account-level
                       request at the threshold, into item-events (streams/accounts.py)
+``track_campaigns``   campaign-events -> sightings per fingerprint -> one campaign
+                      alert at the thresholds; first removal per platform (detectors/campaigns.py)
 ``forward_decisions`` decisions -> validate -> item-events | deadletter
 ``forward_reports``   reports -> validate -> item-events | deadletter
 ``deliver_requests``  deliveries -> webhook | email | outbox -> item-events (delivered or failed);
@@ -35,9 +37,10 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from detectors import campaigns
 from detectors.configfile import Problems
 from detectors.events import InvalidEvent
-from detectors.pipeline import Pipeline, item_key_of_request
+from detectors.pipeline import Pipeline, item_key_of_request, request_id_for
 from detectors.watchlist import WatchlistEntry
 from streams import accounts, kafka_probe, lifecycle
 from streams.app import MAX_MESSAGE_BYTES, app, settings
@@ -47,12 +50,14 @@ from streams.offsets import Cursor, OffsetProbe
 from streams.settings import bootstrap_servers
 from streams.tables import (
     account_to_state,
+    campaign_to_state,
     item_to_state,
     post_to_alert,
     post_to_takedown_request,
 )
 from streams.topics import (
     account_events_topic,
+    campaign_events_topic,
     deadletter_topic,
     decisions_topic,
     deliveries_topic,
@@ -90,6 +95,7 @@ for _topic in ("posts", "reports", "platform-status", "decisions", "item-events"
     METRICS.redeliveries.labels(settings.topic(_topic))
     METRICS.rewinds.labels(settings.topic(_topic))
 ACCOUNT_POLICY = accounts.load_account_policy(settings.config_dir / "policy.yaml", _problems := Problems())
+CAMPAIGN_POLICY = campaigns.load_campaign_policy(settings.config_dir / "policy.yaml", _problems)
 _problems.raise_if_any()
 REPORT_VELOCITY = lifecycle.ReportVelocity(
     threshold=settings.report_velocity_threshold, window=timedelta(minutes=settings.report_velocity_window_minutes)
@@ -223,7 +229,13 @@ async def scan_posts(stream):
             for finding in decision.findings:
                 METRICS.findings.labels(finding.detector, finding.category, post.platform).inc()
             if decision.action != "none":
-                await item_events_topic.send(key=post.key, value={"type": "flagged", "flagged": pipeline.flagged(decision)})
+                flagged = pipeline.flagged(decision)
+                flagged["campaign"] = campaigns.fingerprint(flagged, post.text, CAMPAIGN_POLICY)
+                await item_events_topic.send(key=post.key, value={"type": "flagged", "flagged": flagged})
+                if flagged["campaign"] is not None:
+                    seen = campaigns.sighting(flagged, flagged["campaign"], request_id_for(post.platform, post.post_id),
+                                              post.posted_at)  # fmt: skip
+                    await campaign_events_topic.send(key=flagged["campaign"], value={"type": "sighting", "sighting": seen})
 
 
 async def scan(parsed):
@@ -317,6 +329,11 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
             if transition["to"] == "removed" or (transition["to"] == "requested" and transition["cause"]["type"] == "review"):
                 await confirm_media(outcome.state, transition["request_id"])
                 await add_strike(outcome.state, transition)
+            if transition["to"] == "removed" and outcome.state["request"].get("campaign"):
+                removal = {"item": key, "platform": outcome.state["platform"],
+                           "removed_at": outcome.state["request"]["removed_at"]}  # fmt: skip
+                await campaign_events_topic.send(key=outcome.state["request"]["campaign"],
+                                                 value={"type": "removal", "removal": removal}, force=True)  # fmt: skip
     for request in outcome.requests:
         published = post_to_takedown_request.get(key)
         if published is not None and published["request_id"] == request["request_id"]:
@@ -382,6 +399,37 @@ async def handle_account_event(key: str, account_event: dict) -> None:
         log.info("account %s reached %d confirmed violations: account-level request", key, len(state["strikes"]),
                  extra={"platform": strike["platform"], "key": key})  # fmt: skip
     account_to_state[key] = state
+
+
+@app.agent(campaign_events_topic)
+async def track_campaigns(stream):
+    """Sightings of the same content by several accounts: one campaign alert at the thresholds."""
+    async for event in stream.events():
+        if not await in_order(event):
+            continue
+        key, campaign_event = event.key, event.value
+        try:
+            await handle_campaign_event(key, campaign_event)
+        except Exception as error:  # noqa: BLE001 - one bad record must not stop the agent
+            log.exception("cannot handle campaign event for %r", key)
+            await send_dead_letter(event, InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}"))
+
+
+async def handle_campaign_event(key: str, campaign_event: dict) -> None:
+    state = campaign_to_state.get(key)
+    if campaign_event["type"] == "sighting":
+        state, alert = campaigns.on_sighting(state, campaign_event["sighting"], CAMPAIGN_POLICY)
+        if alert is not None:
+            # Before the state: a crash repeats the sighting, and publish_alert de-duplicates by id.
+            await publish_alert(alert["alert_id"], alert)
+            log.info("campaign %s: %d accounts on %s", key, len(alert["accounts"]), ", ".join(alert["platforms"]),
+                     extra={"key": key})  # fmt: skip
+    elif campaign_event["type"] == "removal":
+        state = campaigns.on_removal(state, campaign_event["removal"])
+    else:
+        raise ValueError(f"unknown campaign event type {campaign_event['type']!r}")
+    if state is not None:
+        campaign_to_state[key] = state
 
 
 async def confirm_media(state: dict, request_id: str) -> None:

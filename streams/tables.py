@@ -15,7 +15,13 @@ with its clock; its compacted changelog brings every open request and its
 from __future__ import annotations
 
 from streams.app import app, settings
-from streams.topics import account_state_topic, alerts_topic, item_state_topic, takedown_requests_topic
+from streams.topics import (
+    account_state_topic,
+    alerts_topic,
+    campaign_state_topic,
+    item_state_topic,
+    takedown_requests_topic,
+)
 
 post_to_takedown_request = app.Table(
     "post_to_takedown_request",
@@ -46,7 +52,15 @@ account_to_state = app.Table(
     changelog_topic=account_state_topic,
 )
 
+# Sightings per campaign fingerprint (detectors/campaigns.py).
+campaign_to_state = app.Table(
+    "campaign_to_state",
+    key_type=str,
+    partitions=settings.partitions,
+    changelog_topic=campaign_state_topic,
+)
+
 # Faust would JSON-encode string keys ('"x:1"'); the contract keys every record
 # with the bare ``platform:post_id``.
-for _table in (post_to_takedown_request, post_to_alert, item_to_state, account_to_state):
+for _table in (post_to_takedown_request, post_to_alert, item_to_state, account_to_state, campaign_to_state):
     _table.key_serializer = "raw"

@@ -26,7 +26,7 @@ from detectors.events import InvalidEvent
 from detectors.pipeline import item_key_of_request
 from streams import report as compliance
 from streams.app import app
-from streams.tables import item_to_state
+from streams.tables import account_to_state, campaign_to_state, item_to_state
 from streams.topics import decisions_topic, platform_status_topic
 
 # /metrics: Faust's own sensor metrics and modwatch's (streams/metrics.py) from
@@ -129,6 +129,39 @@ def pending_reviews() -> list[dict]:
                 "evidence": current.get("evidence"),
             })  # fmt: skip
     return sorted(pending, key=lambda item: item["since"])
+
+
+@app.page("/campaigns")
+class Campaigns(View):
+    """Campaigns on this worker's partitions, alerted ones first (``?all=1`` adds those below the thresholds)."""
+
+    async def get(self, request):
+        from detectors.campaigns import summary
+
+        everything = request.query.get("all") in {"1", "true", "yes"}
+        found = [summary(state) for _, state in list(campaign_to_state.items())
+                 if everything or state.get("alerted_at")]  # fmt: skip
+        found.sort(key=lambda campaign: (not campaign["alerted"], campaign["first_seen"]))
+        return self.json({"campaigns": found, "scope": "this worker's partitions"})
+
+
+@app.page("/accounts/{platform}/{account_id}")
+class Account(View):
+    """An account's confirmed violations and whether it earned an account-level request."""
+
+    async def get(self, request, platform: str, account_id: str):
+        from streams.accounts import account_item_key
+
+        key = f"{platform}:{account_id}"
+        try:
+            return await app.router.route_req(account_to_state.name, key, self.web, request)
+        except SameNode:
+            pass
+        state = account_to_state.get(key)
+        if state is None:
+            return self.json({"error": f"no confirmed violations for {key!r}"}, status=404)
+        return self.json({"account": key, "strikes": state["strikes"], "account_request_at": state.get("requested_at"),
+                          "account_item": account_item_key(platform, account_id)})  # fmt: skip
 
 
 @app.page("/scoreboard")
