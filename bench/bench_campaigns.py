@@ -68,7 +68,7 @@ def main() -> None:
         for with_campaigns in (False, True):
             best[with_campaigns] = min(best[with_campaigns], scan_batches(pipeline, batches, policy, with_campaigns))
     print(f"{args.posts} posts ({flagged} flagged), batches of {BATCH}, best of {args.repeats}, {datetime.now(UTC):%Y-%m-%d}")
-    print(f"| scan agent work | posts/s | per post | ratio |\n| --- | ---: | ---: | ---: |")
+    print("| scan agent work | posts/s | per post | ratio |\n| --- | ---: | ---: | ---: |")
     for label, key in (("baseline: detectors, policy, item event", False), ("with campaign fingerprint and sighting", True)):
         seconds = best[key]
         print(f"| {label} | {args.posts / seconds:,.0f} | {seconds / args.posts * 1e6:.1f} µs | {seconds / best[False]:.3f} |")
