@@ -718,7 +718,7 @@ def run_phases(args, run: str, folder: Path) -> dict:
 
 def profile(args, run: str, folder: Path, inputs: Inputs, config: Path) -> list[str]:
     """One more 1-worker run with py-spy attached while it scans (sampling slows it: not a figure)."""
-    out = folder / "worker-profile.txt"
+    out = Path(tempfile.gettempdir()) / f"bench-broker-{run}-profile.txt"  # kept after the run
     say("profiling one worker with py-spy")
     result = modwatch_throughput(args.broker, f"bench{run}-profile", config, folder, inputs, 1, args,
                                  profiler=lambda worker: PySpy(args.py_spy, worker, out))  # fmt: skip

@@ -126,6 +126,16 @@ def on_removal(state: dict | None, removal: dict) -> dict | None:
     return dict(state, removals=removals)
 
 
+ALERTED_KEPT = timedelta(days=30)
+
+
+def expired(state: dict, now: datetime, policy: CampaignPolicy) -> bool:
+    """Whether a campaign can be forgotten: below the thresholds and its window passed,
+    or alerted and silent for ``ALERTED_KEPT`` (the alert and the ledger keep the record)."""
+    latest = max(datetime.fromisoformat(known["at"]) for known in state["sightings"])
+    return now - latest > (ALERTED_KEPT if state["alerted_at"] is not None else policy.window)
+
+
 def campaign_alert(state: dict, policy: CampaignPolicy) -> dict:
     sightings = state["sightings"]
     return {

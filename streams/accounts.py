@@ -125,3 +125,9 @@ def account_flagged(state: dict, policy: AccountPolicy, threshold: int) -> dict:
 def _confirmed(strike: dict) -> dict:
     names = ("item", "request_id", "cause", "categories", "watchlisted", "at")
     return {name: strike[name] for name in names}
+
+
+def expired(state: dict, now: datetime, policy: AccountPolicy) -> bool:
+    """Whether an account's strikes can be forgotten: all outside the window, and no account request made."""
+    latest = max(datetime.fromisoformat(known["at"]) for known in state["strikes"])
+    return state["requested_at"] is None and now - latest > policy.window

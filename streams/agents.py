@@ -383,6 +383,11 @@ async def track_accounts(stream):
 
 
 async def handle_account_event(key: str, account_event: dict) -> None:
+    if account_event["type"] == "expire":
+        state = account_to_state.get(key)
+        if state is not None and accounts.expired(state, datetime.now(UTC), ACCOUNT_POLICY):
+            del account_to_state[key]
+        return
     if account_event["type"] != "strike":
         raise ValueError(f"unknown account event type {account_event['type']!r}")
     strike = account_event["strike"]
@@ -426,6 +431,10 @@ async def handle_campaign_event(key: str, campaign_event: dict) -> None:
                      extra={"key": key})  # fmt: skip
     elif campaign_event["type"] == "removal":
         state = campaigns.on_removal(state, campaign_event["removal"])
+    elif campaign_event["type"] == "expire":
+        if state is not None and campaigns.expired(state, datetime.now(UTC), CAMPAIGN_POLICY):
+            del campaign_to_state[key]
+        return
     else:
         raise ValueError(f"unknown campaign event type {campaign_event['type']!r}")
     if state is not None:
@@ -649,6 +658,22 @@ async def recheck_open_requests():
         await platform_status_topic.send(key=key.encode(), value=orjson.dumps(status))
 
     await asyncio.gather(*(check(*item) for item in due))
+
+
+@app.timer(interval=300.0)
+async def expire_accounts_and_campaigns():
+    """Forget campaigns and strikes past their windows, so the tables do not grow without end.
+
+    Like check_deadlines, the timer only finds them: the deletion is an event
+    on the key's own partition, checked again there.
+    """
+    now = datetime.now(UTC)
+    for key, state in list(campaign_to_state.items()):
+        if campaigns.expired(state, now, CAMPAIGN_POLICY):
+            await campaign_events_topic.send(key=key, value={"type": "expire"}, force=True)
+    for key, state in list(account_to_state.items()):
+        if accounts.expired(state, now, ACCOUNT_POLICY):
+            await account_events_topic.send(key=key, value={"type": "expire"}, force=True)
 
 
 HEALTH = {"broker_ok_at": None, "broker_error": "not probed yet"}

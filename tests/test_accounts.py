@@ -80,3 +80,11 @@ def test_the_accounts_policy_is_read_and_every_fault_named(tmp_path):
         problems.raise_if_any()
     assert "policy.yaml:2: accounts.confirmed_violations" in str(raised.value)
     assert "policy.yaml:3: accounts.strikes: is not an accounts setting" in str(raised.value)
+
+
+def test_strikes_are_forgotten_after_the_window_unless_they_made_an_account_request():
+    below, _ = strikes(None, "p1", "p2")
+    assert not accounts.expired(below, T0 + timedelta(days=30), POLICY)
+    assert accounts.expired(below, T0 + timedelta(days=32), POLICY)
+    requested, _ = strikes(None, "p1", "p2", "p3")
+    assert not accounts.expired(requested, T0 + timedelta(days=365), POLICY)

@@ -104,3 +104,15 @@ def test_the_campaigns_policy_is_read_and_every_fault_named(tmp_path):
     campaigns.load_campaign_policy(path, problems)
     with pytest.raises(ConfigError, match=r"policy.yaml:2: campaigns.min_acounts: is not a campaigns setting"):
         problems.raise_if_any()
+
+
+def test_campaigns_below_the_thresholds_expire_after_the_window_and_alerted_ones_after_30_days():
+    state = None
+    for seen in sightings(FIVE_ON_THREE[:2]):
+        state = campaigns.on_sighting(state, seen, POLICY)[0] or state
+    assert not campaigns.expired(state, T0 + timedelta(hours=23), POLICY)
+    assert campaigns.expired(state, T0 + timedelta(hours=25), POLICY)
+    for seen in sightings(FIVE_ON_THREE[2:], start=T0 + timedelta(minutes=2)):
+        state = campaigns.on_sighting(state, seen, POLICY)[0] or state
+    assert state["alerted_at"] and not campaigns.expired(state, T0 + timedelta(days=29), POLICY)
+    assert campaigns.expired(state, T0 + timedelta(days=31), POLICY)
