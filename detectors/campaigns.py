@@ -11,7 +11,8 @@ by it, so one partition owns each campaign and its state survives restarts):
 ``text:<sha256 prefix>``
     otherwise, the post's text after :func:`detectors.text.normalise` (which
     undoes case, look-alike letters, zero-width characters, leetspeak and
-    spaced-out letters) keeping letters only. Obfuscated copies of one text
+    spaced-out letters) keeping letters only, after dropping links, @mentions
+    and #hashtags. Obfuscated copies of one text
     group; a text that differs by a word does not (a documented limit: this is
     not MinHash). Texts under ``min_words`` words are not fingerprinted, so
     short common phrases never make a campaign.
@@ -33,6 +34,9 @@ from detectors.configfile import Problems, load_yaml
 from detectors.text import normalise
 
 _NOT_LETTERS = re.compile(r"[^\w]+|[\d_]+")
+# Links, mentions and hashtags change from copy to copy (tracking parameters, a
+# tagged friend, a trending tag) while the message stays the same.
+_DECORATION = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,7 @@ def load_campaign_policy(path: Path, problems: Problems) -> CampaignPolicy:
 
 
 def text_key(text: str, min_words: int) -> str | None:
-    words = _NOT_LETTERS.sub(" ", normalise(text).text).split()
+    words = _NOT_LETTERS.sub(" ", normalise(_DECORATION.sub(" ", text)).text).split()
     if len(words) < min_words:
         return None
     return "text:" + hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()[:32]
