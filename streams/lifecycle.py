@@ -93,7 +93,7 @@ def _transition(state: dict, to: str, at: datetime, cause: dict) -> dict:
 
 
 LEDGER_REQUEST_FIELDS = (
-    "state", "delivered_at", "jurisdiction", "legal_basis", "citation", "categories", "severity", "url", "posted_at",
+    "target", "account_id", "state", "delivered_at", "jurisdiction", "legal_basis", "citation", "categories", "severity", "url", "posted_at",
     "requested_at", "deadline", "removed_at", "removal_status", "previous_request_id", "evidence",
 )  # fmt: skip
 

@@ -38,6 +38,7 @@ class Observation:
     removed: bool  # False: censored (still open, rejected, expired)
     within_deadline: bool | None  # None while open and not yet past the deadline
     overdue: bool
+    target: str = "item"  # item: a post; account: an account-level request (streams/accounts.py)
 
 
 def latest_records(records: Iterable[dict]) -> dict[str, dict]:
@@ -90,6 +91,7 @@ def observations(records: Iterable[dict], now: datetime, since: datetime | None 
                 removed=removed,
                 within_deadline=within,
                 overdue=not removed and record["state"] in {"requested", "acknowledged"} and end > deadline,
+                target=record.get("target") or ("account" if record.get("categories") == ["account"] else "item"),
             )
         )
     return found
@@ -160,6 +162,9 @@ def summarise(group: list[Observation]) -> dict:
 
 
 def build(observations_: list[Observation]) -> dict:
+    """Posts' requests by platform, category, jurisdiction; account-level requests apart, by platform."""
+    accounts = [observation for observation in observations_ if observation.target == "account"]
+    observations_ = [observation for observation in observations_ if observation.target != "account"]
     sections = {}
     for dimension in ("platform", "category", "jurisdiction"):
         groups: dict[str, list[Observation]] = {}
@@ -171,6 +176,10 @@ def build(observations_: list[Observation]) -> dict:
         by_platform_category.setdefault(f"{observation.platform} / {observation.category}", []).append(observation)
     sections["platform_category"] = {name: summarise(group) for name, group in sorted(by_platform_category.items())}
     sections["all"] = {"all": summarise(observations_)}
+    by_platform: dict[str, list[Observation]] = {}
+    for observation in accounts:
+        by_platform.setdefault(observation.platform, []).append(observation)
+    sections["accounts"] = {name: summarise(group) for name, group in sorted(by_platform.items())}
     return sections
 
 
@@ -197,8 +206,11 @@ def render_markdown(report: dict, since: str, until: str) -> str:
              "not removed yet (censored), not as removed. \"naive median\" uses removed requests only "
              "and flatters platforms that leave requests open.", ""]  # fmt: skip
     titles = {"platform": "By platform", "category": "By category", "jurisdiction": "By jurisdiction",
-              "platform_category": "By platform and category", "all": "All requests"}  # fmt: skip
-    for section in ("platform", "platform_category", "category", "jurisdiction", "all"):
+              "platform_category": "By platform and category", "all": "All requests",
+              "accounts": "Account-level requests, by platform"}  # fmt: skip
+    for section in ("platform", "platform_category", "category", "jurisdiction", "all", "accounts"):
+        if not report.get(section):
+            continue
         lines += [f"## {titles[section]}", "",
                   "| | " + " | ".join(COLUMNS) + " | median (KM) | p90 (KM) | within deadline | naive median |",
                   "|---" * (len(COLUMNS) + 5) + "|"]  # fmt: skip
