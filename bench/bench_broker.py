@@ -35,18 +35,20 @@ copy of ``config/hashbank/``.
 How throughput is timed. Every throughput phase consumes a backlog produced
 before its consumer started, from the first record to the last, so start-up
 (Faust's group join, modwatch's bank and model loading) is not timed. For
-modwatch, the worker's ``/metrics`` is polled every ``--poll`` seconds
-(each poll costs the worker ~1 % of its time at 0.5 s):
+modwatch, the worker's ``/metrics`` is polled every ``--poll`` seconds (one
+page takes the worker tens of milliseconds to render: polling faster
+than once a second costs it several per cent):
 
-* *scan rate*: ``modwatch_posts_processed_total`` from the first poll that saw
-  progress to the poll that saw every post scanned;
-* *end-to-end rate*: the same start, to the poll at which
-  ``modwatch_takedown_requests_total`` had caught up with the takedown
-  decisions (``modwatch_decisions_total{action="takedown"}``): every post
-  scanned and every request it called for published;
-* with two workers, the scan rate is taken over the window in which both
-  were scanning (the second one's join costs the first a rebalance, which
-  would otherwise be timed as scaling); first-to-last rates are shown too.
+* *scan rate*: ``modwatch_posts_processed_total`` between two polls taken
+  while every worker was scanning (with two workers, the window in which
+  both were: the second one's join costs the first a rebalance, which would
+  otherwise be timed as scaling);
+* *first to last*: from the first poll that saw progress until every post
+  was scanned;
+* *end to end*: the same start, until ``modwatch_takedown_requests_total``
+  had caught up with the takedown decisions
+  (``modwatch_decisions_total{action="takedown"}``): every post scanned and
+  every request it called for published.
 
 The machine has 2 cores shared with the broker and other work: compare the
 ratios, not the absolute figures.
@@ -416,13 +418,15 @@ class Sample:
 
     @property
     def scanned(self) -> float:
-        return sum(counts.scanned for counts in self.workers)
+        return self.total("scanned")
+
+    def total(self, counter: str) -> float:
+        return sum(getattr(counts, counter) for counts in self.workers)
 
     def finished(self, expect: int) -> bool:
         """Every post scanned (or dead-lettered) and every request decided so far published."""
-        total = lambda attribute: sum(getattr(counts, attribute) for counts in self.workers)  # noqa: E731
-        return (total("scanned") + total("dead") >= expect
-                and total("takedowns_published") >= total("takedowns_decided"))  # fmt: skip
+        return (self.total("scanned") + self.total("dead") >= expect
+                and self.total("takedowns_published") >= self.total("takedowns_decided"))  # fmt: skip
 
 
 def poll_until_done(workers: list[Worker], posts_topic: str, expect: int, interval: float, timeout: float) -> list[Sample]:
@@ -444,8 +448,8 @@ def poll_until_done(workers: list[Worker], posts_topic: str, expect: int, interv
 
 @dataclass
 class Throughput:
-    scan_rate: float  # posts/s while every worker was scanning
-    window: float  # seconds of that window
+    scan_rate: float  # posts/s while every worker was scanning (polls inside the run only)
+    window: float  # seconds between those two polls
     first_to_last: float  # posts/s, first progress to every post scanned
     end_to_end: float  # posts/s, first progress to every decided request published
     shares: list[int]  # posts scanned by each worker
@@ -453,25 +457,38 @@ class Throughput:
     takedowns: int
 
 
-def throughput(samples: list[Sample]) -> Throughput:
-    """Rates from the polled counters (see the module docstring)."""
+def throughput(samples: list[Sample], expect: int) -> Throughput:
+    """Rates from the polled counters.
+
+    The scan rate uses two polls taken while every worker was scanning (each
+    had counted some posts and not yet all of its own), so neither end of the
+    window waits on a poll. The first-to-last and end-to-end rates need the
+    moment the work ended: it is put halfway between the last poll before and
+    the first poll after (at most half a poll interval off).
+    """
     workers = range(len(samples[0].workers))
     final = [samples[-1].workers[w].scanned for w in workers]
-    first = [next(s for s in samples if s.workers[w].scanned > 0) for w in workers]
-    done = [next(s for s in samples if s.workers[w].scanned >= final[w]) for w in workers]
-    start, end = max(first, key=lambda s: s.at), min(done, key=lambda s: s.at)
-    begun = min(first, key=lambda s: s.at)
-    all_scanned = next(s for s in samples if s.scanned >= sum(final))
-    after_begun = sum(final) - begun.scanned
+    scanning = [s for s in samples if all(0 < s.workers[w].scanned < final[w] for w in workers)]
+    inside = (scanning[0], scanning[-1]) if len(scanning) >= 2 else (samples[-1], samples[-1])
+    begun = next(s for s in samples if s.scanned > 0)
+    all_scanned = ended_at(samples, lambda s: s.scanned >= sum(final))
+    finished = ended_at(samples, lambda s: s.finished(expect))
     return Throughput(
-        scan_rate=(end.scanned - start.scanned) / (end.at - start.at) if end.at > start.at else float("nan"),
-        window=end.at - start.at,
-        first_to_last=after_begun / (all_scanned.at - begun.at),
-        end_to_end=after_begun / (samples[-1].at - begun.at),
+        # nan when fewer than two polls fell inside the window: too few posts for the poll interval.
+        scan_rate=(inside[1].scanned - inside[0].scanned) / (inside[1].at - inside[0].at or float("nan")),
+        window=inside[1].at - inside[0].at,
+        first_to_last=(sum(final) - begun.scanned) / (all_scanned - begun.at),
+        end_to_end=(sum(final) - begun.scanned) / (finished - begun.at),
         shares=[int(count) for count in final],
-        dead=int(sum(counts.dead for counts in samples[-1].workers)),
-        takedowns=int(sum(counts.takedowns_published for counts in samples[-1].workers)),
+        dead=int(samples[-1].total("dead")),
+        takedowns=int(samples[-1].total("takedowns_published")),
     )
+
+
+def ended_at(samples: list[Sample], done) -> float:
+    """Halfway between the last poll at which ``done`` was false and the first at which it was true."""
+    index = next(i for i, s in enumerate(samples) if done(s))
+    return (samples[index - 1].at + samples[index].at) / 2 if index else samples[index].at
 
 
 def modwatch_throughput(bootstrap, name, config, folder, inputs, count, args, profiler=None) -> dict:
@@ -489,7 +506,7 @@ def modwatch_throughput(bootstrap, name, config, folder, inputs, count, args, pr
     finally:
         for worker in workers:
             worker.stop()
-    return {"throughput": throughput(samples), "memory": memory, "ready_after": [w.ready_after for w in workers]}
+    return {"throughput": throughput(samples, len(inputs.records)), "memory": memory, "ready_after": [w.ready_after for w in workers]}
 
 
 def idle_memory(bootstrap, name, config, folder, args) -> dict:
@@ -796,7 +813,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="latency runs, each at this share of the 1-worker end-to-end rate (comma-separated)")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="wait after 'Worker ready' before idle RSS")
-    parser.add_argument("--poll", type=float, default=0.5, help="seconds between /metrics polls")
+    parser.add_argument("--poll", type=float, default=1.0, help="seconds between /metrics polls")
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait for one phase to finish")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",

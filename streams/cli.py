@@ -277,7 +277,9 @@ def simulate(minutes, time_scale, rate, drain_seconds, keep_broker, out_dir) -> 
 @click.option("--time-scale", type=click.FloatRange(min=1.0), default=1.0, show_default=True,
               help="For simulator runs (modwatch simulate): platform seconds per wall second; "
                    "open requests are censored at their elapsed wall time times this.")
-def report(since, until, output_format, plot_path, ledger_file, broker, time_scale) -> None:
+@click.option("--alerts", "alerts_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="With --ledger: alerts as JSON lines, for the campaigns section.")
+def report(since, until, output_format, plot_path, ledger_file, broker, time_scale, alerts_file) -> None:
     """Time to removal per platform, category and jurisdiction, from the ledger.
 
     Medians and 90th percentiles are Kaplan-Meier estimates that count open
@@ -289,21 +291,29 @@ def report(since, until, output_format, plot_path, ledger_file, broker, time_sca
 
     since = since.replace(tzinfo=UTC) if since else None
     until = until.replace(tzinfo=UTC) if until else None
+    alerts = []
     if ledger_file:
         records = _read_ledger_file(ledger_file)
+        if alerts_file:
+            alerts = _read_ledger_file(alerts_file)
     else:
         topic, bootstrap = _resolve("ledger", broker)
         records = asyncio.run(_read_topic(topic, bootstrap))
+        alerts_topic, _ = _resolve("alerts", broker)
+        alerts = asyncio.run(_read_topic(alerts_topic, bootstrap))
     now = min(datetime.now(UTC), until) if until else datetime.now(UTC)
     observed = compliance.observations(records, now, since, until, time_scale=time_scale)
     figures = compliance.build(observed)
     period = (since.date().isoformat() if since else "the start", until.date().isoformat() if until else "now")
+    campaign_rows = compliance.campaigns_section(alerts, records)
     if output_format == "md":
         click.echo(compliance.render_markdown(figures, *period))
+        if campaign_rows:
+            click.echo(compliance.render_campaigns(campaign_rows))
     elif output_format == "csv":
         click.echo(compliance.render_csv(figures), nl=False)
     else:
-        click.echo(compliance.render_json(figures))
+        click.echo(compliance.render_json(dict(figures, campaigns=campaign_rows)))
     if plot_path:
         compliance.plot(observed, plot_path, f"Requested items still up, {period[0]} to {period[1]}")
         click.echo(f"wrote {plot_path}", err=True)

@@ -183,6 +183,40 @@ def build(observations_: list[Observation]) -> dict:
     return sections
 
 
+def campaigns_section(alerts: Iterable[dict], records: Iterable[dict]) -> list[dict]:
+    """Each campaign alert with, per platform, how long after the first sighting it removed its first copy."""
+    latest = latest_records(records)
+    rows = []
+    for alert in alerts:
+        if alert.get("type") != "campaign":
+            continue
+        first_seen = datetime.fromisoformat(alert["first_seen"])
+        removed: dict[str, float] = {}
+        for request_id in alert.get("request_ids", []):
+            record = latest.get(request_id)
+            if record and record.get("removed_at") and record.get("state") in {"removed", "reappeared"}:
+                seconds = max(0.0, (datetime.fromisoformat(record["removed_at"]) - first_seen).total_seconds())
+                removed[record["platform"]] = min(seconds, removed.get(record["platform"], seconds))
+        rows.append({
+            "fingerprint": alert["fingerprint"], "accounts": len(alert["accounts"]), "platforms": alert["platforms"],
+            "items": len(alert["items"]), "first_seen": alert["first_seen"],
+            "first_removal_seconds": {platform: removed.get(platform) for platform in alert["platforms"]},
+        })  # fmt: skip
+    return sorted(rows, key=lambda row: row["first_seen"])
+
+
+def render_campaigns(rows: list[dict]) -> str:
+    lines = ["## Campaigns", "",
+             "The same content from several accounts (detectors/campaigns.py); per platform, the time "
+             "from the first sighting to that platform's first removal of a copy.", "",
+             "| campaign | accounts | items | first seen | first removal by platform |", "|---|---|---|---|---|"]  # fmt: skip
+    for row in rows:
+        removals = ", ".join(f"{platform} {duration(seconds) if seconds is not None else 'none yet'}"
+                             for platform, seconds in row["first_removal_seconds"].items())  # fmt: skip
+        lines.append(f"| {row['fingerprint'][:24]} | {row['accounts']} | {row['items']} | {row['first_seen']} | {removals} |")
+    return "\n".join(lines + [""])
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "not reached"

@@ -111,3 +111,15 @@ def test_report_command_reads_a_ledger_file_and_writes_a_png(tmp_path):
         [sys.executable, "-m", "streams.cli", "report", "--ledger", str(ledger)], cwd=ROOT, capture_output=True, check=True
     ).stdout.decode()
     assert "Kaplan–Meier" in markdown and "| x |" in markdown
+
+
+def test_the_campaigns_section_says_how_long_after_the_first_sighting_each_platform_removed_a_copy():
+    alert = {"type": "campaign", "fingerprint": "text:abc", "accounts": ["x:a", "tiktok:b", "x:c"],
+             "platforms": ["tiktok", "x"], "items": ["x:1", "tiktok:2", "x:3"], "request_ids": ["r1", "r2", "r3"],
+             "first_seen": (T0 - timedelta(hours=1)).isoformat()}  # fmt: skip
+    records = [dict(record("r1", "x", "removed", removed_after_hours=5), request_id="r1"),
+               dict(record("r3", "x", "removed", removed_after_hours=2), request_id="r3"),
+               dict(record("r2", "tiktok", "requested", seq=1), request_id="r2")]  # fmt: skip
+    [row] = report.campaigns_section([alert, {"type": "detection"}], records)
+    assert row["first_removal_seconds"] == {"tiktok": None, "x": 3 * 3600}
+    assert "| text:abc | 3 | 3 |" in report.render_campaigns([row]) and "x 3.0 h" in report.render_campaigns([row])
