@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import orjson
 import pytest
 
@@ -41,6 +43,11 @@ def test_one_account_request_at_the_third_strike_tracked_to_suspension_and_kept_
     assert (request["target"], request["account_id"], request["categories"]) == ("account", "acct-9", ["account"])
     confirmed = request["evidence"][0]["evidence"]["confirmed"]
     assert [known["item"] for known in confirmed] == ["x:s0", "x:s1", "x:s2"]
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker_env['MODWATCH_WEB_PORT']}/accounts/x/acct-9", timeout=10) as answer:
+        account = orjson.loads(answer.read())
+    assert [known["item"] for known in account["strikes"]] == ["x:s0", "x:s1", "x:s2", "x:s3"]
+    assert account["account_request_at"] is not None and account["account_item"] == ACCOUNT_KEY
 
     worker.kill()  # kill -9, then every status again: no second account request
     start_worker()
