@@ -26,10 +26,13 @@ Run from the repository root::
     .venv/bin/python -m fuzz.fuzz_inputs -max_total_time=60 fuzz/corpus
 
 libFuzzer adds the new inputs it finds to the *first* corpus folder; to keep
-``fuzz/corpus`` as committed, name a scratch folder first::
+``fuzz/corpus`` as committed, name a scratch folder (which must exist) first::
 
-    .venv/bin/python -m fuzz.fuzz_inputs -max_total_time=3600 \
+    mkdir -p /tmp/modwatch-corpus
+    .venv/bin/python -m fuzz.fuzz_inputs -max_total_time=3600 -rss_limit_mb=2048 \
         -artifact_prefix=fuzz/crashes/ /tmp/modwatch-corpus fuzz/corpus
+
+Replay one input (a crash file) with ``.venv/bin/python -m fuzz.fuzz_inputs <file>``.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ PARSER = EventParser(PLATFORMS, clock=lambda: CLOCK)
 _problems = Problems()
 DETECTOR = DesignatedOrganisationDetector.from_config(CONFIG, _problems)
 _problems.raise_if_any()
-TEMPLATE_PLATFORM = "x" if "x" in PLATFORMS else sorted(PLATFORMS)[0]
+TEMPLATE_PLATFORM = "x" if "x" in PLATFORMS else min(PLATFORMS)
 
 
 def _parse(method: str, raw: bytes | str):

@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import ROOT
 
 SECONDS = 20
-# About 11,000-13,000 executions in 20 s on a developer machine; far below that,
+# About 11,000-15,000 executions in 20 s on a developer machine; far below that,
 # the harness is stuck (a slow input, a hang) rather than fuzzing.
 MIN_RUNS = 1000
 
@@ -39,7 +39,7 @@ def test_fuzz_run_finds_no_crash(tmp_path):
     artifacts.mkdir()
     command = [sys.executable, "-m", "fuzz.fuzz_inputs", f"-max_total_time={SECONDS}", "-rss_limit_mb=2048",
                f"-artifact_prefix={artifacts}/", str(corpus)]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, errors="replace",
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, errors="replace", check=False,
                             timeout=SECONDS * 6 + 60)  # fmt: skip
     output = result.stdout + result.stderr
     tail = "\n".join(output.splitlines()[-60:])
