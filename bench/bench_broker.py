@@ -371,6 +371,11 @@ class Worker:
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines())
         return {name: int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM")}
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the worker has used so far (/proc/<pid>/stat), all threads."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         stop_process(self.process)
         self._log.close()
@@ -400,10 +405,12 @@ class Counts:
     dead: float = 0.0
     takedowns_decided: float = 0.0
     takedowns_published: float = 0.0
+    cpu: float = 0.0  # seconds of CPU the worker process has used
 
     @classmethod
-    def of(cls, page: str, posts_topic: str) -> Counts:
+    def of(cls, page: str, posts_topic: str, cpu: float) -> Counts:
         return cls(
+            cpu=cpu,
             scanned=metric_sum(page, "modwatch_posts_processed_total"),
             dead=metric_sum(page, "modwatch_events_total", having=f'topic="{posts_topic}",outcome="deadletter"'),
             takedowns_decided=metric_sum(page, "modwatch_decisions_total", having='action="takedown"'),
@@ -438,7 +445,8 @@ def poll_until_done(workers: list[Worker], posts_topic: str, expect: int, interv
         for index, worker in enumerate(workers):
             worker.ready()  # raises if the worker died
             page = worker.metrics()
-            last[index] = Counts.of(page, posts_topic) if page is not None else last[index]
+            if page is not None:
+                last[index] = Counts.of(page, posts_topic, worker.cpu_seconds())
         samples.append(Sample(time.perf_counter(), list(last)))
         if samples[-1].finished(expect):
             return samples
@@ -455,6 +463,8 @@ class Throughput:
     shares: list[int]  # posts scanned by each worker
     dead: int
     takedowns: int
+    cpu_ms_per_post: float  # worker CPU (all workers, all threads), first progress to finished
+    cores: float  # that CPU time over the wall time: how many cores the workers kept busy
 
 
 def throughput(samples: list[Sample], expect: int) -> Throughput:
@@ -473,6 +483,8 @@ def throughput(samples: list[Sample], expect: int) -> Throughput:
     begun = next(s for s in samples if s.scanned > 0)
     all_scanned = ended_at(samples, lambda s: s.scanned >= sum(final))
     finished = ended_at(samples, lambda s: s.finished(expect))
+    done = next(s for s in samples if s.finished(expect))
+    cpu = done.total("cpu") - begun.total("cpu")
     return Throughput(
         # nan when fewer than two polls fell inside the window: too few posts for the poll interval.
         scan_rate=(inside[1].scanned - inside[0].scanned) / (inside[1].at - inside[0].at or float("nan")),
@@ -482,6 +494,8 @@ def throughput(samples: list[Sample], expect: int) -> Throughput:
         shares=[int(count) for count in final],
         dead=int(samples[-1].total("dead")),
         takedowns=int(samples[-1].total("takedowns_published")),
+        cpu_ms_per_post=1000 * cpu / (done.scanned - begun.scanned),
+        cores=cpu / (done.at - begun.at),
     )
 
 
@@ -572,6 +586,7 @@ async def latency_run(bootstrap: str, worker: Worker, name: str, records, rate: 
     stamps: dict[str, dict[str, float]] = {"flagged": {}, "requested": {}}
     stop = asyncio.Event()
     collector = asyncio.create_task(collect_outputs(bootstrap, name, stamps, stop))
+    cpu_before = worker.cpu_seconds()
     achieved = await paced_produce(bootstrap, name + ".posts", records, rate, sent_at)
     loop = asyncio.get_running_loop()
     decided, deadline = 0.0, time.monotonic() + timeout
@@ -581,11 +596,17 @@ async def latency_run(bootstrap: str, worker: Worker, name: str, records, rate: 
         if metric_sum(page, "modwatch_posts_processed_total") >= len(records) and len(stamps["requested"]) >= decided:
             break
         await asyncio.sleep(0.5)
+    cpu = worker.cpu_seconds() - cpu_before
     stop.set()
     await collector
     sent, flagged, requested = sent_at, stamps["flagged"], stamps["requested"]
-    keys = [key for key in requested if key in sent and key in flagged]
+    keys = sorted((key for key in requested if key in sent and key in flagged), key=sent.get)
+    third = max(1, len(keys) // 3)
     return {
+        "cpu_ms_per_post": 1000 * cpu / len(records),
+        # Median latency of the first and the last third of the requests, by send time:
+        # a worker that keeps up shows the same; one that falls behind, a growing one.
+        "drift": [statistics.median(requested[key] - sent[key] for key in part) for part in (keys[:third], keys[-third:])],
         "rate": rate,
         "achieved_rate": achieved,
         "posts": len(records),
@@ -755,13 +776,13 @@ def report(args, results: dict) -> None:
           f"per run; dead letters {one.dead} and {two.dead}")  # fmt: skip
     rows = [("A: aiokafka consumer + `orjson.loads`", results["aiokafka"], f"best of {args.repeats}")]
     rows += [(f"B: Faust no-op agent, run {i + 1}", rate, "") for i, rate in enumerate(results["faust"])]
-    rows += [
-        ("modwatch, 1 worker: scan rate", one.scan_rate, f"{one.window:.1f} s"),
-        ("modwatch, 1 worker: end to end (every request published)", one.end_to_end, ""),
-        ("modwatch, 2 workers: scan rate, both scanning", two.scan_rate, f"{two.window:.1f} s; shares {two.shares}"),
-        ("modwatch, 2 workers: first to last post scanned", two.first_to_last, "includes the second worker's join"),
-        ("modwatch, 2 workers: end to end", two.end_to_end, "includes the join"),
-    ]
+    for label, run in (("1 worker", one), ("2 workers", two)):
+        cost = f"worker CPU {run.cpu_ms_per_post:.2f} ms/post, {run.cores:.2f} cores busy"
+        rows += [
+            (f"modwatch, {label}: scan rate", run.scan_rate, f"{run.window:.1f} s window; shares {run.shares}"),
+            (f"modwatch, {label}: first to last post scanned", run.first_to_last, ""),
+            (f"modwatch, {label}: end to end (every request published)", run.end_to_end, cost),
+        ]
     print("\n| posts or records per second | /s | vs B (mean) | notes |\n| --- | ---: | ---: | --- |")
     for label, rate, note in rows:
         print(f"| {label} | {rate:,.0f} | {rate / baseline:.2f}x | {note} |")
@@ -772,15 +793,18 @@ def report(args, results: dict) -> None:
 
 
 def report_latency(runs: list[dict]) -> None:
-    print("\n| load | posts/s | requests | stage | p50 ms | p90 ms | p99 ms | max ms |\n| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+    print("\n| load | posts/s | requests | worker CPU ms/post | p50 first/last third ms | stage | p50 ms | p90 ms "
+          "| p99 ms | max ms |\n| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")  # fmt: skip
     stages = (("total", "post sent -> request appended"), ("scan_stage", "post sent -> flagged item-event"),
               ("publish_stage", "flagged item-event -> request appended"))  # fmt: skip
     for run in runs:
         for key, label in stages:
             values = [1000 * value for value in run[key]] or [float("nan")]
-            load, rate, received = (f"{run['load']:.0%}", f"{run['achieved_rate']:,.0f}", f"{run['received']:,}/{run['decided']:,}") \
-                if key == "total" else ("", "", "")  # fmt: skip
-            print(f"| {load} | {rate} | {received} | {label} | {percentile(values, 0.5):,.0f} | "
+            about = ["", "", "", "", ""]
+            if key == "total":
+                about = [f"{run['load']:.0%}", f"{run['achieved_rate']:,.0f}", f"{run['received']:,}/{run['decided']:,}",
+                         f"{run['cpu_ms_per_post']:.2f}", " / ".join(f"{1000 * d:,.0f}" for d in run["drift"])]  # fmt: skip
+            print(f"| {' | '.join(about)} | {label} | {percentile(values, 0.5):,.0f} | "
                   f"{percentile(values, 0.9):,.0f} | {percentile(values, 0.99):,.0f} | {values[-1]:,.0f} |")  # fmt: skip
 
 

@@ -81,6 +81,8 @@ LIFECYCLE = lifecycle.LifecycleSettings(
 # never sees a counter's first increment after a restart, and rates miss it.
 for _platform in pipeline.platforms:
     METRICS.account_requests.labels(_platform)
+    METRICS.account_requests_open.labels(_platform)
+    METRICS.account_time_to_removal.labels(_platform)
     for _cause in ("removed", "review_approved"):
         METRICS.account_strikes.labels(_platform, _cause)
     METRICS.posts_processed.labels(_platform)
@@ -312,6 +314,8 @@ async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
 
 
 async def apply(key: str, outcome: lifecycle.Outcome) -> None:
+    # Posts' compliance metrics count posts' requests; an account's request has its own.
+    account = accounts.is_account_key(key)
     if outcome.state is not None:
         state = dict(outcome.state)
         for transition in state.pop("new_transitions", []):
@@ -341,19 +345,23 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
             continue
         published = {name: value for name, value in request.items() if name != "state"}
         post_to_takedown_request[key] = published
-        METRICS.takedown_requests.labels(request["platform"], request["jurisdiction"]).inc()
+        if not account:  # account-level requests have metrics of their own (account_requests)
+            METRICS.takedown_requests.labels(request["platform"], request["jurisdiction"]).inc()
         await deliveries_topic.send(key=key, value=published)
     for request in outcome.deliver:
         await deliveries_topic.send(key=key, value={name: value for name, value in request.items() if name != "state"})
     for alert in outcome.alerts:
         await publish_alert(alert["alert_id"], alert)
-    if outcome.removal is not None:
+    if outcome.removal is not None and account:
+        METRICS.account_time_to_removal.labels(outcome.removal["platform"]).observe(outcome.removal["seconds"])
+    elif outcome.removal is not None:
         removal = outcome.removal
         METRICS.time_to_removal.labels(removal["platform"], removal["category"], removal["jurisdiction"]).observe(
             removal["seconds"]
         )
         METRICS.removals.labels(removal["platform"], "yes" if removal["within_deadline"] else "no").inc()
-    if outcome.state is not None and outcome.state["request"] and outcome.state["request"]["state"] == "rejected":
+    if (outcome.state is not None and outcome.state["request"] and outcome.state["request"]["state"] == "rejected"
+            and not account):  # fmt: skip
         METRICS.rejections.labels(outcome.state["platform"]).inc()
 
 
@@ -563,19 +571,25 @@ async def check_deadlines():
     now = datetime.now(UTC)
     open_by_platform: dict[str, int] = {platform: 0 for platform in pipeline.platforms}
     overdue_by_platform: dict[str, int] = {platform: 0 for platform in pipeline.platforms}
+    open_accounts: dict[str, int] = {platform: 0 for platform in pipeline.platforms}
     for key, state in list(item_to_state.items()):
         request = state.get("request")
         if not request or request["state"] not in lifecycle.OPEN_STATES:
             continue
-        open_by_platform[state["platform"]] = open_by_platform.get(state["platform"], 0) + 1
-        if now > datetime.fromisoformat(request["deadline"]):
-            overdue_by_platform[state["platform"]] = overdue_by_platform.get(state["platform"], 0) + 1
+        if accounts.is_account_key(key):
+            open_accounts[state["platform"]] = open_accounts.get(state["platform"], 0) + 1
+        else:
+            open_by_platform[state["platform"]] = open_by_platform.get(state["platform"], 0) + 1
+            if now > datetime.fromisoformat(request["deadline"]):
+                overdue_by_platform[state["platform"]] = overdue_by_platform.get(state["platform"], 0) + 1
         due = lifecycle.next_check(state, LIFECYCLE)
         if due is not None and due <= now:
             await item_events_topic.send(key=key, value={"type": "tick", "at": now.isoformat()}, force=True)
     for platform, count in open_by_platform.items():
         METRICS.requests_open.labels(platform).set(count)
         METRICS.requests_overdue.labels(platform).set(overdue_by_platform.get(platform, 0))
+    for platform, count in open_accounts.items():
+        METRICS.account_requests_open.labels(platform).set(count)
 
 
 # --- re-checking platforms without callbacks (streams/poller.py) -----------------------------

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
 
+# From one minute to thirty days: legal deadlines run from 1 hour (EU) to 7 days (DE).
+TIME_TO_REMOVAL_BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
+                           3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400)  # fmt: skip
+
 
 class Metrics:
     """Built against a registry so that tests can use a fresh one."""
@@ -80,9 +84,7 @@ class Metrics:
             "modwatch_time_to_removal_seconds",
             "Time from a takedown request to the platform's removal, by platform, category and jurisdiction.",
             ["platform", "category", "jurisdiction"],
-            # From one minute to thirty days: legal deadlines run from 1 hour (EU) to 7 days (DE).
-            buckets=(60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
-                     3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400),
+            buckets=TIME_TO_REMOVAL_BUCKETS,
             registry=registry,
         )  # fmt: skip
         self.removals = Counter(
@@ -131,6 +133,19 @@ class Metrics:
             "modwatch_account_requests_total",
             "Account-level takedown requests: an account reached the strike threshold (policy.yaml accounts).",
             ["platform"],
+            registry=registry,
+        )
+        self.account_requests_open = Gauge(
+            "modwatch_account_requests_open",
+            "Open account-level requests (this worker's partitions).",
+            ["platform"],
+            registry=registry,
+        )
+        self.account_time_to_removal = Histogram(
+            "modwatch_account_time_to_removal_seconds",
+            "From an account-level request to the account's suspension.",
+            ["platform"],
+            buckets=TIME_TO_REMOVAL_BUCKETS,
             registry=registry,
         )
         self.redeliveries = Counter(
