@@ -13,6 +13,7 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams import kafka_auth
 from streams.settings import TOPIC_NAMES, Settings, bootstrap_servers
 
 COMPACTED = frozenset({"alerts", "takedown-requests", "item-state", "account-state", "campaign-state", "hashbank", "watchlist"})
@@ -42,7 +43,7 @@ def _configs(name: str) -> dict[str, str]:
 
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create the topics that are missing; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings.broker))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings.broker), **kafka_auth.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

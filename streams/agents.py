@@ -36,13 +36,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from aiokafka.errors import KafkaError
 
 from detectors import campaigns
 from detectors.configfile import Problems
 from detectors.events import InvalidEvent
 from detectors.pipeline import Pipeline, item_key_of_request, request_id_for
 from detectors.watchlist import WatchlistEntry
-from streams import accounts, kafka_probe, lifecycle
+from streams import accounts, kafka_auth, kafka_probe, lifecycle
 from streams.app import MAX_MESSAGE_BYTES, app, settings
 from streams.deadletter import dead_letter, dead_letter_key
 from streams.metrics import METRICS
@@ -696,15 +697,31 @@ LAG_SERIES: set[tuple[str, str]] = set()
 BROKER_PROBE_SECONDS = 5.0
 
 
+async def _metadata_with_auth(address: str, options: dict) -> None:
+    from aiokafka.client import AIOKafkaClient
+
+    client = AIOKafkaClient(bootstrap_servers=address, request_timeout_ms=3000, **options)
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout=5.0)
+    except asyncio.TimeoutError as error:
+        raise OSError("no metadata answer within 5 s") from error
+    finally:
+        await client.close()
+
+
 @app.timer(interval=BROKER_PROBE_SECONDS)
 async def probe_broker_and_lag():
     """Readiness and lag: ask a broker for metadata; publish each partition's lag."""
     loop = asyncio.get_running_loop()
     addresses = bootstrap_servers(settings.broker).split(",")
+    options = kafka_auth.client_options()
     for address in addresses:
         try:
-            await loop.run_in_executor(None, kafka_probe.brokers, address, 3.0)
-        except (OSError, ValueError, struct.error) as error:
+            if options:  # SASL: the handshake needs a real client; the stdlib probe speaks plaintext only
+                await _metadata_with_auth(address, options)
+            else:
+                await loop.run_in_executor(None, kafka_probe.brokers, address, 3.0)
+        except (OSError, ValueError, struct.error, KafkaError) as error:
             HEALTH["broker_error"] = f"{address}: {error}"
             continue
         HEALTH["broker_ok_at"] = time.monotonic()
@@ -819,7 +836,7 @@ async def follow_everywhere(name: str, parse: Callable, changes: list) -> None:
 
     consumer = AIOKafkaConsumer(
         settings.topic(name), bootstrap_servers=bootstrap_servers(settings.broker),
-        group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+        group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **kafka_auth.client_options(),
     )  # fmt: skip
     await consumer.start()
     try:

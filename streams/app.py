@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import faust
 
+from streams import kafka_auth
 from streams.settings import Settings
 
 settings = Settings.load()
@@ -35,4 +36,6 @@ app = faust.App(
     # Kafka asks for heartbeats at a third of the session timeout at most.
     broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
     autodiscover=False,
+    # SASL from the environment only (streams/kafka_auth.py); None: plaintext, no authentication.
+    broker_credentials=kafka_auth.credentials(),
 )

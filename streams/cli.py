@@ -137,7 +137,10 @@ def produce(file: Path, topic: str, broker: str | None) -> None:
 async def _produce(file: Path, topic: str, bootstrap: str) -> int:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=16 * 1024 * 1024)
+    from streams import kafka_auth
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=16 * 1024 * 1024,
+                                **kafka_auth.client_options())  # fmt: skip
     await producer.start()
     sent = 0
     try:
@@ -179,12 +182,15 @@ def tail(topic: str, broker: str | None, from_beginning: bool, timeout: float | 
 async def _tail(topic: str, bootstrap: str, from_beginning: bool, timeout: float | None, max_records: int | None) -> None:
     from aiokafka import AIOKafkaConsumer
 
+    from streams import kafka_auth
+
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
         group_id=None,
+        **kafka_auth.client_options(),
     )
     await consumer.start()
     seen = 0
@@ -337,8 +343,11 @@ async def _read_topic(topic: str, bootstrap: str, wait_seconds: float = 10.0) ->
     """Every record of ``topic`` up to its end at the time of the call."""
     from aiokafka import AIOKafkaConsumer
 
+    from streams import kafka_auth
+
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
+        **kafka_auth.client_options(),
     )
     await consumer.start()
     records = []

@@ -139,7 +139,10 @@ class OffsetProbe:
         if self._consumer is None:
             from aiokafka import AIOKafkaConsumer
 
+            from streams import kafka_auth
+
             consumer = AIOKafkaConsumer(
+                **kafka_auth.client_options(),
                 bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False,
                 auto_offset_reset="earliest", fetch_max_bytes=self.max_bytes,
                 max_partition_fetch_bytes=self.max_bytes,

@@ -13,6 +13,10 @@
 #   MODWATCH_KAFKA_DATA      data folder (default deploy/kafka/.data-<port>)
 #   MODWATCH_KAFKA_HEAP      JVM heap (default 512m)
 #   MODWATCH_KAFKA_WAIT      seconds to wait for metadata answers on start (default 90)
+#   MODWATCH_KAFKA_SCRAM_USER, MODWATCH_KAFKA_SCRAM_PASSWORD
+#                            also listen with SASL_PLAINTEXT (SCRAM-SHA-512) on port+2 for
+#                            this user, created when the storage is formatted (a fresh
+#                            data folder); the plaintext port stays for the health check
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1   # keep in step with pom.xml and docker-compose.yml
@@ -24,6 +28,9 @@ libs="$here/.cache/libs"
 pidfile="$data/kafka.pid"
 logfile="$data/kafka.log"
 heap="${MODWATCH_KAFKA_HEAP:-512m}"
+scram_user="${MODWATCH_KAFKA_SCRAM_USER:-}"
+scram_password="${MODWATCH_KAFKA_SCRAM_PASSWORD:-}"
+sasl_port=$((port + 2))
 wait_seconds="${MODWATCH_KAFKA_WAIT:-90}"
 
 say() { echo "local-kafka: $*" >&2; }
@@ -55,14 +62,19 @@ answers_metadata() {
 
 write_config() {
   mkdir -p "$data/storage"
+  local sasl_listener=""
+  if [ -n "$scram_user" ]; then
+    [ -n "$scram_password" ] || { say "MODWATCH_KAFKA_SCRAM_PASSWORD is required with MODWATCH_KAFKA_SCRAM_USER"; exit 1; }
+    sasl_listener=",SASL_PLAINTEXT://127.0.0.1:$sasl_port"
+  fi
   cat >"$data/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port$sasl_listener
+advertised.listeners=PLAINTEXT://127.0.0.1:$port$sasl_listener
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$data/storage
 num.partitions=4
@@ -77,6 +89,12 @@ auto.create.topics.enable=true
 message.max.bytes=16777216
 replica.fetch.max.bytes=16777216
 EOF
+  if [ -n "$scram_user" ]; then
+    cat >>"$data/server.properties" <<EOF
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+  fi
 }
 
 start() {
@@ -94,8 +112,12 @@ start() {
     say "formatting KRaft storage in $data/storage"
     local cluster_id
     cluster_id="$(java -cp "$libs/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid 2>>"$logfile")"
+    local scram=()
+    if [ -n "$scram_user" ]; then
+      scram=(--add-scram "SCRAM-SHA-512=[name=$scram_user,password=$scram_password]")
+    fi
     java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format \
-      --config "$data/server.properties" --cluster-id "$cluster_id" >>"$logfile" 2>&1 \
+      --config "$data/server.properties" --cluster-id "$cluster_id" "${scram[@]}" >>"$logfile" 2>&1 \
       || { say "formatting failed; see $logfile"; tail -n 20 "$logfile" >&2; exit 1; }
   fi
   say "starting Apache Kafka $KAFKA_VERSION on 127.0.0.1:$port (log: $logfile)"
@@ -112,7 +134,7 @@ start() {
     fi
     sleep 1
   done
-  say "ready on 127.0.0.1:$port"
+  say "ready on 127.0.0.1:$port${scram_user:+ (SASL_PLAINTEXT SCRAM-SHA-512 for $scram_user on 127.0.0.1:$sasl_port)}"
 }
 
 stop() {
