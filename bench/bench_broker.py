@@ -18,7 +18,10 @@ are deleted at the end (``--keep`` keeps them and the logs). Phases:
 5. end-to-end latency, once per ``--latency-loads`` share of the one-worker
    end-to-end rate: a fresh worker on empty topics, posts produced at that
    rate; per takedown request, from handing the post to the producer to the
-   broker's append of the request on ``<prefix>.takedown-requests``;
+   broker's append of the request on ``<prefix>.takedown-requests`` (created
+   with ``LogAppendTime``), split at the item's ``flagged`` record on
+   item-events (scan stage, then publish stage); the median of the first and
+   of the last third of the requests shows whether the worker kept up;
 6. memory: the worker's VmRSS idle after start-up and at the end of a run,
    and, as a baseline, a worker with the shipped config (its small example
    bank) idle;
@@ -48,7 +51,11 @@ than once a second costs it several per cent):
 * *end to end*: the same start, until ``modwatch_takedown_requests_total``
   had caught up with the takedown decisions
   (``modwatch_decisions_total{action="takedown"}``): every post scanned and
-  every request it called for published.
+  every request it called for published;
+* *worker CPU per post*: user + system time of the worker processes
+  (``/proc/<pid>/stat``) over the same span, divided by the posts: less
+  sensitive to other work on the machine than any rate, and "cores busy"
+  (CPU time over wall time) says whether the workers got the CPU they wanted.
 
 The machine has 2 cores shared with the broker and other work: compare the
 ratios, not the absolute figures.
@@ -118,7 +125,8 @@ if __name__ == "__main__":
 
 
 def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+    """A progress line with the 1-minute load average: the machine is shared, this says how busy it was."""
+    print(f"[{time.strftime('%H:%M:%S')}] (load {os.getloadavg()[0]:.1f}) {message}", flush=True)
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -606,7 +614,8 @@ async def latency_run(bootstrap: str, worker: Worker, name: str, records, rate: 
         "cpu_ms_per_post": 1000 * cpu / len(records),
         # Median latency of the first and the last third of the requests, by send time:
         # a worker that keeps up shows the same; one that falls behind, a growing one.
-        "drift": [statistics.median(requested[key] - sent[key] for key in part) for part in (keys[:third], keys[-third:])],
+        "drift": [statistics.median(requested[key] - sent[key] for key in part) if part else float("nan")
+                  for part in (keys[:third], keys[-third:])],
         "rate": rate,
         "achieved_rate": achieved,
         "posts": len(records),
@@ -627,8 +636,9 @@ def modwatch_latency(bootstrap, name, config, folder, rate: float, args, seed: i
     worker = Worker(bootstrap, name, config, folder, args.worker_env)
     try:
         start_ready([worker])
+        cpu_before = worker.cpu_seconds()
         time.sleep(args.idle_seconds)
-        idle = worker.memory_mb()
+        idle = dict(worker.memory_mb(), cores=(worker.cpu_seconds() - cpu_before) / args.idle_seconds)
         result = asyncio.run(latency_run(bootstrap, worker, name, inputs.records, rate, args.timeout))
         result.update(idle=idle, end=worker.memory_mb(), ready_after=worker.ready_after)
     finally:
@@ -821,7 +831,9 @@ def report_memory(args, results: dict) -> None:
     for label, memory in rows:
         print(f"| {label} | {memory['VmRSS']:,.0f} | {memory['VmHWM']:,.0f} |")
     ready = results["one"]["ready_after"] + results["two"]["ready_after"]
-    print(f"\nStart to 'Worker ready': shipped config {shipped['ready_after']:.1f} s; with the {args.bank:,} bank "
+    print(f"\nIdle worker ({args.bank:,} bank), {args.idle_seconds:.0f} s after ready: "
+          f"{first_latency['idle']['cores']:.3f} cores of CPU")
+    print(f"Start to 'Worker ready': shipped config {shipped['ready_after']:.1f} s; with the {args.bank:,} bank "
           f"{ready[0]:.1f} s alone, {ready[1]:.1f} and {ready[2]:.1f} s for two started together")  # fmt: skip
 
 
@@ -853,11 +865,11 @@ def main() -> None:
     args = parse_arguments()
     run = uuid.uuid4().hex[:10]
     folder = Path(tempfile.mkdtemp(prefix=f"bench-broker-{run}-"))
-    say(f"run {run}: topics bench{run}-*, files in {folder}; load average {os.getloadavg()[0]:.2f}")
+    say(f"run {run}: topics bench{run}-*, files in {folder}")
     try:
         results = run_phases(args, run, folder)
         profiled = profile(args, run, folder, results["inputs"], results["config"]) if args.py_spy else []
-        say(f"done; load average {os.getloadavg()[0]:.2f}")
+        say("done")
         report(args, results)
         print("\n" + "\n".join(profiled))
     finally:
