@@ -275,14 +275,20 @@ async def _scan_in_thread(parsed):
 @app.agent(item_events_topic)
 async def track_items(stream):
     """One item's events in order: alerts, requests, lifecycle transitions, the ledger."""
+    await handle_each(stream, lambda key, item_event: handle_item_event(key, item_event, datetime.now(UTC)))
+
+
+async def handle_each(stream, handle: Callable) -> None:
+    """Each record once and in order, ``handle(key, value)``; a record that breaks it is dead-lettered alone."""
     async for event in stream.events():
         if not await in_order(event):
             continue
-        key, item_event = event.key, event.value
+        key, value = event.key, event.value
         try:
-            await handle_item_event(key, item_event, datetime.now(UTC))
+            await handle(key, value)
         except Exception as error:  # noqa: BLE001 - one bad record must not stop the agent
-            log.exception("cannot handle %s event for %r", item_event.get("type") if isinstance(item_event, dict) else "?", key)
+            kind = value.get("type") if isinstance(value, dict) else "?"
+            log.exception("cannot handle %s event for %r on %s", kind, key, event.message.topic)
             await send_dead_letter(event, InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}"))
 
 
@@ -380,15 +386,7 @@ async def add_strike(state: dict, transition: dict) -> None:
 @app.agent(account_events_topic)
 async def track_accounts(stream):
     """Strikes per account; one account-level request when an account reaches the threshold."""
-    async for event in stream.events():
-        if not await in_order(event):
-            continue
-        key, account_event = event.key, event.value
-        try:
-            await handle_account_event(key, account_event)
-        except Exception as error:  # noqa: BLE001 - one bad record must not stop the agent
-            log.exception("cannot handle account event for %r", key)
-            await send_dead_letter(event, InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}"))
+    await handle_each(stream, handle_account_event)
 
 
 async def handle_account_event(key: str, account_event: dict) -> None:
@@ -418,15 +416,7 @@ async def handle_account_event(key: str, account_event: dict) -> None:
 @app.agent(campaign_events_topic)
 async def track_campaigns(stream):
     """Sightings of the same content by several accounts: one campaign alert at the thresholds."""
-    async for event in stream.events():
-        if not await in_order(event):
-            continue
-        key, campaign_event = event.key, event.value
-        try:
-            await handle_campaign_event(key, campaign_event)
-        except Exception as error:  # noqa: BLE001 - one bad record must not stop the agent
-            log.exception("cannot handle campaign event for %r", key)
-            await send_dead_letter(event, InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}"))
+    await handle_each(stream, handle_campaign_event)
 
 
 async def handle_campaign_event(key: str, campaign_event: dict) -> None:

@@ -34,19 +34,9 @@ console = Console(stderr=True)
 def run_demo(posts: Path, wait: float, keep_broker: bool) -> int:
     started_broker = False
     worker = None
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     run_name = "demo-" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     try:
-        if not bootstrap:
-            console.rule("1/5  local Apache Kafka")
-            was_running = subprocess.run([str(LAUNCHER), "status"], capture_output=True).returncode == 0
-            subprocess.run([str(LAUNCHER), "start"], check=True)
-            started_broker = not was_running
-            bootstrap = subprocess.run(
-                [str(LAUNCHER), "bootstrap"], check=True, capture_output=True, text=True
-            ).stdout.strip()
-        else:
-            console.rule(f"1/5  using Kafka at {bootstrap}")
+        bootstrap, started_broker = ensure_broker()
         env = dict(
             os.environ,
             KAFKA_BOOTSTRAP_SERVERS=bootstrap,
@@ -79,14 +69,33 @@ def run_demo(posts: Path, wait: float, keep_broker: bool) -> int:
         console.print("interrupted; stopping")
         return 130
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        if worker is not None:
+            stop_process(worker)
         if started_broker and not keep_broker:
             subprocess.run([str(LAUNCHER), "stop"], check=False)
+
+
+def ensure_broker() -> tuple[str, bool]:
+    """``KAFKA_BOOTSTRAP_SERVERS`` if set, else the local Kafka, started if needed: (bootstrap, started by us)."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap:
+        console.rule(f"1/5  using Kafka at {bootstrap}")
+        return bootstrap, False
+    console.rule("1/5  local Apache Kafka")
+    was_running = subprocess.run([str(LAUNCHER), "status"], capture_output=True, check=False).returncode == 0
+    subprocess.run([str(LAUNCHER), "start"], check=True)
+    bootstrap = subprocess.run([str(LAUNCHER), "bootstrap"], check=True, capture_output=True, text=True).stdout.strip()
+    return bootstrap, not was_running
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _web_port(env: dict) -> str:
@@ -111,7 +120,7 @@ def _start_worker(env: dict, log_path: Path, timeout: float = 120.0) -> subproce
 
 
 async def _collect(bootstrap: str, prefix: str, wait: float) -> dict[str, list[dict]]:
-    """Read the output topics until nothing new arrives for a few seconds (or ``wait`` passes)."""
+    """Read the output topics until nothing new arrives for a few seconds after the first (or ``wait`` passes)."""
     from aiokafka import AIOKafkaConsumer
 
     names = ("alerts", "takedown-requests", "deadletter")
@@ -124,10 +133,10 @@ async def _collect(bootstrap: str, prefix: str, wait: float) -> dict[str, list[d
     )
     await consumer.start()
     outputs: dict[str, list[dict]] = {name: [] for name in names}
-    quiet_since = time.monotonic()
+    quiet_since = None  # the worker may take a while to publish its first output
     deadline = time.monotonic() + wait
     try:
-        while time.monotonic() < deadline and time.monotonic() - quiet_since < 5.0:
+        while time.monotonic() < deadline and (quiet_since is None or time.monotonic() - quiet_since < 5.0):
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for record in records:

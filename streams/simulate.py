@@ -44,7 +44,7 @@ from rich.live import Live
 from rich.table import Table
 
 from streams.accounts import ACCOUNT_MARK
-from streams.demo import LAUNCHER, ROOT, _start_worker
+from streams.demo import LAUNCHER, ROOT, _start_worker, ensure_broker, stop_process
 from streams.settings import REPOSITORY_CONFIG
 
 console = Console(stderr=True)
@@ -100,21 +100,11 @@ def run_simulation(minutes: float, time_scale: float | None, rate: float | None,
                    keep_broker: bool, out_dir: Path) -> int:  # fmt: skip
     started_broker = False
     workers: list[subprocess.Popen] = []
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     run_name = "sim-" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     data_dir = Path(os.environ.get("MODWATCH_DATA_DIR", str(ROOT / ".modwatch-data")))
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops everything as Ctrl-C does
     try:
-        if not bootstrap:
-            console.rule("1/5  local Apache Kafka")
-            was_running = subprocess.run([str(LAUNCHER), "status"], capture_output=True, check=False).returncode == 0
-            subprocess.run([str(LAUNCHER), "start"], check=True)
-            started_broker = not was_running
-            bootstrap = subprocess.run(
-                [str(LAUNCHER), "bootstrap"], check=True, capture_output=True, text=True
-            ).stdout.strip()
-        else:
-            console.rule(f"1/5  using Kafka at {bootstrap}")
+        bootstrap, started_broker = ensure_broker()
         return asyncio.run(_simulate(bootstrap, run_name, data_dir, minutes, time_scale, rate, drain_seconds,
                                      out_dir, workers))  # fmt: skip
     except KeyboardInterrupt:
@@ -122,22 +112,13 @@ def run_simulation(minutes: float, time_scale: float | None, rate: float | None,
         return 130
     finally:
         for worker in workers:
-            _stop(worker)
+            stop_process(worker)
         if started_broker and not keep_broker:
             subprocess.run([str(LAUNCHER), "stop"], check=False)
 
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
-
-
-def _stop(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
 
 
 async def _simulate(bootstrap, run_name, data_dir, minutes, time_scale, rate, drain_seconds, out_dir, workers) -> int:
