@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup system-deps kafka-start kafka-stop bench clean designations model
+.PHONY: demo test check setup system-deps kafka-start kafka-stop bench clean designations model
 
 DEMO_MINUTES ?= 3
 
@@ -15,6 +15,11 @@ demo: setup
 
 test: setup system-deps
 	$(BIN)/python -m pytest -q
+
+# While working: lint and the tests that need no broker (no Kafka, no Prometheus).
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not kafka" -p no:cacheprovider --ignore=tests/test_fuzz.py
 
 setup: $(STAMP)
 

@@ -29,8 +29,8 @@ for Arabic script too because Urdu and Pashto separate words with spaces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
@@ -43,10 +43,15 @@ import ahocorasick
 from detectors.base import Finding
 from detectors.configfile import Problems, load_yaml
 from detectors.events import Post
-from detectors.text import NormalisedText, normalise
+from detectors.text import NormalisedText, normalise, quoted_spans
 
 LANGUAGES = ("en", "ur", "roman_ur", "ps", "ar")  # ar: Arabic, as the UN gives some names
-CUE_KINDS = ("promotion", "threat", "counter")
+CUE_KINDS = ("promotion", "threat", "counter", "jihadist")
+# "jihadist": phrases of jihadist propaganda itself ("soldiers of the caliphate",
+# "jihad is fard al-ayn", "taghoot"): promotion beside a name, and on their own,
+# with no counter cue, worth a reviewer's look (optional in cues.yaml).
+OPTIONAL_CUE_KINDS = frozenset({"jihadist"})
+UNNAMED_PROPAGANDA_SCORE = 0.6  # jihadist phrases with no designated name: review, never automatic takedown
 
 # Scores are the detector's confidence that the post is what the category
 # says; config/policy.yaml turns them into actions.
@@ -56,11 +61,39 @@ MENTION_SCORE = 0.5  # a name alone: worth a human look, never proof
 COUNTER_SCORE = 0.2  # a name in news or condemnation: recorded, not actioned
 
 
+# A list without a ``list.jurisdiction`` header (the UN list) applies everywhere.
+EVERYWHERE = "*"
+REVIEW_ONLY_SCORE = 0.6  # promotion of a review_only organisation: a person decides, never automatic takedown
+
+
 @dataclass(frozen=True, slots=True)
 class Designation:
     list_name: str
     reference: str
     listed_on: date | None
+    jurisdiction: str = EVERYWHERE
+    legal_basis: str = ""  # the instrument a request under this designation cites
+    source: str = ""  # where the entry was read, for lists compiled from public reports
+    verified: bool = True  # False: compiled from public reports, for the operator to verify
+
+    def applies_in(self, jurisdiction: str | None) -> bool:
+        return self.jurisdiction == EVERYWHERE or self.jurisdiction == jurisdiction
+
+    def as_basis(self, organisation: Organisation) -> dict:
+        basis = {
+            "list": self.list_name,
+            "reference": self.reference,
+            "jurisdiction": self.jurisdiction,
+            "organisation": organisation.id,
+            "name": organisation.name,
+        }
+        if self.legal_basis:
+            basis["legal_basis"] = self.legal_basis
+        if self.source:
+            basis["source"] = self.source
+        if not self.verified:
+            basis["verified"] = False
+        return basis
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +104,7 @@ class Organisation:
     aliases: tuple[tuple[str, str], ...]  # (language, alias)
     acronyms: tuple[str, ...]
     weak_acronyms: tuple[str, ...] = ()
+    review_only: bool = False  # promotion goes to review, never straight to takedown (config note says why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +115,49 @@ class _Term:
     organisation: Organisation | None = None
 
 
-def load_designations(path: Path, problems: Problems) -> tuple[Organisation, ...]:
+def load_all_designations(config_dir: Path, problems: Problems) -> tuple[Organisation, ...]:
+    """``designations.yaml`` (the UN list) and every ``designations-*.yaml`` (national lists).
+
+    A national entry with ``same_as: <id>`` is the same entity as an entry of
+    an earlier file: its designations, aliases and acronyms join that entry, so
+    one organisation carries every list it is on, each with its jurisdiction.
+    """
+    config_dir = Path(config_dir)
+    merged: dict[str, Organisation] = {}
+    for path in [config_dir / "designations.yaml", *sorted(config_dir.glob("designations-*.yaml"))]:
+        same_as: dict[str, str] = {}
+        for organisation in load_designations(path, problems, same_as=same_as):
+            target = same_as.get(organisation.id)
+            if target is not None and target in merged:
+                known = merged[target]
+                merged[target] = replace(
+                    known,
+                    designations=known.designations + organisation.designations,
+                    aliases=known.aliases + tuple(alias for alias in organisation.aliases if alias not in known.aliases),
+                    acronyms=known.acronyms + tuple(a for a in organisation.acronyms if a not in known.acronyms),
+                    weak_acronyms=known.weak_acronyms
+                    + tuple(a for a in organisation.weak_acronyms if a not in known.weak_acronyms),
+                )
+            elif target is not None:
+                problems.add(f"{path}: {organisation.id}: same_as {target!r} is not an organisation of an earlier file")
+            elif organisation.id in merged:
+                problems.add(f"{path}: {organisation.id}: id repeats an organisation of an earlier file")
+            else:
+                merged[organisation.id] = organisation
+    return tuple(merged.values())
+
+
+def load_designations(
+    path: Path, problems: Problems, *, same_as: dict[str, str] | None = None
+) -> tuple[Organisation, ...]:
     document = load_yaml(path, problems)
+    header = document.mapping(("list",))
+    jurisdiction = document.text(("list", "jurisdiction"), default=EVERYWHERE) if header else EVERYWHERE
+    legal_basis = document.text(("list", "legal_basis")) if header else ""
+    verified = document.get(("list", "verified"), True) if header else True
+    if not isinstance(verified, bool):
+        document.problem(("list", "verified"), f"must be true or false, not {verified!r}")
+        verified = False
     organisations = []
     seen_ids: dict[str, int] = {}
     for index, entry in enumerate(document.sequence(("organisations",), required=True)):
@@ -121,14 +196,25 @@ def load_designations(path: Path, problems: Problems) -> tuple[Organisation, ...
                     list_name=document.text(at + ("list",), required=True),
                     reference=document.text(at + ("reference",), required=True),
                     listed_on=listed_on,
+                    jurisdiction=jurisdiction,
+                    legal_basis=legal_basis,
+                    source=document.text(at + ("source",)),
+                    verified=verified,
                 )
             )
         name = document.text(where + ("name",), required=True)
         if not aliases and name:
             aliases.append(("en", name))
+        review_only = document.get(where + ("review_only",), False)
+        if not isinstance(review_only, bool):
+            document.problem(where + ("review_only",), f"must be true or false, not {review_only!r}")
+            review_only = False
+        if same_as is not None and document.get(where + ("same_as",)) is not None:
+            same_as[organisation_id] = document.text(where + ("same_as",), required=True)
         organisations.append(
             Organisation(
-                organisation_id, name, tuple(designations), tuple(aliases), tuple(acronyms), tuple(weak_acronyms)
+                organisation_id, name, tuple(designations), tuple(aliases), tuple(acronyms), tuple(weak_acronyms),
+                review_only,
             )
         )
     return tuple(organisations)
@@ -139,7 +225,7 @@ def load_cues(path: Path, problems: Problems) -> dict[str, tuple[tuple[str, str]
     cues: dict[str, tuple[tuple[str, str], ...]] = {}
     for kind in CUE_KINDS:
         entries = []
-        for language, terms in document.mapping((kind,), required=True).items():
+        for language, terms in document.mapping((kind,), required=kind not in OPTIONAL_CUE_KINDS).items():
             if language not in LANGUAGES:
                 document.problem((kind, language), f"{language!r} is not one of {', '.join(LANGUAGES)}")
                 continue
@@ -161,8 +247,16 @@ class _Hit:
 class DesignatedOrganisationDetector:
     name: ClassVar[str] = "designated_organisation"
 
-    def __init__(self, organisations: Sequence[Organisation], cues: dict[str, Sequence[tuple[str, str]]]):
+    def __init__(
+        self,
+        organisations: Sequence[Organisation],
+        cues: dict[str, Sequence[tuple[str, str]]],
+        platform_jurisdictions: Mapping[str, str] | None = None,
+    ):
+        """``platform_jurisdictions`` maps each platform to the jurisdiction its requests fall under:
+        a national list's designations count only there. None: every designation counts."""
         self.organisations = tuple(organisations)
+        self.platform_jurisdictions = platform_jurisdictions
         self._automaton = ahocorasick.Automaton()
         terms: dict[str, list[_Term]] = {}
         for organisation in self.organisations:
@@ -189,10 +283,19 @@ class DesignatedOrganisationDetector:
         self._empty = not terms
 
     @classmethod
-    def from_config(cls, config_dir: Path, problems: Problems) -> DesignatedOrganisationDetector:
-        organisations = load_designations(config_dir / "designations.yaml", problems)
+    def from_config(
+        cls, config_dir: Path, problems: Problems, platform_jurisdictions: Mapping[str, str] | None = None
+    ) -> DesignatedOrganisationDetector:
+        organisations = load_all_designations(config_dir, problems)
         cues = load_cues(config_dir / "cues.yaml", problems)
-        return cls(organisations, cues)
+        return cls(organisations, cues, platform_jurisdictions)
+
+    def _applicable(self, post: Post, organisation: Organisation) -> tuple[Designation, ...]:
+        """The designations of ``organisation`` that count for a post on ``post.platform``."""
+        if self.platform_jurisdictions is None:
+            return organisation.designations
+        jurisdiction = self.platform_jurisdictions.get(post.platform)
+        return tuple(designation for designation in organisation.designations if designation.applies_in(jurisdiction))
 
     def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
         return [self._detect_one(post) for post in posts]
@@ -223,6 +326,12 @@ class DesignatedOrganisationDetector:
             if hit.term.kind not in ACRONYM_KINDS
             or (not shouting and _written_as_acronym(normalised.quote(hit.start, hit.end)))
         ]
+        if self.platform_jurisdictions is not None:
+            # A national list's names count only under its jurisdiction: elsewhere
+            # the group is not designated, and naming it is not a ground to act.
+            hits = [
+                hit for hit in hits if hit.term.organisation is None or self._applicable(post, hit.term.organisation)
+            ]
         names = [hit for hit in hits if hit.term.kind == "name"]
         named = {hit.term.organisation.id for hit in names}
         acronyms = [
@@ -234,16 +343,41 @@ class DesignatedOrganisationDetector:
         text = normalised.text
         mentions = names + (acronyms if (names or has_cue) else [])
         if not mentions:
+            if cues["jihadist"] and not cues["counter"] and not _all_quoted(normalised, cues["jihadist"]):
+                evidence = {
+                    "organisations": [],
+                    "mentions": [],
+                    "designations": [],
+                    "legal_bases": [],
+                    "cues": [self._describe(normalised, hit) for hit in cues["jihadist"]],
+                }
+                return [Finding(self.name, "terrorism_promotion", UNNAMED_PROPAGANDA_SCORE, MappingProxyType(evidence))]
             return []
+        cues["promotion"] = cues["promotion"] + cues["jihadist"]
         evidence_mentions = [self._describe(normalised, hit) for hit in _first_per_organisation(mentions)]
         organisations = sorted({hit.term.organisation.id for hit in mentions})
+        mentioned = {hit.term.organisation.id: hit.term.organisation for hit in mentions}
+        applicable = [
+            (organisation, designation)
+            for organisation in mentioned.values()
+            for designation in self._applicable(post, organisation)
+        ]
         base_evidence = {
             "organisations": organisations,
             "mentions": evidence_mentions,
-            "designations": sorted(
-                {f"{d.list_name} {d.reference}" for hit in mentions for d in hit.term.organisation.designations}
-            ),
+            "designations": sorted({f"{d.list_name} {d.reference}" for _, d in applicable}),
+            # What a request may cite: each list and entry, with the jurisdiction it holds in.
+            "legal_bases": [designation.as_basis(organisation) for organisation, designation in applicable],
         }
+        # A slogan or a call inside quotation marks is being quoted: news, a
+        # paper, a refutation. It counts as counter-evidence, like "police said".
+        quoted = quoted_spans(post.text)
+        for kind in ("promotion", "threat"):
+            for hit in cues[kind]:
+                span = normalised.original_span(hit.start, hit.end)
+                if any(start <= span[0] and span[1] <= end for start, end in quoted):
+                    cues["counter"].append(_Hit(_Term("counter", "quotation marks", "en"), hit.start, hit.end))
+                    break
 
         def finding(category: str, score: float, cue_kinds: Sequence[str]) -> Finding:
             evidence = dict(base_evidence)
@@ -261,7 +395,11 @@ class DesignatedOrganisationDetector:
             return [finding("designated_organisation_mention", COUNTER_SCORE, ("counter",))]
         found = []
         if cues["promotion"]:
-            found.append(finding("terrorism_promotion", PROMOTION_SCORE, ("promotion",)))
+            # Promotion of a group marked review_only (a largely non-violent movement,
+            # a charity) goes to a person, never straight to takedown.
+            review_only = all(organisation.review_only for organisation in mentioned.values())
+            score = REVIEW_ONLY_SCORE if review_only else PROMOTION_SCORE
+            found.append(finding("terrorism_promotion", score, ("promotion",)))
         if cues["threat"]:
             found.append(finding("violent_threat", THREAT_SCORE, ("threat",)))
         if not found:
@@ -297,6 +435,12 @@ _ARABIC_SCRIPT = re.compile(r"[\u0600-\u06ff\u0750-\u077f]")
 ACRONYM_KINDS = frozenset({"acronym", "weak_acronym"})
 # A promotion cue is about a group when at most this many words stand between them ("long live TTP": 0; "join the ranks of the brave Lashkar": 4).
 CUE_WINDOW_WORDS = 5
+
+
+def _all_quoted(normalised: NormalisedText, hits: list[_Hit]) -> bool:
+    quoted = quoted_spans(normalised.original)
+    spans = [normalised.original_span(hit.start, hit.end) for hit in hits]
+    return all(any(start <= first and last <= end for start, end in quoted) for first, last in spans)
 
 
 def _near(text: str, cue: _Hit, mentions: list[_Hit]) -> bool:

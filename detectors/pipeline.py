@@ -23,6 +23,7 @@ from detectors.designations import DesignatedOrganisationDetector
 from detectors.hashbank import MediaHashDetector
 from detectors.events import EventParser, Post
 from detectors.policy import SEVERITIES, Decision, Policy
+from detectors.threats import ViolentThreatDetector
 from detectors.watchlist import WatchlistDetector
 
 
@@ -112,6 +113,21 @@ def load_jurisdictions(path: Path, problems: Problems) -> tuple[dict[str, Jurisd
     return jurisdictions, default
 
 
+def designation_bases(findings: Sequence[dict], categories: Sequence[str], jurisdiction: str) -> list[dict]:
+    """Designations a request may cite: from designated-organisation findings of the request's
+    categories, each under the UN list (everywhere) or the request's own jurisdiction."""
+    bases, seen = [], set()
+    for finding in findings:
+        if finding.get("detector") != "designated_organisation" or finding.get("category") not in categories:
+            continue
+        for basis in finding.get("evidence", {}).get("legal_bases", ()):
+            key = (basis.get("list"), basis.get("reference"), basis.get("organisation"))
+            if basis.get("jurisdiction") in ("*", jurisdiction) and key not in seen:
+                seen.add(key)
+                bases.append(dict(basis))
+    return bases
+
+
 def request_id_for(platform: str, post_id: str, generation: int = 1) -> str:
     """Stable and reversible: ``tr-`` + base64url of ``platform:post_id``.
 
@@ -162,8 +178,10 @@ class Pipeline:
         jurisdictions, default = load_jurisdictions(config_dir / "jurisdictions.yaml", problems)
         platforms = load_platforms(config_dir / "platforms.yaml", problems, set(jurisdictions), default)
         policy = Policy.from_config(config_dir / "policy.yaml", problems)
+        platform_jurisdictions = {name: platform.jurisdiction for name, platform in platforms.items()}
         detectors = [
-            DesignatedOrganisationDetector.from_config(config_dir, problems),
+            DesignatedOrganisationDetector.from_config(config_dir, problems, platform_jurisdictions),
+            ViolentThreatDetector.from_config(config_dir, problems),
             WatchlistDetector.from_config(config_dir, problems, frozenset(platforms)),
             TextClassifierDetector.from_config(config_dir, problems),
             # An unreadable policy.yaml is already reported: then no category check here.
@@ -248,6 +266,17 @@ class Pipeline:
             "posted_at": flagged["posted_at"],
             "campaign": flagged.get("campaign"),  # its fingerprint (detectors/campaigns.py), when it has one
         }
+        designations = designation_bases(flagged["findings"], request["categories"], jurisdiction.code)
+        if designations:
+            # The list and entry each designation-based ground came from, and the
+            # national instrument where the list is national (the UN list applies everywhere).
+            request["designations"] = designations
+            national = [basis for basis in designations if basis["jurisdiction"] == jurisdiction.code]
+            instruments = sorted({basis["legal_basis"] for basis in national if basis.get("legal_basis")})
+            if instruments:
+                request["legal_basis"] = "; ".join([jurisdiction.legal_basis, *instruments])
+            entries = sorted({f"{basis['list']} {basis['reference']} ({basis['name']})" for basis in designations})
+            request["citation"] = "; ".join([jurisdiction.citation, *entries])
         return self.stamp(request, requested_at)
 
     @staticmethod

@@ -203,3 +203,15 @@ def handle_key(handle: str) -> str:
             continue
         folded.append(HOMOGLYPHS.get(character, character))
     return "".join(folded).lstrip("@")
+
+
+_QUOTED = re.compile(
+    r"[\"“”«»„]([^\"“”«»„]{3,})[\"“”«»„]"
+    r"|‘([^’]{3,})’"
+    r"|(?:^|(?<=[\s(]))'([^']{4,}?)'(?=[\s.,!?;:)،۔]|$)"
+)
+
+
+def quoted_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of ``text`` inside quotation marks (straight, curly, guillemets; 'single' between spaces)."""
+    return [match.span(group) for match in _QUOTED.finditer(text) for group in (1, 2, 3) if match.group(group)]

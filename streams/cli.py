@@ -398,9 +398,59 @@ def reviews(url: str | None) -> None:
     Console().print(table)
 
 
-@cli.group()
-def designations() -> None:
-    """Designated-organisation lists."""
+@cli.group(invoke_without_command=True)
+@click.option(
+    "--config", "config_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None, help="Config folder (default: ./config or MODWATCH_CONFIG_DIR).",
+)
+@click.pass_context
+def designations(context: click.Context, config_dir: Path | None) -> None:
+    """Designated-organisation lists: with no subcommand, coverage per jurisdiction.
+
+    For each jurisdiction of jurisdictions.yaml: the lists whose designations
+    count there (the UN list everywhere, a national list in its own
+    jurisdiction), how many organisations they designate, how many of those
+    have names in each language, and whether the list is verified.
+    """
+    if context.invoked_subcommand is not None:
+        return
+    from detectors.configfile import Problems
+    from detectors.designations import load_all_designations
+    from detectors.pipeline import load_jurisdictions
+    from rich.console import Console
+    from rich.table import Table
+
+    from streams.settings import default_config_dir
+
+    config_dir = config_dir or default_config_dir()
+    problems = Problems()
+    organisations = load_all_designations(config_dir, problems)
+    jurisdictions, _ = load_jurisdictions(config_dir / "jurisdictions.yaml", problems)
+    problems.raise_if_any()
+    table = Table(title=f"Designations by jurisdiction ({config_dir})")
+    for column in ("jurisdiction", "list", "applies", "organisations", "en", "ur", "roman_ur", "ps", "review_only", "verified"):
+        table.add_column(column, justify="left" if column in ("jurisdiction", "list", "applies", "verified") else "right")
+    lists: dict[str, dict] = {}
+    for organisation in organisations:
+        for designation in organisation.designations:
+            entry = lists.setdefault(
+                designation.list_name,
+                {"jurisdiction": designation.jurisdiction, "organisations": {}, "verified": designation.verified},
+            )
+            entry["organisations"][organisation.id] = organisation
+    for code in jurisdictions:
+        for list_name, entry in sorted(lists.items()):
+            if entry["jurisdiction"] not in ("*", code):
+                continue
+            listed = entry["organisations"].values()
+            languages = [sum(any(language == wanted for language, _ in o.aliases) for o in listed)
+                         for wanted in ("en", "ur", "roman_ur", "ps")]  # fmt: skip
+            table.add_row(
+                code, list_name, "everywhere" if entry["jurisdiction"] == "*" else code, str(len(listed)),
+                *map(str, languages), str(sum(o.review_only for o in listed)),
+                "yes" if entry["verified"] else "NO: compiled from public reports, verify",
+            )
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 UN_SOURCE = Path(__file__).resolve().parent.parent / "detectors" / "datasets" / "un_sc"

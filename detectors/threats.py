@@ -1,0 +1,328 @@
+"""Violent threats, read as grammar in English, Urdu, Roman Urdu and Pashto.
+
+A threat is a threat whoever makes it, so this detector never looks at
+designations. It reads a post in three steps:
+
+1. **Prefilter.** One Aho-Corasick pass over the folded post
+   (:func:`detectors.text.normalise`) for the words of every violent act
+   ("kill", "maar", "مار", "ووژنو", ...), at word starts. Most posts have none
+   and cost one pass; only the rest are parsed.
+2. **Acts.** Each clause (sentences split at full stops, question marks and
+   commas) is matched against the act patterns of ``config/threats.yaml``: a
+   violent act in a threatening *form* (future, imperative, passive,
+   normative, intimidation). An act with a negation in it or just before it
+   ("we will never", "nahi", "نہیں", "نه") does not count, except an
+   intimidation, whose negation is the threat ("zinda nahi bachoge").
+3. **Roles and framing.** Over the whole post: a *target* (a person, a group,
+   a place, an event; in Urdu and Roman Urdu also any word marked as the object
+   with "ko"/"کو" just before the act), a *time* and a *means*; and the framing
+   that makes a threat-shaped sentence something else: reported speech and
+   news, analysis, refutation, hypotheticals, idioms of sport, games and music,
+   or an act inside quotation marks.
+
+Scores (config/policy.yaml turns them into actions):
+
+* act + target + (time or means) -> :data:`STRONG_SCORE` (takedown);
+* act + target, or intimidation   -> :data:`THREAT_SCORE` (review);
+* the same inside reporting, analysis, refutation or quotation ->
+  :data:`FRAMED_SCORE`: recorded, never actioned;
+* an act with no target, or inside an idiom or a hypothetical -> no finding.
+
+The evidence names each span (act, target, time, means) with its offsets in
+the original text, so a reviewer sees why.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import ClassVar
+
+import ahocorasick
+
+from detectors.base import Finding
+from detectors.configfile import Document, Problems, load_yaml
+from detectors.events import Post
+from detectors.text import NormalisedText, _fold_character, normalise, quoted_spans
+
+LANGUAGES = ("en", "roman_ur", "ur", "ps")
+FORMS = ("future", "imperative", "passive", "normative", "intimidation")
+ROLES = ("target", "time", "means", "weapon")
+# Forms whose grammatical subject is the target ("that judge should be hanged", "وژل به شي").
+IMPLICIT_TARGET_FORMS = frozenset({"passive", "normative", "intimidation"})
+FRAMINGS = ("reported", "analysis", "refutation", "hypothetical", "idiom")
+# Framings after which a threat-shaped sentence is not a threat at all.
+CATEGORY = "violent_threat"
+
+STRONG_SCORE = 0.9  # act, target and a time or a means: specific enough to request removal
+THREAT_SCORE = 0.7  # act and target, or intimidation: a person decides
+FRAMED_SCORE = 0.3  # threat-shaped words inside news, analysis, refutation or quotes: recorded only
+
+# Words before an act in which a negation cancels it ("we will never kill" has
+# it inside the act; "hum nahi maarenge" just before it).
+NEGATION_WINDOW_WORDS = 2
+# Urdu and Roman Urdu mark a definite object with "ko"/"کو": the word before
+# it is the target when it stands this close before the act.
+OBJECT_WINDOW_WORDS = 4
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_CLAUSE_BREAK = re.compile(r"[!?؟۔\n;,،:]+|\.(?=\s|$)|\s[-–—]\s")
+_OBJECT_MARKERS = frozenset({"ko", "کو"})
+
+
+def fold_pattern(pattern: str) -> str:
+    """Fold a pattern's letters as :func:`normalise` folds a post's; leave regex syntax alone."""
+    folded = []
+    for index, character in enumerate(pattern):
+        if index and pattern[index - 1] == "\\":  # an escape such as \S or \b keeps its letter
+            folded.append(character)
+        elif character == "'":
+            folded.append(" ")
+        elif character.isalpha() or unicodedata.category(character) in ("Mn", "Me", "Cf"):
+            folded.append(_fold_character(character))
+        else:
+            folded.append(character)
+    return "".join(folded)
+
+
+def _alternation(words: Sequence[str]) -> str:
+    keys = sorted({normalise(word).text for word in words if normalise(word).text}, key=len, reverse=True)
+    return "(?:" + "|".join(re.escape(key) for key in keys) + ")"
+
+
+def _word_regex(words: Sequence[str]) -> re.Pattern | None:
+    if not words:
+        return None
+    return re.compile(r"(?<!\S)" + _alternation(words) + r"(?!\S)")
+
+
+@dataclass(frozen=True, slots=True)
+class ActPattern:
+    language: str
+    form: str
+    regex: re.Pattern
+
+
+@dataclass(frozen=True, slots=True)
+class ThreatGrammar:
+    acts: tuple[ActPattern, ...]
+    anchors: tuple[str, ...]  # folded words that every act contains (the prefilter)
+    roles: MappingProxyType  # role -> compiled word regex
+    negation: re.Pattern | None
+    framings: MappingProxyType  # framing -> compiled word regex
+
+
+def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
+    document = load_yaml(path, problems)
+    words: dict[str, list[str]] = {}
+    for name, _ in document.mapping(("words",), required=True).items():
+        entries = document.sequence(("words", name), required=True)
+        words[name] = [
+            document.text(("words", name, index), required=True) for index, _ in enumerate(entries)
+        ]
+    acts, anchors = [], set()
+    for index, _ in enumerate(document.sequence(("acts",), required=True)):
+        where = ("acts", index)
+        language = document.choice(where + ("language",), set(LANGUAGES), default="en")
+        form = document.choice(where + ("form",), set(FORMS), default="future")
+        source = document.text(where + ("pattern",), required=True)
+        used = _PLACEHOLDER.findall(source)
+        unknown = [name for name in used if name not in words]
+        if unknown:
+            document.problem(where + ("pattern",), f"refers to {', '.join(map(repr, unknown))}, not in words")
+            continue
+        pattern_anchors = [word for name in used if name.startswith("act_") for word in words[name]]
+        pattern_anchors += [
+            document.text(where + ("anchors", position), required=True)
+            for position, _ in enumerate(document.sequence(where + ("anchors",)))
+        ]
+        if not pattern_anchors:
+            document.problem(where, "uses no act_ word list and gives no anchors: the prefilter would never let it run")
+            continue
+        pieces = _PLACEHOLDER.split(source)  # literal, name, literal, name, ...
+        expanded = "".join(
+            _alternation(words[piece]) if index % 2 else fold_pattern(piece) for index, piece in enumerate(pieces)
+        )
+        try:
+            regex = re.compile(expanded)
+        except re.error as error:
+            document.problem(where + ("pattern",), f"is not a valid regular expression: {error}")
+            continue
+        acts.append(ActPattern(language, form, regex))
+        anchors.update(normalise(word).text for word in pattern_anchors)
+    roles = {}
+    for role in ROLES:
+        entries = _language_lists(document, ("roles", role))
+        roles[role] = _word_regex(entries)
+    negation = _word_regex(_language_lists(document, ("negation",)))
+    framings = {framing: _word_regex(_language_lists(document, ("framing", framing))) for framing in FRAMINGS}
+    anchors.discard("")
+    return ThreatGrammar(
+        tuple(acts), tuple(sorted(anchors)), MappingProxyType(roles), negation, MappingProxyType(framings)
+    )
+
+
+def _language_lists(document: Document, where: tuple) -> list[str]:
+    entries = []
+    for language, _ in document.mapping(where, required=True).items():
+        if language not in LANGUAGES:
+            document.problem(where + (language,), f"{language!r} is not one of {', '.join(LANGUAGES)}")
+            continue
+        for index, _ in enumerate(document.sequence(where + (language,))):
+            entries.append(document.text(where + (language, index), required=True))
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class _Act:
+    pattern: ActPattern
+    start: int  # in the original text
+    end: int
+    clause_start: int  # in the original text
+
+
+class ViolentThreatDetector:
+    name: ClassVar[str] = "violent_threat"
+
+    def __init__(self, grammar: ThreatGrammar):
+        self.grammar = grammar
+        self._prefilter = ahocorasick.Automaton()
+        for anchor in grammar.anchors:
+            self._prefilter.add_word(anchor, len(anchor))
+        self._empty = not grammar.anchors
+        if not self._empty:
+            self._prefilter.make_automaton()
+
+    @classmethod
+    def from_config(cls, config_dir: Path, problems: Problems) -> ViolentThreatDetector:
+        return cls(load_grammar(Path(config_dir) / "threats.yaml", problems))
+
+    def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
+        return [self._detect_one(post.text) for post in posts]
+
+    def candidate(self, text: str) -> bool:
+        """Whether the folded text holds a violent-act word at a word start (cheap)."""
+        if self._empty or not text:
+            return False
+        for end_index, length in self._prefilter.iter(text):
+            start = end_index - length + 1
+            if start == 0 or text[start - 1] == " ":
+                return True
+        return False
+
+    def _detect_one(self, text: str) -> list[Finding]:
+        if not text or not self.candidate(normalise(text).text):
+            return []
+        acts = self._acts(text)
+        if not acts:
+            return []
+        post = normalise(text, with_offsets=True)
+        framing = {
+            kind: _spans(regex, post) for kind, regex in self.grammar.framings.items() if regex is not None
+        }
+        framing = {kind: spans for kind, spans in framing.items() if spans}
+        roles = {role: _spans(regex, post) if regex is not None else [] for role, regex in self.grammar.roles.items()}
+        # An idiom word dismisses the post ("killed it on stage", "the exam"), unless
+        # a weapon is named: "on exam day we will bomb the college gate" is no idiom.
+        if "hypothetical" in framing or ("idiom" in framing and not roles["weapon"]):
+            return []
+        framing.pop("idiom", None)
+        quoted = quoted_spans(text)
+        best = None
+        for act in acts:
+            targets = roles["target"] + self._marked_objects(text, act)
+            if not targets and act.pattern.form not in IMPLICIT_TARGET_FORMS:
+                continue
+            specific = bool(roles["time"] or roles["means"] or roles["weapon"])
+            score = STRONG_SCORE if specific else THREAT_SCORE
+            in_quotes = any(_inside((act.start, act.end), span) for span in quoted)
+            frames = sorted(framing) + (["quotation"] if in_quotes else [])
+            if frames:
+                score = FRAMED_SCORE
+            if best is None or score > best[0]:
+                best = (score, act, targets, roles, frames)
+        if best is None:
+            return []
+        score, act, targets, roles, frames = best
+        evidence = {
+            "language": act.pattern.language,
+            "form": act.pattern.form,
+            "act": _described(text, (act.start, act.end)),
+            "target": [_described(text, span) for span in _first(targets, 3)],
+            "time": [_described(text, span) for span in _first(roles["time"], 2)],
+            "means": [_described(text, span) for span in _first(roles["means"] + roles["weapon"], 2)],
+        }
+        if frames:
+            evidence["framing"] = frames
+            evidence["framing_quotes"] = [
+                _described(text, span) for kind in frames if kind in framing for span in framing[kind][:1]
+            ]
+        return [Finding(self.name, CATEGORY, score, MappingProxyType(evidence))]
+
+    def _acts(self, text: str) -> list[_Act]:
+        found = []
+        for clause_start, clause in _clauses(text):
+            folded = normalise(clause).text
+            if not folded or not self.candidate(folded):
+                continue
+            matches = [(pattern, match) for pattern in self.grammar.acts for match in pattern.regex.finditer(folded)]
+            if not matches:
+                continue
+            keyed = normalise(clause, with_offsets=True)
+            for pattern, match in matches:
+                start, end = match.span()
+                while start < end and keyed.text[start] == " ":
+                    start += 1
+                if start >= end or (pattern.form != "intimidation" and self._negated(keyed.text, start, end)):
+                    continue
+                first, last = keyed.original_span(start, end)
+                found.append(_Act(pattern, clause_start + first, clause_start + last, clause_start))
+        return found
+
+    def _negated(self, folded: str, start: int, end: int) -> bool:
+        if self.grammar.negation is None:
+            return False
+        before = folded[:start].split()[-NEGATION_WINDOW_WORDS:]
+        after = folded[end:].split()[:1]
+        window = " ".join(before + [folded[start:end]] + after)
+        return self.grammar.negation.search(window) is not None
+
+    @staticmethod
+    def _marked_objects(text: str, act: _Act) -> list[tuple[int, int]]:
+        """``X ko`` / ``X کو`` just before the act: X is the target ("Ahmed ko maar denge")."""
+        clause = text[act.clause_start : act.start]
+        words = list(re.finditer(r"\S+", clause))[-OBJECT_WINDOW_WORDS - 1 :]
+        for previous, word in zip(words, words[1:]):
+            if normalise(word.group()).text in _OBJECT_MARKERS:
+                return [(act.clause_start + previous.start(), act.clause_start + word.end())]
+        return []
+
+
+def _clauses(text: str):
+    start = 0
+    for separator in _CLAUSE_BREAK.finditer(text):
+        if separator.start() > start:
+            yield start, text[start : separator.start()]
+        start = separator.end()
+    if start < len(text):
+        yield start, text[start:]
+
+
+def _spans(regex: re.Pattern, post: NormalisedText) -> list[tuple[int, int]]:
+    return [post.original_span(*match.span()) for match in regex.finditer(post.text) if match.end() > match.start()]
+
+
+def _inside(inner: tuple[int, int], outer: tuple[int, int]) -> bool:
+    return outer[0] <= inner[0] and inner[1] <= outer[1]
+
+
+def _first(spans: list[tuple[int, int]], count: int) -> list[tuple[int, int]]:
+    return sorted(set(spans))[:count]
+
+
+def _described(text: str, span: tuple[int, int]) -> dict:
+    return {"quote": text[span[0] : span[1]], "start": span[0], "end": span[1]}
