@@ -43,14 +43,17 @@ import ahocorasick
 from detectors.base import Finding
 from detectors.configfile import Problems, load_yaml
 from detectors.events import Post
-from detectors.text import NormalisedText, normalise, quoted_spans
+from detectors.text import NormalisedText, folded, normalise, quoted_spans
 
 LANGUAGES = ("en", "ur", "roman_ur", "ps", "ar")  # ar: Arabic, as the UN gives some names
-CUE_KINDS = ("promotion", "threat", "counter", "jihadist")
+CUE_KINDS = ("promotion", "threat", "counter", "jihadist", "jihad_context")
 # "jihadist": phrases of jihadist propaganda itself ("soldiers of the caliphate",
 # "jihad is fard al-ayn", "taghoot"): promotion beside a name, and on their own,
 # with no counter cue, worth a reviewer's look (optional in cues.yaml).
-OPTIONAL_CUE_KINDS = frozenset({"jihadist"})
+# "jihad_context": the nouns of armed jihad (mujahideen, fidayeen, hijrah). With no
+# name, such a noun beside a promotion cue ("the mujahideen need you", "fidayeen
+# asli heroes hain") is glorification or recruitment of fighters: review.
+OPTIONAL_CUE_KINDS = frozenset({"jihadist", "jihad_context"})
 UNNAMED_PROPAGANDA_SCORE = 0.6  # jihadist phrases with no designated name: review, never automatic takedown
 
 # Scores are the detector's confidence that the post is what the category
@@ -314,7 +317,7 @@ class DesignatedOrganisationDetector:
         return hits
 
     def _detect_one(self, post: Post) -> list[Finding]:
-        hits = self._hits(normalise(post.text).text)
+        hits = self._hits(folded(post.text))
         if not hits:
             return []
         # Offsets cost a Python loop over the text: only for posts that matched.
@@ -343,13 +346,14 @@ class DesignatedOrganisationDetector:
         text = normalised.text
         mentions = names + (acronyms if (names or has_cue) else [])
         if not mentions:
-            if cues["jihadist"] and not cues["counter"] and not _all_quoted(normalised, cues["jihadist"]):
+            unnamed = cues["jihadist"] + (cues["promotion"] + cues["jihad_context"] if cues["jihad_context"] and cues["promotion"] else [])
+            if unnamed and not cues["counter"] and not _all_quoted(normalised, unnamed):
                 evidence = {
                     "organisations": [],
                     "mentions": [],
                     "designations": [],
                     "legal_bases": [],
-                    "cues": [self._describe(normalised, hit) for hit in cues["jihadist"]],
+                    "cues": [self._describe(normalised, hit) for hit in sorted(unnamed, key=lambda hit: hit.start)],
                 }
                 return [Finding(self.name, "terrorism_promotion", UNNAMED_PROPAGANDA_SCORE, MappingProxyType(evidence))]
             return []

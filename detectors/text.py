@@ -39,6 +39,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 ARABIC_VARIANTS = {
     "ي": "ی", "ى": "ی", "ې": "ی", "ۍ": "ی", "ئ": "ی", "ے": "ی",
@@ -162,6 +163,13 @@ def normalise(original: str, *, with_offsets: bool = False) -> NormalisedText:
     if text.endswith(" "):
         text, offsets = text[:-1], offsets[:-1] if offsets is not None else None
     return NormalisedText(original, text, tuple(offsets) if offsets is not None else None)
+
+
+@lru_cache(maxsize=4096)
+def folded(original: str) -> str:
+    """``normalise(original).text``, remembered: every rule detector folds the same
+    posts of a batch, and the second one finds the key ready (one fold per post)."""
+    return normalise(original).text
 
 
 def _delete(text: str, offsets: list[int] | None, pattern: re.Pattern, keep) -> tuple[str, list[int] | None]:

@@ -24,6 +24,8 @@ Scores (config/policy.yaml turns them into actions):
 
 * act + target + (time or means) -> :data:`STRONG_SCORE` (takedown);
 * act + target, or intimidation   -> :data:`THREAT_SCORE` (review);
+* act + time or weapon, no target we know ("kal poora hall uda denge":
+  the hall is no word of ours)   -> :data:`THREAT_SCORE` (review);
 * the same inside reporting, analysis, refutation or quotation ->
   :data:`FRAMED_SCORE`: recorded, never actioned;
 * an act with no target, or inside an idiom or a hypothetical -> no finding.
@@ -47,7 +49,7 @@ import ahocorasick
 from detectors.base import Finding
 from detectors.configfile import Document, Problems, load_yaml
 from detectors.events import Post
-from detectors.text import NormalisedText, _fold_character, normalise, quoted_spans
+from detectors.text import NormalisedText, _fold_character, folded, normalise, quoted_spans
 
 LANGUAGES = ("en", "roman_ur", "ur", "ps")
 FORMS = ("future", "imperative", "passive", "normative", "intimidation")
@@ -94,10 +96,15 @@ def _alternation(words: Sequence[str]) -> str:
     return "(?:" + "|".join(re.escape(key) for key in keys) + ")"
 
 
+# Plural and oblique endings a framing, role or negation word may carry
+# ("wickets", "وکٹیں", "میچوں"): lists give the base form.
+WORD_ENDINGS = r"(?:s|es|یں|وں|ے|ی|ان|و)?"
+
+
 def _word_regex(words: Sequence[str]) -> re.Pattern | None:
     if not words:
         return None
-    return re.compile(r"(?<!\S)" + _alternation(words) + r"(?!\S)")
+    return re.compile(r"(?<!\S)" + _alternation(words) + WORD_ENDINGS + r"(?!\S)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,7 @@ class ActPattern:
 class ThreatGrammar:
     acts: tuple[ActPattern, ...]
     anchors: tuple[str, ...]  # folded words that every act contains (the prefilter)
+    endings: frozenset[str]  # what may follow an anchor in the same word ("mar" + "enge")
     roles: MappingProxyType  # role -> compiled word regex
     negation: re.Pattern | None
     framings: MappingProxyType  # framing -> compiled word regex
@@ -124,6 +132,12 @@ def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
         words[name] = [
             document.text(("words", name, index), required=True) for index, _ in enumerate(entries)
         ]
+    endings = frozenset(
+        normalise(ending).text if ending else ""
+        for index, _ in enumerate(document.sequence(("prefilter_endings",), required=True))
+        for ending in [document.get(("prefilter_endings", index)) or ""]
+        if isinstance(ending, str)
+    )
     acts, anchors = [], set()
     for index, _ in enumerate(document.sequence(("acts",), required=True)):
         where = ("acts", index)
@@ -162,7 +176,7 @@ def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
     framings = {framing: _word_regex(_language_lists(document, ("framing", framing))) for framing in FRAMINGS}
     anchors.discard("")
     return ThreatGrammar(
-        tuple(acts), tuple(sorted(anchors)), MappingProxyType(roles), negation, MappingProxyType(framings)
+        tuple(acts), tuple(sorted(anchors)), endings, MappingProxyType(roles), negation, MappingProxyType(framings)
     )
 
 
@@ -205,17 +219,21 @@ class ViolentThreatDetector:
         return [self._detect_one(post.text) for post in posts]
 
     def candidate(self, text: str) -> bool:
-        """Whether the folded text holds a violent-act word at a word start (cheap)."""
+        """Whether the folded text holds a violent-act word: an anchor at a word start,
+        and the rest of that word one of the grammar's endings (cheap)."""
         if self._empty or not text:
             return False
+        endings = self.grammar.endings
         for end_index, length in self._prefilter.iter(text):
             start = end_index - length + 1
             if start == 0 or text[start - 1] == " ":
-                return True
+                word_end = text.find(" ", end_index + 1)
+                if text[end_index + 1 : word_end if word_end >= 0 else len(text)] in endings:
+                    return True
         return False
 
     def _detect_one(self, text: str) -> list[Finding]:
-        if not text or not self.candidate(normalise(text).text):
+        if not text or not self.candidate(folded(text)):
             return []
         acts = self._acts(text)
         if not acts:
@@ -227,7 +245,13 @@ class ViolentThreatDetector:
         framing = {kind: spans for kind, spans in framing.items() if spans}
         roles = {role: _spans(regex, post) if regex is not None else [] for role, regex in self.grammar.roles.items()}
         # An idiom word dismisses the post ("killed it on stage", "the exam"), unless
-        # a weapon is named: "on exam day we will bomb the college gate" is no idiom.
+        # a weapon is named ("on exam day we will bomb the college gate"), or it stands in
+        # the condition of a conditional threat ("if there is music at the wedding, then
+        # we will blow it up"): there it names what the threat forbids.
+        if "idiom" in framing:
+            framing["idiom"] = [span for span in framing["idiom"] if not _in_condition(text, span, acts)]
+            if not framing["idiom"]:
+                del framing["idiom"]
         if "hypothetical" in framing or ("idiom" in framing and not roles["weapon"]):
             return []
         framing.pop("idiom", None)
@@ -235,10 +259,15 @@ class ViolentThreatDetector:
         best = None
         for act in acts:
             targets = roles["target"] + self._marked_objects(text, act)
-            if not targets and act.pattern.form not in IMPLICIT_TARGET_FORMS:
-                continue
             specific = bool(roles["time"] or roles["means"] or roles["weapon"])
-            score = STRONG_SCORE if specific else THREAT_SCORE
+            if targets or act.pattern.form in IMPLICIT_TARGET_FORMS:
+                score = STRONG_SCORE if specific else THREAT_SCORE
+            elif roles["time"] or roles["weapon"]:
+                # Targets are open-ended (any person, place or event); a violent act in a
+                # threatening form with a time or a weapon is a threat against something.
+                score = THREAT_SCORE
+            else:
+                continue
             in_quotes = any(_inside((act.start, act.end), span) for span in quoted)
             frames = sorted(framing) + (["quotation"] if in_quotes else [])
             if frames:
@@ -300,6 +329,17 @@ class ViolentThreatDetector:
             if normalise(word.group()).text in _OBJECT_MARKERS:
                 return [(act.clause_start + previous.start(), act.clause_start + word.end())]
         return []
+
+
+# The word that opens the consequence of a condition: "agar ... tou", "که ... نو", "if ... then".
+_CONSEQUENCE = re.compile(r"(?<!\S)(?:then|tou|toh|تو|نو)(?!\S)")
+
+
+def _in_condition(text: str, span: tuple[int, int], acts: list[_Act]) -> bool:
+    """Whether a consequence word stands between ``span`` and an act after it."""
+    return any(
+        span[1] <= act.start and _CONSEQUENCE.search(text, span[1], act.start) is not None for act in acts
+    )
 
 
 def _clauses(text: str):

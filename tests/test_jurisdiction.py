@@ -73,14 +73,18 @@ def test_pk_post_glorifying_the_bla_is_a_takedown_citing_the_pakistani_list(pipe
 
 def test_the_same_post_under_a_jurisdiction_without_the_listing_is_not_requested_under_a_designation(pipeline):
     decision, flagged = decide(pipeline, "eu-video", BLA_GLORIFICATION)
-    assert decision.action == "none"
-    assert not any(finding.detector == "designated_organisation" for finding in decision.findings)
+    # No takedown, and nothing in the findings a request could cite: the BLA is not
+    # designated there. Saluting "fidayeen" (suicide attackers) may still earn a
+    # reviewer's look, as it would with no name at all.
+    assert decision.action in ("none", "review")
+    assert not any(finding.evidence.get("legal_bases") for finding in decision.findings)
+    assert not any(finding.evidence.get("organisations") for finding in decision.findings)
 
 
 def test_a_threat_in_it_is_still_a_threat_without_the_listing(pipeline):
     decision, flagged = decide(pipeline, "eu-video", BLA_GLORIFICATION_WITH_THREAT)
     assert decision.action == "takedown"
-    assert decision.categories == ("violent_threat",)
+    assert decision.categories[0] == "violent_threat"
     request = pipeline.takedown_request(flagged, datetime(2026, 12, 2, 12, tzinfo=UTC))
     assert request["jurisdiction"] == "EU"
     assert "designations" not in request
