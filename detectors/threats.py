@@ -52,10 +52,10 @@ from detectors.events import Post
 from detectors.text import NormalisedText, _fold_character, folded, normalise, quoted_spans
 
 LANGUAGES = ("en", "roman_ur", "ur", "ps")
-FORMS = ("future", "imperative", "passive", "normative", "intimidation")
+FORMS = ("future", "imperative", "passive", "normative", "intimidation", "conditional")
 ROLES = ("target", "time", "means", "weapon")
 # Forms whose grammatical subject is the target ("that judge should be hanged", "وژل به شي").
-IMPLICIT_TARGET_FORMS = frozenset({"passive", "normative", "intimidation"})
+IMPLICIT_TARGET_FORMS = frozenset({"passive", "normative", "intimidation", "conditional"})
 FRAMINGS = ("reported", "analysis", "refutation", "hypothetical", "idiom")
 # Framings after which a threat-shaped sentence is not a threat at all.
 CATEGORY = "violent_threat"
@@ -98,7 +98,7 @@ def _alternation(words: Sequence[str]) -> str:
 
 # Plural and oblique endings a framing, role or negation word may carry
 # ("wickets", "وکٹیں", "میچوں"): lists give the base form.
-WORD_ENDINGS = r"(?:s|es|یں|وں|ے|ی|ان|و)?"
+WORD_ENDINGS = r"(?:s|es|یں|وں|ے|ی|ان|و|ز)?"
 
 
 def _word_regex(words: Sequence[str]) -> re.Pattern | None:
@@ -112,12 +112,12 @@ class ActPattern:
     language: str
     form: str
     regex: re.Pattern
+    anchors: frozenset[str]  # folded words one of which every match contains
 
 
 @dataclass(frozen=True, slots=True)
 class ThreatGrammar:
     acts: tuple[ActPattern, ...]
-    anchors: tuple[str, ...]  # folded words that every act contains (the prefilter)
     endings: frozenset[str]  # what may follow an anchor in the same word ("mar" + "enge")
     roles: MappingProxyType  # role -> compiled word regex
     negation: re.Pattern | None
@@ -138,7 +138,7 @@ def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
         for ending in [document.get(("prefilter_endings", index)) or ""]
         if isinstance(ending, str)
     )
-    acts, anchors = [], set()
+    acts = []
     for index, _ in enumerate(document.sequence(("acts",), required=True)):
         where = ("acts", index)
         language = document.choice(where + ("language",), set(LANGUAGES), default="en")
@@ -166,17 +166,16 @@ def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
         except re.error as error:
             document.problem(where + ("pattern",), f"is not a valid regular expression: {error}")
             continue
-        acts.append(ActPattern(language, form, regex))
-        anchors.update(normalise(word).text for word in pattern_anchors)
+        folded_anchors = frozenset(normalise(word).text for word in pattern_anchors) - {""}
+        acts.append(ActPattern(language, form, regex, folded_anchors))
     roles = {}
     for role in ROLES:
         entries = _language_lists(document, ("roles", role))
         roles[role] = _word_regex(entries)
     negation = _word_regex(_language_lists(document, ("negation",)))
     framings = {framing: _word_regex(_language_lists(document, ("framing", framing))) for framing in FRAMINGS}
-    anchors.discard("")
     return ThreatGrammar(
-        tuple(acts), tuple(sorted(anchors)), endings, MappingProxyType(roles), negation, MappingProxyType(framings)
+        tuple(acts), endings, MappingProxyType(roles), negation, MappingProxyType(framings)
     )
 
 
@@ -204,10 +203,16 @@ class ViolentThreatDetector:
 
     def __init__(self, grammar: ThreatGrammar):
         self.grammar = grammar
+        # anchor -> the act patterns that contain it: a post runs only the patterns
+        # whose anchors it holds, not the whole grammar.
+        patterns_of: dict[str, set[int]] = {}
+        for index, pattern in enumerate(grammar.acts):
+            for anchor in pattern.anchors:
+                patterns_of.setdefault(anchor, set()).add(index)
         self._prefilter = ahocorasick.Automaton()
-        for anchor in grammar.anchors:
-            self._prefilter.add_word(anchor, len(anchor))
-        self._empty = not grammar.anchors
+        for anchor, indices in patterns_of.items():
+            self._prefilter.add_word(anchor, (len(anchor), frozenset(indices)))
+        self._empty = not patterns_of
         if not self._empty:
             self._prefilter.make_automaton()
 
@@ -218,24 +223,26 @@ class ViolentThreatDetector:
     def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
         return [self._detect_one(post.text) for post in posts]
 
-    def candidate(self, text: str) -> bool:
-        """Whether the folded text holds a violent-act word: an anchor at a word start,
-        and the rest of that word one of the grammar's endings (cheap)."""
+    def candidate(self, text: str) -> frozenset[int]:
+        """The act patterns worth running on folded ``text``: those with an anchor at a
+        word start whose word ends in one of the grammar's endings (empty: none; cheap)."""
         if self._empty or not text:
-            return False
+            return frozenset()
         endings = self.grammar.endings
-        for end_index, length in self._prefilter.iter(text):
+        found: set[int] = set()
+        for end_index, (length, indices) in self._prefilter.iter(text):
             start = end_index - length + 1
             if start == 0 or text[start - 1] == " ":
                 word_end = text.find(" ", end_index + 1)
                 if text[end_index + 1 : word_end if word_end >= 0 else len(text)] in endings:
-                    return True
-        return False
+                    found |= indices
+        return frozenset(found)
 
     def _detect_one(self, text: str) -> list[Finding]:
-        if not text or not self.candidate(folded(text)):
+        patterns = self.candidate(folded(text)) if text else frozenset()
+        if not patterns:
             return []
-        acts = self._acts(text)
+        acts = self._acts(text, patterns)
         if not acts:
             return []
         post = normalise(text, with_offsets=True)
@@ -252,8 +259,13 @@ class ViolentThreatDetector:
             framing["idiom"] = [span for span in framing["idiom"] if not _in_condition(text, span, acts)]
             if not framing["idiom"]:
                 del framing["idiom"]
-        if "hypothetical" in framing or ("idiom" in framing and not roles["weapon"]):
+        if "hypothetical" in framing:
             return []
+        if "idiom" in framing and not roles["weapon"]:
+            # Idioms explain violent verbs ("killed it"), never intimidation ("we know where you live").
+            acts = [act for act in acts if act.pattern.form == "intimidation"]
+            if not acts:
+                return []
         framing.pop("idiom", None)
         quoted = quoted_spans(text)
         best = None
@@ -292,13 +304,18 @@ class ViolentThreatDetector:
             ]
         return [Finding(self.name, CATEGORY, score, MappingProxyType(evidence))]
 
-    def _acts(self, text: str) -> list[_Act]:
+    def _acts(self, text: str, patterns: frozenset[int] | None = None) -> list[_Act]:
         found = []
         for clause_start, clause in _clauses(text):
             folded = normalise(clause).text
-            if not folded or not self.candidate(folded):
-                continue
-            matches = [(pattern, match) for pattern in self.grammar.acts for match in pattern.regex.finditer(folded)]
+            here = self.candidate(folded) if folded else frozenset()
+            if patterns is not None:
+                here &= patterns
+            matches = [
+                (self.grammar.acts[index], match)
+                for index in sorted(here)
+                for match in self.grammar.acts[index].regex.finditer(folded)
+            ]
             if not matches:
                 continue
             keyed = normalise(clause, with_offsets=True)
