@@ -3,9 +3,10 @@
 How a batch is classified:
 
 1. Each post gets a language (:func:`post_language`): from ``Post.lang`` when
-   the producer set it, otherwise from a cheap guess over its words. Posts in a
-   script or language no head was trained on (Arabic-script Urdu, Pashto, ...)
-   get no classifier finding at all: silence, not a guess.
+   the producer set it, otherwise from a cheap guess over its words
+   (:func:`guess_language`). Posts in a script or language no head was trained
+   on (Arabic-script Urdu, Pashto, French, German, Spanish, Turkish, ...) get
+   no classifier finding at all: silence, not another language's guess.
 2. The posts of each head are vectorised in one call by
    :class:`HashedNgramVectorizer` (character 1-5-grams and word n-grams hashed
    with numpy over the whole batch: no Python loop per n-gram) and scored by the
@@ -13,8 +14,26 @@ How a batch is classified:
    labels (Davidson's ``hate_speech``/``offensive_language``/``neither``,
    RUHSOLD's five classes).
 3. A head maps each native label to a product category (``hate``, ``abuse`` or
-   ``none``); a category's score is the summed probability of its labels. A
-   post gets a finding for each category whose score reaches ``min_score``.
+   ``none``); a category's score is the summed probability of its labels
+   (:func:`category_scores`). A post gets a finding for each category whose
+   score reaches ``min_score``.
+
+What the categories are worth (docs/classifier.md has the figures):
+
+* ``abuse`` is profanity, insults and reclaimed slurs as much as abuse: the
+  English head learnt it from tweets sampled for containing slur-lexicon
+  words, where 77 % are "offensive", and gives it to sports talk ("he killed
+  it tonight") too. It is evidence to record, never a reason for review on
+  its own (config/policy.yaml gives abuse no review_at).
+* ``hate`` is precise but narrow. A post whose hostile words are only
+  generic profanity and that names no group has its hate probability counted
+  as abuse (:class:`HateTarget`, ``hate_needs_target`` in
+  config/classifier.yaml): the Roman Urdu head learnt "harami" (bastard) as
+  religious hate from its annotators. At the review threshold (0.7) hate then
+  fires on 0.4 % of Davidson's unseen offensive tweets and on none of the
+  profanity, insult, reclaimed-slur or sports-idiom posts of
+  tests/data/classifier_hygiene.jsonl, but it finds mostly slur-laden
+  attacks: hateful posts without a slur are usually missed.
 
 Heads (built by :mod:`detectors.training`, documented in each
 ``detectors/datasets/*/dataset.yaml``):
@@ -43,7 +62,7 @@ import re
 import unicodedata
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -504,23 +523,75 @@ _ARABIC_LETTER = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufd
 _LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u024f]")
 _ASCII_LETTER = re.compile("[A-Za-z]")
 _GUESS_NOISE = re.compile(r"@\w+|https?://\S+|&#?\w+;")
-_LATIN_WORD = re.compile(r"[a-z']+")
+_LATIN_WORD = re.compile("[a-z\u00df-\u00f6\u00f8-\u024f']+")
 # Frequent Roman-Urdu function words and verb forms that are not English
-# words; "ho", "the", "main", "or", "say" and "to" are left out because they
-# are (tweets say "ho" for "hoe"). A post is Roman Urdu when at least one of
-# these occurs and they outnumber the English function words. On the training
-# data this sends 0.04 % of Davidson's English tweets to roman_ur and 78 % of
-# RUHSOLD's tweets (most of the rest are in English or too short to tell).
+# words; "ho", "ha", "tha", "the", "main", "or", "say", "to", "log" and "hum"
+# are left out because they are (tweets say "ho" for "hoe", "tha" for "the").
+# Then the commonest Roman Urdu insults, which are often a whole post
+# ("randi saali", "abay gashti").
 ROMAN_URDU_WORDS = frozenset(
     "hai hain hy hay ka ki ke ko kay ky nahi nahin nai nhi ni se sy mein mei mn hoga hogi yeh wo woh kya kia "
     "aur bhi thi thay rha raha rahi rhi rahe kar kr karo kro karna krna karte karta karti apna apni apne tum "
     "tera teri tere mera meri mere jab tak bhai yaar sab kuch koi ap aap bhe ab gaya gayi gaye liya diya kiya "
-    "wala wali wale hota hoti hote".split()
+    "wala wali wale hota hoti hote ye na jo ne pe liye phir sath sirf toh tou kisi baat kon hu ek aik pata "
+    "pta khud ny hn bohat bahut bht acha accha sahi kaise kaisa kyun kyu abhi yahan wahan kahan tujhe mujhe "
+    "unka uska iska inka hamara hamari tumhara tumhari unki uski iski jis jaise agar lekin magar bilkul kabhi "
+    "sakta sakti sakte chahiye "
+    "randi bhenchod saala sala saali kutta kutte kamina kamine harami bharwa bharwe gashti chutiya ghatiya "
+    "munafiq abay abey oye".split()
 )
+# English function words and the commonest tweet spellings of them ("us",
+# "or", "main" and "hi" are left out: they are Roman Urdu words too); then the
+# English words of Davidson's tweets that most often make up a whole post
+# with no function word ("Fuck bad bitches", "@someone faggot").
 ENGLISH_WORDS = frozenset(
-    "the is are and you to of in that it for this be not was with have i my your on at what do we they he she "
-    "but so just like all me get don't it's can if".split()
+    "the a an and but if of at by for with about from into on in up out over off is are was were be been being "
+    "am have has had do does did don't doesn't didn't can't won't ain't isn't aren't wasn't i i'm im you you're "
+    "your ur u he she it it's its we they them their there this that these those what who why how when where "
+    "which my me him her his our not no so just like all get got can will would should could know go going "
+    "gonna wanna lol lmao really too than then some more one because cause cuz y'all yall let make only never "
+    "even still want now here to "
+    "yeah yes haha hahaha damn please thanks love good bad gotta lil bitch bitches fuck fucking shit ass hoe "
+    "hoes pussy dumb stupid trash ugly nigga niggas nigger faggot fag".split()
 )
+# Function words of other languages written in Latin script (French, German,
+# Spanish, Portuguese, Italian, Dutch, Indonesian/Malay, Turkish). Only words
+# that are neither English nor Roman Urdu (or Punjabi) are listed: "die",
+# "was", "no", "per", "met", "hoe" and "dem" are English or English slang;
+# "de", "di", "se", "le", "lo", "te", "tu", "ya", "maar", "dia" and "para"
+# are Roman Urdu. Every sentence of these languages still has several of the rest.
+OTHER_LANGUAGE_WORDS = frozenset(
+    # French
+    "les des du une est et je il elle nous vous ils elles pas avec dans sur qui que mais ou très c'est "
+    "j'ai suis sont cette ce mon mes ton tes ses leur au aux été être avoir comme tout rien bien oui non merci "
+    "aussi donc parce quand jamais fait "
+    # German
+    "der das und ist nicht ich du sie wir ihr ein eine einen einem mit auf für von zu des auch noch nur "
+    "schon sehr aber oder wenn dass wie wo hier heute mein meine dein sein kein keine habe haben bist sind "
+    "wird werden kann nach bei über jetzt immer mal danke nein nichts etwas wieder gestern morgen "
+    # Spanish
+    "el los las del es está están qué por pero muy más como mi su nos este esta esto eso hay ser soy "
+    "eres somos tengo tiene hoy ayer gracias hola también porque cuando todo nada otra otro "
+    # Portuguese
+    "os uma é não dos das mas muito mais você eu ele ela nós isso isto esse essa estou tem são foi "
+    "hoje obrigado obrigada tudo já aqui "
+    # Italian
+    "il gli è che non sono sei siamo ci si anche molto più questo questa quello oggi grazie ciao "
+    "perché tutto niente sempre ancora io lui lei noi voi loro della dei delle nel nella "
+    # Dutch
+    "het een en ik jij echt gisteren om toch niet voor zijn ook nog naar hij zij wij jullie heb hebt heeft "
+    "dit deze geen wel goed waar omdat altijd nooit vandaag "
+    # Indonesian and Malay
+    "yang dan ini itu dengan untuk tidak tak ada saya aku kamu mereka akan sudah belum juga "
+    "bisa pada tapi atau sangat banget siapa kenapa hari sekarang sama mau gak nggak "
+    # Turkish
+    "bir bu şu ve ile için çok mi mu sen siz onlar var yok değil ama gibi daha her şey sonra önce "
+    "bugün evet hayır güzel iyi nasıl neden çünkü benim senin".split()
+) - ENGLISH_WORDS - ROMAN_URDU_WORDS
+# English function words make up a third to a half of the words of an English
+# post; a post where they are fewer than one word in six, and no Roman Urdu
+# words outnumber them, is more likely in a language no head was trained on.
+MIN_ENGLISH_SHARE = 1 / 6
 # Tags producers use for Roman Urdu; "ur" alone is read by script.
 _ROMAN_URDU_TAGS = frozenset({"roman-ur", "roman-urdu", "ur-latn", "rur"})
 # Tags that name no language: fall back to guessing.
@@ -536,13 +607,38 @@ def is_latin_script(text: str) -> bool:
 
 
 def guess_language(text: str) -> str | None:
-    """``en``, ``roman_ur``, or None when the text is not in Latin script."""
+    """``en``, ``roman_ur``, or None: the head that may read ``text``, if any.
+
+    None for text not in Latin script, and for Latin-script text that is
+    neither confidently English nor Roman Urdu, so that a post in French,
+    German, Spanish, Turkish or Indonesian is not scored by the English head.
+    Three word lists are counted among the post's words (after @mentions,
+    URLs and HTML entities are removed):
+
+    * Roman Urdu when its words are at least one, at least as many as the
+      English ones, and more than the other languages' function words;
+    * English when its words outnumber the other languages' function words
+      and are at least :data:`MIN_ENGLISH_SHARE` of all words;
+    * otherwise None: another language, or a post with too few known words
+      to tell ("Yankees getting killed", "pinto grigio dreams").
+
+    On the training data this sends 97 % of Davidson's tweets to ``en``
+    (none to ``roman_ur``) and 85 % of RUHSOLD's to ``roman_ur`` (11 % are
+    mostly English and go to ``en``); none of 64 hand-written French, German,
+    Spanish, Portuguese, Italian, Dutch, Indonesian and Turkish posts reaches
+    a head. It is a few set look-ups per word: about 6 microseconds a post.
+    """
     if not is_latin_script(text):
         return None
-    words = _LATIN_WORD.findall(_GUESS_NOISE.sub(" ", text.lower()))
+    words = _LATIN_WORD.findall(_GUESS_NOISE.sub(" ", text.lower().replace("\u2019", "'")))
     roman_urdu = sum(map(ROMAN_URDU_WORDS.__contains__, words))
     english = sum(map(ENGLISH_WORDS.__contains__, words))
-    return "roman_ur" if roman_urdu >= max(english, 1) else "en"
+    other = sum(map(OTHER_LANGUAGE_WORDS.__contains__, words))
+    if roman_urdu >= max(english, 1) and roman_urdu > other:
+        return "roman_ur"
+    if english > other and english >= MIN_ENGLISH_SHARE * len(words):
+        return "en"
+    return None
 
 
 def post_language(post: Post) -> str | None:
@@ -568,30 +664,105 @@ def post_language(post: Post) -> str | None:
 
 # -- the detector --------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class HateTarget:
+    """Words that name a group, and generic profanity, in one language.
+
+    Hate is an attack on a group. A post whose only hostile words are generic
+    profanity ("harami", "fucking") and that names no group is abuse, not
+    hate, whatever the head says: RUHSOLD's annotators gave "religious hate"
+    to 47 of the 83 task-2 tweets containing "harami" (bastard), most of them
+    aimed at no religion, and the head learnt the word.
+    """
+
+    groups: frozenset[str]
+    profanity: frozenset[str]
+
+    def untargeted(self, text: str) -> bool:
+        """Generic profanity and no group word: hate probability counts as abuse."""
+        words = set(_LATIN_WORD.findall(text.lower().replace("\u2019", "'")))
+        return not words.isdisjoint(self.profanity) and words.isdisjoint(self.groups)
+
+
+def category_scores(head: Head, probabilities: np.ndarray, texts: Sequence[str],
+                    hate_target: HateTarget | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """posts x CATEGORIES scores, and per post the hate score ``hate_target`` moved to abuse (0 if none)."""
+    scores = probabilities @ head.category_matrix()
+    moved = np.zeros(len(texts))
+    if hate_target is not None:
+        hate, abuse = CATEGORIES.index("hate"), CATEGORIES.index("abuse")
+        untargeted = np.array([hate_target.untargeted(text) for text in texts], dtype=bool)
+        moved[untargeted] = scores[untargeted, hate]
+        scores[untargeted, abuse] += scores[untargeted, hate]
+        scores[untargeted, hate] = 0.0
+    return scores, moved
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierSettings:
+    """``classifier.yaml`` apart from the model: what turns probabilities into findings."""
+
+    min_score: float = DEFAULT_MIN_SCORE
+    # head language -> its word lists
+    hate_targets: Mapping[str, HateTarget] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def read_classifier_settings(document: Any) -> ClassifierSettings:
+    """``min_score`` and ``hate_needs_target`` from a loaded ``classifier.yaml``; problems go to the document."""
+    min_score = document.number(("min_score",), default=DEFAULT_MIN_SCORE, minimum=0.0, maximum=1.0)
+    targets = {}
+    for language in document.mapping(("hate_needs_target",)):
+        where = ("hate_needs_target", language)
+        if not isinstance(document.get(where), dict):
+            document.problem(where, f"must be a mapping with groups and profanity, not {document.get(where)!r}")
+            continue
+        lists = {}
+        for name in ("groups", "profanity"):
+            words = []
+            for index, word in enumerate(document.sequence(where + (name,), required=True)):
+                if not isinstance(word, str) or not _LATIN_WORD.fullmatch(word.lower()):
+                    document.problem(where + (name, index), f"{word!r} is not one lower-case Latin-script word")
+                    continue
+                words.append(word.lower())
+            lists[name] = frozenset(words)
+        targets[str(language)] = HateTarget(lists["groups"], lists["profanity"])
+    return ClassifierSettings(min_score, MappingProxyType(targets))
+
+
+def configured_settings(config_dir: Path, problems: Problems) -> ClassifierSettings:
+    """The settings of ``classifier.yaml`` in ``config_dir`` (what ``modwatch evaluate`` measures with)."""
+    return read_classifier_settings(load_yaml(Path(config_dir) / "classifier.yaml", problems))
+
+
 class TextClassifierDetector:
     name: ClassVar[str] = "text_classifier"
 
-    def __init__(self, model: TextModel, min_score: float = DEFAULT_MIN_SCORE):
+    def __init__(self, model: TextModel, min_score: float = DEFAULT_MIN_SCORE,
+                 hate_targets: Mapping[str, HateTarget] | None = None):
         self.model = model
         self.min_score = min_score
-        self._category_matrices = {language: head.category_matrix() for language, head in model.heads.items()}
+        self.hate_targets = MappingProxyType(dict(hate_targets or {}))
 
     @classmethod
     def from_config(cls, config_dir: Path, problems: Problems) -> TextClassifierDetector:
-        """Read ``classifier.yaml`` (``model``, ``min_score``) and load the model it names."""
+        """Read ``classifier.yaml`` (``model``, ``min_score``, ``hate_needs_target``) and load the model it names."""
         document = load_yaml(Path(config_dir) / "classifier.yaml", problems)
-        min_score = document.number(("min_score",), default=DEFAULT_MIN_SCORE, minimum=0.0, maximum=1.0)
+        settings = read_classifier_settings(document)
         relative = document.text(("model",), required=True)
         empty = TextModel("", "", MappingProxyType({}))
         if not relative.strip():
-            return cls(empty, min_score)
+            return cls(empty, settings.min_score, settings.hate_targets)
         path = Path(config_dir) / relative
         try:
             model = load_model(path)
         except ModelFileError as error:
             document.problem(("model",), str(error))
-            return cls(empty, min_score)
-        return cls(model, min_score)
+            return cls(empty, settings.min_score, settings.hate_targets)
+        for language in settings.hate_targets:
+            if language not in model.heads:
+                document.problem(("hate_needs_target", language),
+                                 f"{path.name} has no head for {language!r} (heads: {', '.join(model.heads)})")
+        return cls(model, settings.min_score, settings.hate_targets)
 
     def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
         findings: list[list[Finding]] = [[] for _ in posts]
@@ -604,15 +775,17 @@ class TextClassifierDetector:
                 by_language.setdefault(language, []).append(index)
         for language, indices in by_language.items():
             head = self.model.heads[language]
-            probabilities = head.pipeline.predict_proba([posts[index].text for index in indices])
-            scores = probabilities @ self._category_matrices[language]
+            texts = [posts[index].text for index in indices]
+            probabilities = head.pipeline.predict_proba(texts)
+            scores, moved = category_scores(head, probabilities, texts, self.hate_targets.get(language))
             for row, column in zip(*np.nonzero(scores >= self.min_score)):
-                findings[indices[row]].append(
-                    self._finding(head, CATEGORIES[column], float(scores[row, column]), probabilities[row])
-                )
+                findings[indices[row]].append(self._finding(
+                    head, CATEGORIES[column], float(scores[row, column]), probabilities[row], float(moved[row])
+                ))
         return findings
 
-    def _finding(self, head: Head, category: str, score: float, probabilities: np.ndarray) -> Finding:
+    def _finding(self, head: Head, category: str, score: float, probabilities: np.ndarray,
+                 hate_without_target: float) -> Finding:
         evidence = {
             "model": self.model.file_name,
             "model_sha256": self.model.sha256,
@@ -620,4 +793,8 @@ class TextClassifierDetector:
             "label": head.labels[int(probabilities.argmax())],
             "probabilities": {label: round(float(value), 4) for label, value in zip(head.labels, probabilities)},
         }
+        if hate_without_target >= self.min_score:
+            # The label says hate and there is no hate finding: the score
+            # counted as abuse because the post names no group (HateTarget).
+            evidence["hate_without_target"] = round(hate_without_target, 4)
         return Finding(self.name, category, score, MappingProxyType(evidence))

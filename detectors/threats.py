@@ -30,6 +30,15 @@ Scores (config/policy.yaml turns them into actions):
   :data:`FRAMED_SCORE`: recorded, never actioned;
 * an act with no target, or inside an idiom or a hypothetical -> no finding.
 
+**The English threat model** (:mod:`detectors.threat_model`, trained on
+implicit_hate's ``threatening`` class with hard negatives) reads what the
+grammar could not: an English post that holds a violent word but no threat the
+grammar recognises goes to review (:data:`MODEL_SCORE`) when the model's
+probability reaches its threshold, unless framing or idiom explains it. The
+model never sees posts without a violent word (the prefilter), so it adds no
+review to ordinary posts; it is not used for Urdu, Roman Urdu or Pashto, for
+which no labelled threat data exists to train or measure it.
+
 The evidence names each span (act, target, time, means) with its offsets in
 the original text, so a reviewer sees why.
 """
@@ -47,6 +56,7 @@ from typing import ClassVar
 import ahocorasick
 
 from detectors.base import Finding
+from detectors.classifier import guess_language
 from detectors.configfile import Document, Problems, load_yaml
 from detectors.events import Post
 from detectors.text import NormalisedText, _fold_character, folded, normalise, quoted_spans
@@ -63,6 +73,7 @@ CATEGORY = "violent_threat"
 STRONG_SCORE = 0.9  # act, target and a time or a means: specific enough to request removal
 THREAT_SCORE = 0.7  # act and target, or intimidation: a person decides
 FRAMED_SCORE = 0.3  # threat-shaped words inside news, analysis, refutation or quotes: recorded only
+MODEL_SCORE = 0.6  # a violent word the grammar could not place, that the English model calls a threat: review
 
 # Words before an act in which a negation cancels it ("we will never kill" has
 # it inside the act; "hum nahi maarenge" just before it).
@@ -72,7 +83,9 @@ NEGATION_WINDOW_WORDS = 2
 OBJECT_WINDOW_WORDS = 4
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_CLAUSE_BREAK = re.compile(r"[!?؟۔\n;,،:]+|\.(?=\s|$)|\s[-–—]\s")
+# Clauses end at sentence and clause punctuation and at quotation marks: a quoted
+# slogan is a clause of its own ("he forwarded 'hang them all'").
+_CLAUSE_BREAK = re.compile(r"[!?؟۔\n;,،:\"“”«»„‘’]+|\.(?=\s|$)|\s[-–—]\s|(?:^|(?<=\s))'|'(?=[\s.,!?;:)]|$)")
 _OBJECT_MARKERS = frozenset({"ko", "کو"})
 
 
@@ -201,8 +214,12 @@ class _Act:
 class ViolentThreatDetector:
     name: ClassVar[str] = "violent_threat"
 
-    def __init__(self, grammar: ThreatGrammar):
+    def __init__(self, grammar: ThreatGrammar, model=None, model_threshold: float | None = None):
         self.grammar = grammar
+        self.model = model  # detectors.threat_model.ThreatModel, or None
+        # The probability from which the model sends a post to review: the model's own
+        # (F1-best) threshold unless threats.yaml sets a stricter one.
+        self.model_threshold = model_threshold if model_threshold is not None else getattr(model, "threshold", 1.0)
         # anchor -> the act patterns that contain it: a post runs only the patterns
         # whose anchors it holds, not the whole grammar.
         patterns_of: dict[str, set[int]] = {}
@@ -218,10 +235,46 @@ class ViolentThreatDetector:
 
     @classmethod
     def from_config(cls, config_dir: Path, problems: Problems) -> ViolentThreatDetector:
-        return cls(load_grammar(Path(config_dir) / "threats.yaml", problems))
+        path = Path(config_dir) / "threats.yaml"
+        grammar = load_grammar(path, problems)
+        document = load_yaml(path, problems)
+        relative = document.text(("model",))
+        model = None
+        if relative.strip():
+            from detectors.threat_model import ModelFileError, ThreatModel
+
+            try:
+                model = ThreatModel.load(Path(config_dir) / relative)
+            except ModelFileError as error:
+                document.problem(("model",), str(error))
+        threshold = document.get(("model_threshold",))
+        if threshold is not None:
+            threshold = document.number(("model_threshold",), default=1.0, minimum=0.0, maximum=1.0)
+        return cls(grammar, model, threshold)
 
     def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
-        return [self._detect_one(post.text) for post in posts]
+        found = []
+        undecided = []  # (index, text): English candidates the grammar could not place
+        for index, post in enumerate(posts):
+            findings = self._detect_one(post.text, undecided_index=index, undecided=undecided)
+            found.append(findings)
+        if undecided and self.model is not None:
+            scores = self.model.score([text for _, text in undecided])
+            for (index, text), probability in zip(undecided, scores):
+                if probability >= self.model_threshold:
+                    found[index] = [self._model_finding(text, float(probability))]
+        return found
+
+    def _model_finding(self, text: str, probability: float) -> Finding:
+        evidence = {
+            "language": "en",
+            "form": "model",
+            "model": self.model.file_name,
+            "model_sha256": self.model.sha256,
+            "probability": round(probability, 4),
+            "threshold": round(self.model_threshold, 4),
+        }
+        return Finding(self.name, CATEGORY, MODEL_SCORE, MappingProxyType(evidence))
 
     def candidate(self, text: str) -> frozenset[int]:
         """The act patterns worth running on folded ``text``: those with an anchor at a
@@ -238,18 +291,22 @@ class ViolentThreatDetector:
                     found |= indices
         return frozenset(found)
 
-    def _detect_one(self, text: str) -> list[Finding]:
+    def _detect_one(self, text: str, undecided_index: int = 0, undecided: list | None = None) -> list[Finding]:
         patterns = self.candidate(folded(text)) if text else frozenset()
         if not patterns:
             return []
         acts = self._acts(text, patterns)
-        if not acts:
-            return []
         post = normalise(text, with_offsets=True)
         framing = {
             kind: _spans(regex, post) for kind, regex in self.grammar.framings.items() if regex is not None
         }
         framing = {kind: spans for kind, spans in framing.items() if spans}
+        if not acts:
+            # A violent word in no threat form the grammar knows: the English model decides,
+            # unless the post is framed (news, analysis, refutation, idiom, hypothetical).
+            if undecided is not None and not framing and guess_language(text) == "en":
+                undecided.append((undecided_index, text))
+            return []
         roles = {role: _spans(regex, post) if regex is not None else [] for role, regex in self.grammar.roles.items()}
         # An idiom word dismisses the post ("killed it on stage", "the exam"), unless
         # a weapon is named ("on exam day we will bomb the college gate"), or it stands in

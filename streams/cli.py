@@ -478,12 +478,14 @@ def build_un(xml_path: Path, overlay: Path, out: Path | None) -> None:
 
 
 from streams.cli_export import export  # noqa: E402 - commands defined in their own modules
+from streams.cli_threat import evaluate_threat  # noqa: E402
 from streams.cli_hash import hash_images, import_hash_list  # noqa: E402
 from streams.cli_model import evaluate, train  # noqa: E402
 
 cli.add_command(export)
 cli.add_command(train)
 cli.add_command(evaluate)
+cli.add_command(evaluate_threat)
 cli.add_command(hash_images)
 cli.add_command(import_hash_list)
 

@@ -1,0 +1,102 @@
+"""The functional suite (tests/data/functional/): the acceptance floors, per language, on the shipped config.
+
+Floors (detectors/functional.py FLOORS): violating recall (takedown or review)
+>= 0.90 in each language; no protected post sent for takedown; benign posts,
+idioms and profanity with no action >= 0.95. Each part of the suite is held to
+them on its own as well as together, so that the part written after the rules
+were frozen cannot hide behind the part they were tuned on.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from detectors import functional
+from detectors.pipeline import Pipeline
+from tests.conftest import ROOT
+
+SUITE = ROOT / "tests" / "data" / "functional"
+PARTS = sorted(SUITE.glob("*.jsonl"))
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> list[functional.Outcome]:
+    pipeline = Pipeline.from_config_dir(ROOT / "config")
+    return functional.run_suite(pipeline, functional.load_suite(PARTS))
+
+
+def test_suite_has_at_least_400_cases_in_four_languages_and_every_case_type():
+    cases = functional.load_suite(PARTS)
+    assert len(cases) >= 400
+    for language in functional.LANGUAGES:
+        kinds = {case.case for case in cases if case.language == language}
+        assert kinds == set(functional.CASE_GROUPS), language
+
+
+def test_suite_keeps_parts_written_after_the_rules_were_frozen():
+    # heldback-N was written by an author who never saw the rules, after the commit
+    # named in docs/functional/README.md froze them; its first score is kept there.
+    held_back = [part.stem for part in PARTS if part.stem.startswith("heldback-")]
+    assert "design" in {part.stem for part in PARTS} and len(held_back) >= 1
+    first_scores = {path.name.split("-first-score")[0] for path in (ROOT / "docs" / "functional").glob("*-first-score-*")}
+    assert set(held_back) <= first_scores, "every held-back part has its first score recorded"
+
+
+def describe(failures: list[str], outcomes) -> str:
+    wrong = "\n".join(
+        f"  {outcome.case.id} [{outcome.case.case}] -> {outcome.action}: {outcome.case.text}"
+        for outcome in functional.misses(outcomes)
+    )
+    return "\n".join(failures) + "\nmisses:\n" + wrong
+
+
+def test_floors_hold_on_the_whole_suite(outcomes):
+    failures = functional.floor_failures(functional.summarise(outcomes))
+    assert failures == [], describe(failures, outcomes)
+
+
+@pytest.mark.parametrize("part", [part.stem for part in PARTS])
+def test_floors_hold_on_each_part(outcomes, part):
+    mine = [outcome for outcome in outcomes if outcome.case.part == part]
+    failures = functional.floor_failures(functional.summarise(mine))
+    assert failures == [], describe(failures, mine)
+
+
+def test_protected_speech_is_never_sent_for_takedown(outcomes):
+    # The critical floor, stated on its own: news, condemnation, scholarship,
+    # counter-speech and political speech, in every language.
+    taken = [outcome for outcome in outcomes if outcome.case.group == "protected" and outcome.action == "takedown"]
+    assert taken == [], describe([], taken)
+
+
+def test_suite_file_errors_name_file_line_and_field(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"id": "x-1", "lang": "en", "case": "idiom", "expected": "benign", "text": "fine"}\n'
+        '{"id": "x-2", "lang": "fr", "case": "idiom", "expected": "benign", "text": "bien"}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(functional.SuiteError, match=r"bad\.jsonl:2: lang: 'fr' is not one of"):
+        functional.load_suite([bad])
+
+
+def test_case_whose_expectation_contradicts_its_type_is_refused(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x-1", "lang": "en", "case": "news_report", "expected": "benign", "text": "t"}\n')
+    with pytest.raises(functional.SuiteError, match=r"bad\.jsonl:1: expected: 'benign', but a news_report case is"):
+        functional.load_suite([bad])
+
+
+def test_summary_counts_each_group_by_its_own_rule():
+    def outcome(case: str, action: str) -> functional.Outcome:
+        return functional.Outcome(functional.FunctionalCase("i", "en", case, "t", "design"), action, ())
+
+    summary = functional.summarise(
+        [outcome("direct_threat", "review"), outcome("direct_threat", "none"), outcome("news_report", "takedown"),
+         outcome("news_report", "review"), outcome("idiom", "review"), outcome("benign", "none")]
+    )["en"]  # fmt: skip
+    assert (summary.violating_found, summary.violating) == (1, 2)
+    assert (summary.protected_takedowns, summary.protected_reviews) == (1, 1)
+    assert (summary.benign_none, summary.benign) == (1, 2)
+    failures = functional.floor_failures({"en": summary})
+    assert len(failures) == 3
