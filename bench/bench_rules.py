@@ -18,7 +18,7 @@ import time
 from bench.corpus import posts as make_posts
 from detectors.configfile import Problems
 from detectors.designations import DesignatedOrganisationDetector
-from detectors.text import folded
+from detectors.text import folded, folded_with_offsets
 from detectors.threats import ViolentThreatDetector
 from detectors.watchlist import WatchlistDetector
 from streams.settings import REPOSITORY_CONFIG
@@ -61,6 +61,7 @@ def main() -> None:
         def work():
             for chunk in chunks:
                 folded.cache_clear()
+                folded_with_offsets.cache_clear()
                 for detector in detectors:
                     detector.detect(chunk)
 

@@ -43,7 +43,7 @@ import ahocorasick
 from detectors.base import Finding
 from detectors.configfile import Problems, load_yaml
 from detectors.events import Post
-from detectors.text import NormalisedText, folded, normalise, quoted_spans
+from detectors.text import NormalisedText, folded, folded_with_offsets, normalise, quoted_spans
 
 LANGUAGES = ("en", "ur", "roman_ur", "ps", "ar")  # ar: Arabic, as the UN gives some names
 CUE_KINDS = ("promotion", "threat", "counter", "jihadist", "jihad_context")
@@ -321,8 +321,8 @@ class DesignatedOrganisationDetector:
         if not hits:
             return []
         # Offsets cost a Python loop over the text: only for posts that matched.
-        normalised = normalise(post.text, with_offsets=True)
-        shouting = _mostly_capitals(post.text)
+        normalised = folded_with_offsets(post.text)
+        shouting = _mostly_capitals(post.text) if any(hit.term.kind in ACRONYM_KINDS for hit in hits) else False
         hits = [
             hit
             for hit in hits

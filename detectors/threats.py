@@ -59,7 +59,7 @@ from detectors.base import Finding
 from detectors.classifier import guess_language
 from detectors.configfile import Document, Problems, load_yaml
 from detectors.events import Post
-from detectors.text import NormalisedText, _fold_character, folded, normalise, quoted_spans
+from detectors.text import NormalisedText, _fold_character, folded, folded_with_offsets, normalise, quoted_spans
 
 LANGUAGES = ("en", "roman_ur", "ur", "ps")
 FORMS = ("future", "imperative", "passive", "normative", "intimidation", "conditional")
@@ -126,6 +126,7 @@ class ActPattern:
     form: str
     regex: re.Pattern
     anchors: frozenset[str]  # folded words one of which every match contains
+    requires: frozenset[str] = frozenset()  # folded words one of which the post must hold (empty: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +181,11 @@ def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
             document.problem(where + ("pattern",), f"is not a valid regular expression: {error}")
             continue
         folded_anchors = frozenset(normalise(word).text for word in pattern_anchors) - {""}
-        acts.append(ActPattern(language, form, regex, folded_anchors))
+        requires = frozenset(
+            normalise(document.text(where + ("requires", position), required=True)).text
+            for position, _ in enumerate(document.sequence(where + ("requires",)))
+        ) - {""}
+        acts.append(ActPattern(language, form, regex, folded_anchors, requires))
     roles = {}
     for role in ROLES:
         entries = _language_lists(document, ("roles", role))
@@ -209,6 +214,7 @@ class _Act:
     start: int  # in the original text
     end: int
     clause_start: int  # in the original text
+    clause_end: int
 
 
 class ViolentThreatDetector:
@@ -230,6 +236,7 @@ class ViolentThreatDetector:
         for anchor, indices in patterns_of.items():
             self._prefilter.add_word(anchor, (len(anchor), frozenset(indices)))
         self._empty = not patterns_of
+        self._requiring = frozenset(index for index, pattern in enumerate(grammar.acts) if pattern.requires)
         if not self._empty:
             self._prefilter.make_automaton()
 
@@ -289,14 +296,26 @@ class ViolentThreatDetector:
                 word_end = text.find(" ", end_index + 1)
                 if text[end_index + 1 : word_end if word_end >= 0 else len(text)] in endings:
                     found |= indices
+        if found and self._requiring & found:
+            words = set(text.split())
+            found = {index for index in found if not self.grammar.acts[index].requires or self.grammar.acts[index].requires & words}
         return frozenset(found)
 
     def _detect_one(self, text: str, undecided_index: int = 0, undecided: list | None = None) -> list[Finding]:
         patterns = self.candidate(folded(text)) if text else frozenset()
-        if not patterns:
+        emoji = _WEAPON_EMOJI.search(text) if text and not text.isascii() else None
+        if not patterns and emoji is None:
             return []
-        acts = self._acts(text, patterns)
-        post = normalise(text, with_offsets=True)
+        acts = self._acts(text, patterns) if patterns else []
+        if not acts and emoji is not None and _CONDITION.search(text):
+            # A knife or gun emoji as the consequence of a condition ("if you come out
+            # of the gate, 🔪"): the emoji is the act; the target must still be named.
+            clause_start = max((m.end() for m in _CLAUSE_BREAK.finditer(text, 0, emoji.start())), default=0)
+            acts = [_Act(_EMOJI_ACT, emoji.start(), emoji.end(), clause_start, emoji.end())]
+        model_may_decide = undecided is not None and self.model is not None
+        if not acts and not model_may_decide:
+            return []
+        post = folded_with_offsets(text)
         framing = {
             kind: _spans(regex, post) for kind, regex in self.grammar.framings.items() if regex is not None
         }
@@ -304,7 +323,7 @@ class ViolentThreatDetector:
         if not acts:
             # A violent word in no threat form the grammar knows: the English model decides,
             # unless the post is framed (news, analysis, refutation, idiom, hypothetical).
-            if undecided is not None and not framing and guess_language(text) == "en":
+            if model_may_decide and not framing and guess_language(text) == "en":
                 undecided.append((undecided_index, text))
             return []
         roles = {role: _spans(regex, post) if regex is not None else [] for role, regex in self.grammar.roles.items()}
@@ -318,9 +337,14 @@ class ViolentThreatDetector:
                 del framing["idiom"]
         if "hypothetical" in framing:
             return []
-        if "idiom" in framing and not roles["weapon"]:
-            # Idioms explain violent verbs ("killed it"), never intimidation ("we know where you live").
-            acts = [act for act in acts if act.pattern.form == "intimidation"]
+        if "idiom" in framing:
+            # Idioms explain violent verbs ("killed it"), never intimidation ("we know where you
+            # live"), nor an act with a weapon in its own clause ("this pulao is a bomb" is not).
+            acts = [
+                act for act in acts
+                if act.pattern.form == "intimidation"
+                or any(act.clause_start <= start and end <= act.clause_end for start, end in roles["weapon"])
+            ]
             if not acts:
                 return []
         framing.pop("idiom", None)
@@ -329,7 +353,11 @@ class ViolentThreatDetector:
         for act in acts:
             targets = roles["target"] + self._marked_objects(text, act)
             specific = bool(roles["time"] or roles["means"] or roles["weapon"])
-            if targets or act.pattern.form in IMPLICIT_TARGET_FORMS:
+            if act.pattern is _EMOJI_ACT:
+                if not targets:
+                    continue
+                score = THREAT_SCORE  # an emoji is never specific enough for takedown on its own
+            elif targets or act.pattern.form in IMPLICIT_TARGET_FORMS:
                 score = STRONG_SCORE if specific else THREAT_SCORE
             elif roles["time"] or roles["weapon"]:
                 # Targets are open-ended (any person, place or event); a violent act in a
@@ -383,7 +411,7 @@ class ViolentThreatDetector:
                 if start >= end or (pattern.form != "intimidation" and self._negated(keyed.text, start, end)):
                     continue
                 first, last = keyed.original_span(start, end)
-                found.append(_Act(pattern, clause_start + first, clause_start + last, clause_start))
+                found.append(_Act(pattern, clause_start + first, clause_start + last, clause_start, clause_start + len(clause)))
         return found
 
     def _negated(self, folded: str, start: int, end: int) -> bool:
@@ -403,6 +431,16 @@ class ViolentThreatDetector:
             if normalise(word.group()).text in _OBJECT_MARKERS:
                 return [(act.clause_start + previous.start(), act.clause_start + word.end())]
         return []
+
+
+# Emoji that stand for a weapon; normalise() drops them, so they are read from the original.
+_WEAPON_EMOJI = re.compile("[\U0001F52A\U0001F52B\U0001F4A3\U0001F5E1\u2694\U0001F9E8]")
+# Words that mark a condition or an ultimatum, in any of the four languages.
+_CONDITION = re.compile(
+    r"(?<![^\W\d_])(?:if|unless|or else|otherwise|agar|agr|to|tou|toh|warna|varna|اگر|تو|ورنہ|که|کہ|نو|کنه|ګنې)(?![^\W\d_])",
+    re.IGNORECASE,
+)
+_EMOJI_ACT = ActPattern("any", "conditional", re.compile("$^"), frozenset())
 
 
 # The word that opens the consequence of a condition: "agar ... tou", "که ... نو", "if ... then".
