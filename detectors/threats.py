@@ -287,7 +287,7 @@ class ViolentThreatDetector:
         """The act patterns worth running on folded ``text``: those with an anchor at a
         word start whose word ends in one of the grammar's endings (empty: none; cheap)."""
         if self._empty or not text:
-            return frozenset()
+            return _NONE
         endings = self.grammar.endings
         found: set[int] = set()
         for end_index, (length, indices) in self._prefilter.iter(text):
@@ -296,14 +296,17 @@ class ViolentThreatDetector:
                 word_end = text.find(" ", end_index + 1)
                 if text[end_index + 1 : word_end if word_end >= 0 else len(text)] in endings:
                     found |= indices
-        if found and self._requiring & found:
+        if not found:
+            return _NONE
+        if self._requiring & found:
             words = set(text.split())
             found = {index for index in found if not self.grammar.acts[index].requires or self.grammar.acts[index].requires & words}
         return frozenset(found)
 
     def _detect_one(self, text: str, undecided_index: int = 0, undecided: list | None = None) -> list[Finding]:
         patterns = self.candidate(folded(text)) if text else frozenset()
-        emoji = _WEAPON_EMOJI.search(text) if text and not text.isascii() else None
+        # Weapon emoji lie above U+2693: one C pass (max) rules most posts out.
+        emoji = _WEAPON_EMOJI.search(text) if text and max(text) > "\u2693" else None
         if not patterns and emoji is None:
             return []
         acts = self._acts(text, patterns) if patterns else []
@@ -441,6 +444,7 @@ _CONDITION = re.compile(
     re.IGNORECASE,
 )
 _EMOJI_ACT = ActPattern("any", "conditional", re.compile("$^"), frozenset())
+_NONE: frozenset[int] = frozenset()
 
 
 # The word that opens the consequence of a condition: "agar ... tou", "که ... نو", "if ... then".

@@ -100,3 +100,34 @@ def test_summary_counts_each_group_by_its_own_rule():
     assert (summary.benign_none, summary.benign) == (1, 2)
     failures = functional.floor_failures({"en": summary})
     assert len(failures) == 3
+
+
+def test_evaluate_functional_prints_the_table_per_language_and_case_type():
+    from click.testing import CliRunner
+
+    from streams.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["evaluate", "--functional", "--suite", str(SUITE / "design.jsonl"), "--config", str(ROOT / "config")]
+    )
+    assert result.exit_code == 0, result.output
+    for language in functional.LANGUAGES:
+        assert f"│ {language}" in result.output
+    assert "direct_threat" in result.output and "Floors" in result.output
+
+
+def test_evaluate_functional_exits_1_when_a_floor_fails(tmp_path):
+    from click.testing import CliRunner
+
+    from streams.cli import cli
+
+    # A "news report" that is in fact a threat with a target and a time: sent for takedown.
+    suite = tmp_path / "broken.jsonl"
+    suite.write_text(
+        '{"id": "b-1", "lang": "en", "case": "news_report", "expected": "protected", '
+        '"text": "We will burn your school down tomorrow morning"}\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["evaluate", "--functional", "--suite", str(suite), "--config", str(ROOT / "config")])
+    assert result.exit_code == 1
+    assert "1 protected post(s) sent for takedown" in result.output

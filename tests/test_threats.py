@@ -202,3 +202,69 @@ def test_invalid_regular_expression_is_reported_not_raised(tmp_path):
     problems = Problems()
     ViolentThreatDetector.from_config(config, problems)
     assert any("not a valid regular expression" in message for message in problems.messages)
+
+
+# -- forms added after the held-back scores
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pay the 5 lakh by monday or ur shop gets shot up",  # ultimatum
+        "nomination wapis lo warna tumhe dafna denge",  # Roman Urdu ultimatum, burying
+        "Tell that polio team: not one of them is going home alive",  # negated survival
+        "agar dobara aaye to teri laash naale mein milegi",  # corpse + future
+        "سبا به یې جنازه له ښوونځي نه راوځي",  # Pashto funeral
+        "اس کی زبان کاٹ کر اسی کے ہاتھ میں تھما دی جائے گی",  # conjunctive participle + future
+    ],
+)
+def test_ultimatums_corpses_funerals_and_survival_threats_are_found(detector, text):
+    assert score(detector, text) in (THREAT_SCORE, STRONG_SCORE), text
+
+
+def test_weapon_emoji_in_a_condition_against_a_named_target_goes_to_review(detector):
+    assert score(detector, "tu gate se bahar nikla to 🔪") == THREAT_SCORE
+    # The same emoji with no condition and no target is no threat.
+    assert scan(detector, "new kitchen knives arrived 🔪") == []
+
+
+def test_a_weapon_used_as_praise_in_another_clause_does_not_outweigh_a_food_idiom(detector):
+    assert scan(detector, "دا کابلي پلاو خو بم دی، یو ځل یې وخوره، له خوند به مړ شې") == []
+
+
+def test_condemnation_vocabulary_frames_a_bombing_report(detector):
+    findings = scan(detector, "The Quetta bombing claimed by Daesh is an unforgivable crime. We will never forget")
+    assert all(finding.score <= FRAMED_SCORE for finding in findings)
+
+
+class _FixedModel:
+    """A stand-in threat model with a known score, to test how the detector uses it."""
+
+    file_name, sha256, threshold = "fixed.skops", "0" * 64, 0.3
+
+    def __init__(self, probability: float):
+        self.probability = probability
+
+    def score(self, texts):
+        import numpy as np
+
+        return np.full(len(texts), self.probability)
+
+
+def test_model_decides_english_posts_with_a_violent_word_the_grammar_cannot_place(detector):
+    text = "those people deserve what is coming, we will bury them all"  # "bury" + no grammar target form
+    with_model = ViolentThreatDetector(detector.grammar, _FixedModel(0.9), model_threshold=0.6)
+    plain = scan(ViolentThreatDetector(detector.grammar), "that cop was shot at the protest")
+    assert plain == []
+    findings = scan(with_model, "that cop was shot at the protest")
+    assert [finding.evidence["form"] for finding in findings] == ["model"]
+    assert findings[0].score == 0.6 and findings[0].evidence["probability"] == 0.9
+    # Below the threshold, or framed as news, or in another language: nothing.
+    assert scan(ViolentThreatDetector(detector.grammar, _FixedModel(0.5), model_threshold=0.6), "that cop was shot at the protest") == []
+    assert scan(with_model, "police said that a cop was shot at the protest") == []
+    assert scan(with_model, "woh cop protest mein shot hua tha yaar") == []
+    assert text  # the grammar's own reading of such posts is tested above
+
+
+def test_shipped_config_loads_the_english_threat_model_with_a_stricter_threshold(detector):
+    assert detector.model is not None and detector.model.file_name == "threat-en.skops"
+    assert detector.model_threshold == 0.6 > detector.model.threshold
