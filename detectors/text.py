@@ -125,6 +125,7 @@ _FOLD = _FoldTable()
 # post: a list indexed by code point translates them about twice as fast as the
 # dict, and is used when a text has no character above it. Same result.
 _LOW_FOLD = [_FOLD[code] for code in range(0x800)]
+_ABOVE_LOW = re.compile("[^\x00-\u07ff]")
 # Most posts are ASCII: bytes.translate over a 256-byte table folds them an
 # order of magnitude faster than str.translate over a dict. Same result.
 _ASCII_FOLD = bytes(ord(_fold_character(chr(code))) for code in range(128)) + bytes(range(128, 256))
@@ -153,7 +154,7 @@ class NormalisedText:
 def normalise(original: str, *, with_offsets: bool = False) -> NormalisedText:
     if original.isascii():
         text = original.encode("ascii").translate(_ASCII_FOLD).decode("ascii")
-    elif max(original) < "\u0800":
+    elif _ABOVE_LOW.search(original) is None:
         text = original.translate(_LOW_FOLD)
     else:
         text = original.translate(_FOLD)

@@ -305,8 +305,7 @@ class ViolentThreatDetector:
 
     def _detect_one(self, text: str, undecided_index: int = 0, undecided: list | None = None) -> list[Finding]:
         patterns = self.candidate(folded(text)) if text else frozenset()
-        # Weapon emoji lie above U+2693: one C pass (max) rules most posts out.
-        emoji = _WEAPON_EMOJI.search(text) if text and max(text) > "\u2693" else None
+        emoji = _WEAPON_EMOJI.search(text) if text and not text.isascii() else None
         if not patterns and emoji is None:
             return []
         acts = self._acts(text, patterns) if patterns else []
@@ -334,10 +333,11 @@ class ViolentThreatDetector:
         # a weapon is named ("on exam day we will bomb the college gate"), or it stands in
         # the condition of a conditional threat ("if there is music at the wedding, then
         # we will blow it up"): there it names what the threat forbids.
-        if "idiom" in framing:
-            framing["idiom"] = [span for span in framing["idiom"] if not _in_condition(text, span, acts)]
-            if not framing["idiom"]:
-                del framing["idiom"]
+        grammar_acts = [act for act in acts if act.pattern is not _EMOJI_ACT]
+        if "idiom" in framing and any(_in_condition(text, span, grammar_acts) for span in framing["idiom"]):
+            # The condition names what the threat forbids ("if you put up a stage for the
+            # concert, you will hang on that stage"): its words are no idiom.
+            del framing["idiom"]
         if "hypothetical" in framing:
             return []
         if "idiom" in framing:
@@ -346,7 +346,10 @@ class ViolentThreatDetector:
             acts = [
                 act for act in acts
                 if act.pattern.form == "intimidation"
-                or any(act.clause_start <= start and end <= act.clause_end for start, end in roles["weapon"])
+                or (
+                    act.pattern is not _EMOJI_ACT
+                    and any(act.clause_start <= start and end <= act.clause_end for start, end in roles["weapon"])
+                )
             ]
             if not acts:
                 return []
@@ -421,6 +424,10 @@ class ViolentThreatDetector:
         if self.grammar.negation is None:
             return False
         before = folded[:start].split()[-NEGATION_WINDOW_WORDS:]
+        # A negation before "to"/"then" belongs to the condition ("chora na to ... jalegi").
+        markers = [index for index, word in enumerate(before) if word in _CONSEQUENCE_WORDS]
+        if markers:
+            before = before[markers[-1] + 1 :]
         after = folded[end:].split()[:1]
         window = " ".join(before + [folded[start:end]] + after)
         return self.grammar.negation.search(window) is not None
@@ -449,13 +456,15 @@ _NONE: frozenset[int] = frozenset()
 
 # The word that opens the consequence of a condition: "agar ... tou", "که ... نو", "if ... then".
 _CONSEQUENCE = re.compile(r"(?<!\S)(?:then|tou|toh|تو|نو)(?!\S)")
+_CONSEQUENCE_ROMAN = re.compile(r"(?<!\S)(?:then|to|tou|toh|تو|نو)(?!\S)", re.IGNORECASE)
+_CONSEQUENCE_WORDS = frozenset(normalise(word).text for word in ("then", "to", "tou", "toh", "warna", "تو", "نو", "ورنہ"))
 
 
 def _in_condition(text: str, span: tuple[int, int], acts: list[_Act]) -> bool:
-    """Whether a consequence word stands between ``span`` and an act after it."""
-    return any(
-        span[1] <= act.start and _CONSEQUENCE.search(text, span[1], act.start) is not None for act in acts
-    )
+    """Whether a consequence word stands between ``span`` and an act after it
+    (Roman Urdu's "to" too, when the post is Roman Urdu: in English it is a preposition)."""
+    consequence = _CONSEQUENCE_ROMAN if acts and guess_language(text) == "roman_ur" else _CONSEQUENCE
+    return any(span[1] <= act.start and consequence.search(text, span[1], act.start) is not None for act in acts)
 
 
 def _clauses(text: str):
