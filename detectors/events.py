@@ -57,6 +57,7 @@ class InvalidEvent(ValueError):
 
     REASONS = frozenset(
         {
+            "null_value",
             "invalid_utf8",
             "invalid_json",
             "not_an_object",
@@ -284,9 +285,14 @@ class EventParser:
     # -- fields -----------------------------------------------------------
 
     @staticmethod
-    def _object(raw: bytes | str) -> dict:
+    def _object(raw: bytes | str | None) -> dict:
+        if raw is None:
+            # Kafka delivers a record with a null value (a tombstone) like any other.
+            raise InvalidEvent("null_value", None, "a record with no value (a tombstone) is not an event")
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogatepass")
+        elif not isinstance(raw, (bytes, bytearray, memoryview)):
+            raise InvalidEvent("invalid_value", None, f"a record value must be bytes, not {type(raw).__name__}")
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as error:

@@ -460,3 +460,24 @@ def test_a_bad_watchlist_change_says_what_and_where(parser, raw, reason, field):
     with pytest.raises(InvalidEvent) as raised:
         parser.watchlist_change(raw)
     assert (raised.value.reason, raised.value.field) == (reason, field)
+
+
+@pytest.mark.parametrize("kind", ["post", "report", "status", "decision"])
+def test_a_tombstone_is_an_invalid_event_not_a_crash(kind):
+    # A record whose value is null (kcat -Z, a compacted topic's delete marker) must be
+    # dead-lettered with its reason, never raise anything else (issue 13, item 1).
+    from detectors.events import EventParser, InvalidEvent
+
+    parser = EventParser(frozenset({"x"}))
+    with pytest.raises(InvalidEvent) as raised:
+        getattr(parser, kind)(None)
+    assert raised.value.reason == "null_value"
+
+
+def test_a_tombstone_becomes_a_dead_letter_with_an_empty_raw_value():
+    from detectors.events import InvalidEvent
+    from streams.deadletter import dead_letter
+
+    letter = dead_letter(topic="modwatch.posts", partition=0, offset=7, key=None, raw=None,
+                         error=InvalidEvent("null_value", None, "a record with no value (a tombstone) is not an event"))
+    assert (letter["reason"], letter["raw"], letter["raw_bytes"], letter["key"]) == ("null_value", "", 0, None)
