@@ -16,10 +16,11 @@ demo: setup
 test: setup system-deps
 	$(BIN)/python -m pytest -q
 
-# While working: lint and the tests that need no broker (no Kafka, no Prometheus).
+# While working (under a minute): lint and the tests that need no broker, no Debian tools
+# and no model training. `make test` runs everything.
 check: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not kafka" -p no:cacheprovider --ignore=tests/test_fuzz.py
+	$(BIN)/python -m pytest -q -m "not kafka and not slow and not tools" -p no:cacheprovider --ignore=tests/test_fuzz.py
 
 setup: $(STAMP)
 

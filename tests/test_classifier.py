@@ -126,6 +126,7 @@ def test_a_file_that_is_not_a_model_is_refused_with_its_name(tmp_path):
         load_model(path)
 
 
+@pytest.mark.slow
 def test_retraining_with_the_default_command_reproduces_the_shipped_model_bit_for_bit(retrained_model):
     retrained = hashlib.sha256(retrained_model.read_bytes()).hexdigest()
     assert retrained == hashlib.sha256(SHIPPED.read_bytes()).hexdigest()
@@ -133,6 +134,7 @@ def test_retraining_with_the_default_command_reproduces_the_shipped_model_bit_fo
 
 # -- splits and held-out quality ----------------------------------------------
 
+@pytest.mark.slow
 def test_no_evaluation_text_is_in_the_training_rows_of_any_dataset(datasets):
     all_splits = split_datasets(list(datasets.values()))
     training = {overlap_key(example.text) for splits in all_splits for example in splits.train}
@@ -141,6 +143,7 @@ def test_no_evaluation_text_is_in_the_training_rows_of_any_dataset(datasets):
             assert not training & {overlap_key(example.text) for example in evaluation.examples}, evaluation.name
 
 
+@pytest.mark.slow
 def test_ruhsold_splits_are_the_documented_ones(datasets):
     _, splits = split_datasets(list(datasets.values()))
     names = [evaluation.name for evaluation in splits.evaluations]
@@ -154,6 +157,7 @@ def test_ruhsold_splits_are_the_documented_ones(datasets):
     assert splits.dropped_overlap == 0
 
 
+@pytest.mark.slow
 def test_davidson_near_copies_of_training_tweets_are_not_scored(datasets):
     [splits, _] = split_datasets(list(datasets.values()))
     [held_out] = splits.evaluations
@@ -187,6 +191,7 @@ def test_ruhsold_coarse_validation_macro_f1_meets_the_0_90_target(evaluations):
     assert result.macro_f1 >= 0.90
 
 
+@pytest.mark.slow
 def test_evaluate_command_prints_json_per_evaluation_set_with_the_overlap_it_removed():
     result = CliRunner().invoke(
         evaluate_command, ["--model", str(SHIPPED), "--data", str(DAVIDSON), "--data", str(RUHSOLD), "--json"]
@@ -210,12 +215,14 @@ def test_evaluate_command_prints_json_per_evaluation_set_with_the_overlap_it_rem
     assert all(record["scorer"] == "text-classifier.skops" and record["warnings"] == [] for record in records)
 
 
+@pytest.mark.slow
 def test_evaluate_of_one_dataset_warns_that_the_other_was_not_compared():
     result = CliRunner().invoke(evaluate_command, ["--model", str(SHIPPED), "--data", str(RUHSOLD), "--json"])
     assert result.exit_code == 0, result.output
     assert "this evaluation does not read davidson_en/dataset.yaml" in result.output
 
 
+@pytest.mark.slow
 def test_evaluate_command_prints_tables_with_macro_and_weighted_f1():
     result = CliRunner().invoke(evaluate_command, ["--model", str(SHIPPED), "--data", str(DAVIDSON)])
     assert result.exit_code == 0, result.output

@@ -701,6 +701,7 @@ def run(*command: str) -> str:
     return output
 
 
+@pytest.mark.tools
 def test_promtool(tmp_path):
     promtool = require("promtool", "prometheus")
     run(promtool, "check", "config", str(PROMETHEUS_LOCAL.relative_to(ROOT)))
@@ -718,6 +719,7 @@ def test_promtool(tmp_path):
     run(promtool, "check", "rules", str(dashboard_rules))
 
 
+@pytest.mark.tools
 def test_amtool():
     amtool = require("amtool", "prometheus-alertmanager")
     run(amtool, "check-config", str(ALERTMANAGER.relative_to(ROOT)))

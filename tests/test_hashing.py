@@ -198,6 +198,7 @@ def robustness_detector() -> MediaHashDetector:
     return MediaHashDetector(bank, HashingConfig(match_rotations=False))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(ORIGINALS))
 def test_edited_copies_match_their_original_within_31_and_nothing_else(name, robustness_detector):
     image = Image.open(ORIGINALS[name])

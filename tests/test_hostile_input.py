@@ -22,6 +22,8 @@ from detectors.events import EventParser, InvalidEvent
 from detectors.pipeline import Pipeline
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # left out of `make check` (seconds each); `make test` runs it
+
 PARSER = EventParser({"x", "telegram"}, clock=lambda: datetime(2026, 11, 29, tzinfo=UTC))
 KINDS = ("post", "report", "status", "decision", "bank_change")
 FIELDS = ["platform", "post_id", "account_id", "account_handle", "text", "url", "lang", "media", "posted_at",

@@ -15,6 +15,8 @@ from PIL import Image, ImageDraw
 from detectors.hashing import ImageHasher
 from tests.conftest import ROOT, consume, post, produce
 
+pytestmark = pytest.mark.slow  # left out of `make check` (seconds each); `make test` runs it
+
 
 
 IMAGES = ROOT / "tests" / "data" / "pdq" / "images"

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # left out of `make check` (seconds each); `make test` runs it
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path("tests") / "data" / "multilingual_posts.jsonl"
 

@@ -87,6 +87,7 @@ def test_the_last_record_of_each_request_wins_and_repeats_change_nothing():
     assert [(observation.removed, observation.seconds) for observation in observed] == [(True, 7200.0)]
 
 
+@pytest.mark.slow
 def test_report_command_reads_a_ledger_file_and_writes_a_png(tmp_path):
     ledger = tmp_path / "ledger.jsonl"
     records = [record("a", "x", "removed", removed_after_hours=2), record("b", "telegram", "requested", seq=1),

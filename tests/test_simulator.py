@@ -47,6 +47,8 @@ from detectors.pipeline import Pipeline, request_id_for
 from sim.platforms import LatencyModel, PlatformBehaviour, PlatformsConfig, median_agrees
 from sim.traffic import KINDS, Traffic
 
+pytestmark = pytest.mark.slow  # left out of `make check` (seconds each); `make test` runs it
+
 ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 CONFIDENCE = 0.999

@@ -34,6 +34,8 @@ from detectors.threat_model import (
 )
 from streams import cli_threat
 
+pytestmark = pytest.mark.slow  # left out of `make check` (seconds each); `make test` runs it
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "config" / "models" / "threat-en.skops"
 
