@@ -56,7 +56,7 @@ from typing import ClassVar
 import ahocorasick
 
 from detectors.base import Finding
-from detectors.classifier import guess_language
+from detectors.language import guess_language
 from detectors.configfile import Document, Problems, load_yaml
 from detectors.events import Post
 from detectors.text import NormalisedText, _fold_character, folded, folded_with_offsets, normalise, quoted_spans
