@@ -83,9 +83,11 @@ def on_strike(state: dict | None, strike: dict, policy: AccountPolicy) -> tuple[
                       "requested_at": None}  # fmt: skip
     if any(known["item"] == strike["item"] for known in state["strikes"]):
         return None, None  # the same item confirmed twice (approval, then removal; or a replay)
-    at = datetime.fromisoformat(strike["at"])
-    strikes = [known for known in state["strikes"] if at - datetime.fromisoformat(known["at"]) <= policy.window]
-    strikes.append(strike)
+    # Strikes arrive in any order (their items sit on different partitions): keep them in time order,
+    # and the window ends at the latest one, so the evidence is the same whatever the arrival order.
+    strikes = sorted([*state["strikes"], strike], key=lambda known: (datetime.fromisoformat(known["at"]), known["item"]))
+    latest = datetime.fromisoformat(strikes[-1]["at"])
+    strikes = [known for known in strikes if latest - datetime.fromisoformat(known["at"]) <= policy.window]
     state = dict(state, strikes=strikes)
     threshold = (policy.watchlisted_confirmed_violations if any(known["watchlisted"] for known in strikes)
                  else policy.confirmed_violations)  # fmt: skip

@@ -88,3 +88,21 @@ def test_strikes_are_forgotten_after_the_window_unless_they_made_an_account_requ
     assert accounts.expired(below, T0 + timedelta(days=32), POLICY)
     requested, _ = strikes(None, "p1", "p2", "p3")
     assert not accounts.expired(requested, T0 + timedelta(days=365), POLICY)
+
+
+def test_strikes_arriving_out_of_order_give_the_same_request_in_time_order():
+    made = []
+    for order in (("p1", "p2", "p3"), ("p2", "p1", "p3"), ("p3", "p2", "p1")):
+        state, request_made = None, None
+        for post_id in order:
+            at = T0 + timedelta(hours=int(post_id[1:]))
+            state, request_made = accounts.on_strike(state, accounts.strike_from(request(post_id), "removed", at), POLICY)
+        made.append([known["item"] for known in request_made["findings"][0]["evidence"]["confirmed"]])
+    assert made == [["x:p1", "x:p2", "x:p3"]] * 3
+
+
+def test_a_late_arriving_old_strike_outside_the_window_is_dropped():
+    state, _ = strikes(None, "p2", at=T0 + timedelta(days=45))
+    old = accounts.strike_from(request("p1"), "removed", T0)
+    state, made = accounts.on_strike(state, old, POLICY)
+    assert made is None and [known["item"] for known in state["strikes"]] == ["x:p2"]
