@@ -17,5 +17,6 @@ USER modwatch
 ENV MODWATCH_CONFIG_DIR=/app/config \
     MODWATCH_DATA_DIR=/var/lib/modwatch \
     MODWATCH_WEB_HOST=0.0.0.0
+# On 0.0.0.0 the worker refuses to start without MODWATCH_API_TOKEN (pass it with -e; never bake it in).
 EXPOSE 6066
 CMD ["modwatch", "worker"]

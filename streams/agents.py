@@ -297,7 +297,8 @@ async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
     kind = item_event["type"]
     if kind == "flagged":
         flagged = item_event["flagged"]
-        await publish_alert(key, pipeline.alert(flagged, now))
+        # Acknowledged before the state below is stored (as in apply).
+        await asyncio.gather(*publish_alert(key, pipeline.alert(flagged, now)))
         outcome = lifecycle.on_flagged(state, flagged, pipeline.takedown_request(flagged, now), now)
         if outcome.state is None and flagged["action"] == "takedown":
             METRICS.duplicates.labels("takedown_request").inc()
@@ -321,44 +322,54 @@ async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
 
 
 async def apply(key: str, outcome: lifecycle.Outcome) -> None:
+    """Publish an outcome's outputs, wait for the broker to have them all, then store the state.
+
+    The state is what makes a replayed cause a duplicate, so it is written
+    last: a crash before it repeats the cause, and every output is
+    de-duplicated by its id (requests and alerts by their tables, which are
+    their topics; ledger records by request_id and seq; strikes by item). A
+    crash can repeat an output's record, never lose it.
+    """
     # Posts' compliance metrics count posts' requests; an account's request has its own.
     account = accounts.is_account_key(key)
+    acknowledgements: list[asyncio.Future] = []
+    state = None
     if outcome.state is not None:
         state = dict(outcome.state)
-        for transition in state.pop("new_transitions", []):
-            # The ledger record must be on the broker before the state that
-            # follows from it: a crash in between then repeats the transition
-            # (same request_id and seq, which readers de-duplicate) and never loses it.
-            delivery = await ledger_topic.send(key=key, value=lifecycle.ledger_record(state, transition), force=True)
-            await delivery
+        transitions = state.pop("new_transitions", [])
+        for transition in transitions:
+            record = lifecycle.ledger_record(state, transition)
+            acknowledgements.append(await ledger_topic.send(key=key, value=record, force=True))
             log.info("%s %s -> %s (%s)", transition["request_id"], transition["from"], transition["to"],
                      transition["cause"]["type"], extra={"platform": state["platform"], "key": key,
                      "request_id": transition["request_id"], "state": transition["to"]})  # fmt: skip
-        item_to_state[key] = state
-    if outcome.state is not None:
-        for transition in outcome.state.get("new_transitions", []):
+        for transition in transitions:
             if transition["to"] == "removed" or (transition["to"] == "requested" and transition["cause"]["type"] == "review"):
-                await confirm_media(outcome.state, transition["request_id"])
-                await add_strike(outcome.state, transition)
+                acknowledgements += await confirm_media(outcome.state, transition["request_id"])
+                acknowledgements += await add_strike(outcome.state, transition)
             if transition["to"] == "removed" and outcome.state["request"].get("campaign"):
                 removal = {"item": key, "platform": outcome.state["platform"],
                            "removed_at": outcome.state["request"]["removed_at"]}  # fmt: skip
-                await campaign_events_topic.send(key=outcome.state["request"]["campaign"],
-                                                 value={"type": "removal", "removal": removal}, force=True)  # fmt: skip
+                acknowledgements.append(await campaign_events_topic.send(
+                    key=outcome.state["request"]["campaign"], value={"type": "removal", "removal": removal}, force=True))
     for request in outcome.requests:
         published = post_to_takedown_request.get(key)
         if published is not None and published["request_id"] == request["request_id"]:
             METRICS.duplicates.labels("takedown_request").inc()
             continue
         published = {name: value for name, value in request.items() if name != "state"}
-        post_to_takedown_request[key] = published
+        acknowledgements.append(publish_through(post_to_takedown_request, key, published))
         if not account:  # account-level requests have metrics of their own (account_requests)
             METRICS.takedown_requests.labels(request["platform"], request["jurisdiction"]).inc()
-        await deliveries_topic.send(key=key, value=published)
+        acknowledgements.append(await deliveries_topic.send(key=key, value=published, force=True))
     for request in outcome.deliver:
-        await deliveries_topic.send(key=key, value={name: value for name, value in request.items() if name != "state"})
+        value = {name: value for name, value in request.items() if name != "state"}
+        acknowledgements.append(await deliveries_topic.send(key=key, value=value, force=True))
     for alert in outcome.alerts:
-        await publish_alert(alert["alert_id"], alert)
+        acknowledgements += publish_alert(alert["alert_id"], alert)
+    await asyncio.gather(*acknowledgements)
+    if state is not None:
+        item_to_state[key] = state
     if outcome.removal is not None and account:
         METRICS.account_time_to_removal.labels(outcome.removal["platform"]).observe(outcome.removal["seconds"])
     elif outcome.removal is not None:
@@ -372,15 +383,16 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
         METRICS.rejections.labels(outcome.state["platform"]).inc()
 
 
-async def add_strike(state: dict, transition: dict) -> None:
-    """A confirmed violation counts against the post's account (streams/accounts.py)."""
+async def add_strike(state: dict, transition: dict) -> list[asyncio.Future]:
+    """A confirmed violation counts against the post's account (streams/accounts.py); its acknowledgement."""
     requests = [state.get("request")] + list(state.get("previous_requests", []))
     request = next((found for found in requests if found and found["request_id"] == transition["request_id"]), None)
     cause = "removed" if transition["to"] == "removed" else "review_approved"
     strike = accounts.strike_from(request or {}, cause, datetime.fromisoformat(transition["at"]))
-    if strike is not None:
-        await account_events_topic.send(key=f"{strike['platform']}:{strike['account_id']}",
-                                        value={"type": "strike", "strike": strike}, force=True)  # fmt: skip
+    if strike is None:
+        return []
+    return [await account_events_topic.send(key=f"{strike['platform']}:{strike['account_id']}",
+                                            value={"type": "strike", "strike": strike}, force=True)]  # fmt: skip
 
 
 @app.agent(account_events_topic)
@@ -403,10 +415,10 @@ async def handle_account_event(key: str, account_event: dict) -> None:
         return
     METRICS.account_strikes.labels(strike["platform"], strike["cause"]).inc()
     if flagged is not None:
-        # Sent before the state is stored: after a crash the strike comes again and
+        # On the broker before the state is stored: after a crash the strike comes again and
         # the request is sent again, which the item lifecycle de-duplicates.
-        await item_events_topic.send(key=accounts.account_item_key(strike["platform"], strike["account_id"]),
-                                     value={"type": "flagged", "flagged": flagged}, force=True)  # fmt: skip
+        await (await item_events_topic.send(key=accounts.account_item_key(strike["platform"], strike["account_id"]),
+                                            value={"type": "flagged", "flagged": flagged}, force=True))  # fmt: skip
         METRICS.account_requests.labels(strike["platform"]).inc()
         log.info("account %s reached %d confirmed violations: account-level request", key, len(state["strikes"]),
                  extra={"platform": strike["platform"], "key": key})  # fmt: skip
@@ -424,8 +436,8 @@ async def handle_campaign_event(key: str, campaign_event: dict) -> None:
     if campaign_event["type"] == "sighting":
         state, alert = campaigns.on_sighting(state, campaign_event["sighting"], CAMPAIGN_POLICY)
         if alert is not None:
-            # Before the state: a crash repeats the sighting, and publish_alert de-duplicates by id.
-            await publish_alert(alert["alert_id"], alert)
+            # On the broker before the state: a crash repeats the sighting, and publish_alert de-duplicates by id.
+            await asyncio.gather(*publish_alert(alert["alert_id"], alert))
             log.info("campaign %s: %d accounts on %s", key, len(alert["accounts"]), ", ".join(alert["platforms"]),
                      extra={"key": key})  # fmt: skip
     elif campaign_event["type"] == "removal":
@@ -440,7 +452,7 @@ async def handle_campaign_event(key: str, campaign_event: dict) -> None:
         campaign_to_state[key] = state
 
 
-async def confirm_media(state: dict, request_id: str) -> None:
+async def confirm_media(state: dict, request_id: str) -> list[asyncio.Future]:
     """Re-upload loop: a confirmed request's media joins every worker's hash bank.
 
     Confirmed means a reviewer approved the request or the platform removed
@@ -449,20 +461,36 @@ async def confirm_media(state: dict, request_id: str) -> None:
     """
     requests = [state.get("request")] + list(state.get("previous_requests", []))
     request = next((found for found in requests if found and found["request_id"] == request_id), None)
+    acknowledgements = []
     for media_hash in (request or {}).get("media_hashes", []):
         change = {"op": "add", "hash_type": media_hash["hash_type"], "hash": media_hash["hash"],
                   "label": "confirmed", "source": f"confirmed:{request_id}",
                   "at": datetime.now(UTC).isoformat()}  # fmt: skip
-        await hashbank_topic.send(key=f"{media_hash['hash_type']}:{media_hash['hash']}", value=change, force=True)
+        acknowledgements.append(
+            await hashbank_topic.send(key=f"{media_hash['hash_type']}:{media_hash['hash']}", value=change, force=True))
+    return acknowledgements
 
 
-async def publish_alert(key: str, alert: dict) -> None:
-    """Alerts are de-duplicated by their id: a replay raises none twice."""
+def publish_alert(key: str, alert: dict) -> list[asyncio.Future]:
+    """Alerts are de-duplicated by their id: a replay raises none twice. Returns the broker's acknowledgement."""
     if key in post_to_alert:
         METRICS.duplicates.labels("alert").inc()
-        return
-    post_to_alert[key] = alert
+        return []
     METRICS.alerts.labels(alert["type"], alert["severity"]).inc()
+    return [publish_through(post_to_alert, key, alert)]
+
+
+def publish_through(table, key: str, value: dict) -> asyncio.Future:
+    """Set ``table[key]``, whose changelog is an output topic, and return the broker's acknowledgement.
+
+    ``table[key] = value`` does the same but drops the acknowledgement; the
+    caller must have it before it stores any state that remembers the output.
+    These tables keep no local copy (memory store, streams/tables.py): after a
+    crash they are exactly what reached the topic.
+    """
+    acknowledgement = table.send_changelog(table.partition_for_key(key), key, value)
+    table.data[key] = value
+    return acknowledgement
 
 
 @app.agent(reports_topic)

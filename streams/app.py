@@ -29,6 +29,10 @@ app = faust.App(
     # no table state lives only on local disk.
     table_standby_replicas=0,
     web_in_thread=False,
+    # Faust's /table/<name>/<key> and /router views would show item state to
+    # anyone who reaches the port, without authentication: off.
+    web_router_enabled=False,
+    web_tables_enabled=False,
     # A post may carry a 10 MiB image (13.4 MiB as base64): see deploy/kafka/local.sh.
     producer_max_request_size=MAX_MESSAGE_BYTES,
     consumer_max_fetch_size=MAX_MESSAGE_BYTES,

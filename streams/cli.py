@@ -47,12 +47,16 @@ def main() -> None:
 @cli.command()
 @click.option("--web-port", type=int, envvar="MODWATCH_WEB_PORT", help="Port of /metrics and the web API.")
 @click.option("--loglevel", "-l", default=None, help="debug, info, warning or error (default: config log_level).")
-def worker(web_port: int | None, loglevel: str | None) -> None:
+@click.option("--insecure", is_flag=True, default=False,
+              help="Accept writes without MODWATCH_API_TOKEN, on any address (logged at every start).")
+def worker(web_port: int | None, loglevel: str | None, insecure: bool) -> None:
     """Run the Faust worker: consume posts, reports and statuses; publish alerts and requests."""
     import os
 
     if web_port is not None:
         os.environ["MODWATCH_WEB_PORT"] = str(web_port)
+    if insecure:
+        os.environ["MODWATCH_INSECURE"] = "1"
     from streams.worker import run
 
     run(loglevel)

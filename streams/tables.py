@@ -2,10 +2,17 @@
 
 ``post_to_takedown_request`` and ``post_to_alert`` use the output topics
 themselves as changelogs: setting ``post_to_takedown_request[key]`` *is*
-publishing the request. After a crash the worker rebuilds the table from the
-output topic before it consumes again, so a request already published is
-never published twice, and a request whose write never landed is published
-when its input is read again (at-least-once input, exactly-once output).
+publishing the request. They are kept in memory whatever the worker's store:
+at every start they are rebuilt from the output topic (compacted, one record
+per item), so they hold exactly what reached the broker. A RocksDB copy could
+hold a key whose record never landed (a ``kill -9`` between the local write
+and the send), and the replay would then skip the output for good.
+
+Every state that remembers an output is stored only after the broker has
+acknowledged it (streams/agents.py ``apply``), so a crash at any point
+repeats the cause and each output is de-duplicated by its id: a request or an
+alert already published is never published twice, and one whose write never
+landed is published when its input is read again.
 
 ``item_to_state`` holds each item's takedown lifecycle (streams/lifecycle.py)
 with its clock; its compacted changelog brings every open request and its
@@ -26,6 +33,7 @@ from streams.topics import (
 post_to_takedown_request = app.Table(
     "post_to_takedown_request",
     key_type=str,
+    store="memory://",
     partitions=settings.partitions,
     changelog_topic=takedown_requests_topic,
 )
@@ -33,6 +41,7 @@ post_to_takedown_request = app.Table(
 post_to_alert = app.Table(
     "post_to_alert",
     key_type=str,
+    store="memory://",
     partitions=settings.partitions,
     changelog_topic=alerts_topic,
 )

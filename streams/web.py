@@ -6,27 +6,36 @@
 partitions; with several workers, ``modwatch report`` (which reads the ledger)
 is the view of the whole system.
 
-``POST /decisions`` needs ``Authorization: Bearer <MODWATCH_API_TOKEN>`` when
-that variable is set; without it the worker's web port should stay on
-loopback (the default ``web_host``). ``POST /status`` takes platform callbacks
-signed with the platform's delivery secret.
+``POST /decisions`` needs ``Authorization: Bearer <MODWATCH_API_TOKEN>``
+(streams/access.py); a decision for an item this system never flagged is
+answered 404. ``POST /status`` takes platform callbacks signed with the
+platform's delivery secret, each good once. Both are handled by the worker
+that owns the item (forwarded there with their body), so the item's state
+and the callbacks already seen are in one place.
+
+Faust's own ``/table`` and ``/router`` views are off (streams/app.py): they
+would show item state without authentication.
 """
 
 from __future__ import annotations
 
-import hmac
+import logging
+import math
 import os
+import time
 from datetime import UTC, datetime
 
+import orjson
 from faust.exceptions import SameNode
 from faust.web import View
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from detectors.events import InvalidEvent
 from detectors.pipeline import item_key_of_request
+from streams import access
 from streams import report as compliance
 from streams.app import app
-from streams.tables import account_to_state, campaign_to_state, item_to_state
+from streams.tables import account_to_state, campaign_to_state, item_to_state, post_to_alert
 from streams.topics import decisions_topic, platform_status_topic
 
 # /metrics: Faust's own sensor metrics and modwatch's (streams/metrics.py) from
@@ -34,6 +43,33 @@ from streams.topics import decisions_topic, platform_status_topic
 setup_prometheus_sensors(app, pattern="/metrics", name_prefix="modwatch_faust")
 
 MAX_BODY_BYTES = 64 * 1024
+# simulator runs compress platform time by at most this much (streams/report.py observations)
+MAX_TIME_SCALE = 1_000_000.0
+FORWARDED_HEADER = "X-Modwatch-Forwarded"
+log = logging.getLogger("modwatch.web")
+
+
+async def forward_to_owner(view: View, table, key: str, request, body: bytes):
+    """The owner's answer when another worker owns ``key`` in ``table``; None when this one does.
+
+    Faust's ``route_req`` forwards the method and headers but not the body, so
+    writes are forwarded here. A forwarded request is never forwarded again.
+    """
+    if request.headers.get(FORWARDED_HEADER):
+        return None
+    try:
+        owner = app.router.key_store(table.name, key)
+    except KeyError:
+        return view.json({"error": "partitions are being reassigned: try again"}, status=503)
+    here = app.conf.canonical_url
+    if (owner.host, owner.port) == (here.host, here.port):
+        return None
+    names = ("Authorization", "Content-Type", "X-Modwatch-Timestamp", "X-Modwatch-Signature")
+    headers = {name: request.headers[name] for name in names if name in request.headers}
+    headers[FORWARDED_HEADER] = "1"
+    url = request.url.with_host(owner.host).with_port(int(owner.port))
+    async with app.http_client.post(url, headers=headers, data=body) as response:
+        return view.json(orjson.loads(await response.read()), status=response.status)
 
 
 @app.page("/healthz")
@@ -174,9 +210,11 @@ class Scoreboard(View):
                 if past and past.get("requested_at"):
                     records.append(_as_record(state, past))
         try:  # simulator runs compress platform time (streams/report.py observations)
-            time_scale = max(1.0, float(request.query.get("time_scale", "1")))
+            time_scale = float(request.query.get("time_scale", "1"))
         except ValueError:
-            return self.json({"error": "time_scale must be a number"}, status=400)
+            time_scale = math.nan
+        if not 1.0 <= time_scale <= MAX_TIME_SCALE:  # also false for nan
+            return self.json({"error": f"time_scale must be a number from 1 to {MAX_TIME_SCALE:g}"}, status=400)
         figures = compliance.build(compliance.observations(records, now, time_scale=time_scale))
         return self.json({"platforms": figures["platform"], "scope": "this worker's partitions", "at": now.isoformat()})
 
@@ -195,36 +233,58 @@ class StatusCallback(View):
 
     The signature scheme is the one modwatch signs its webhooks with
     (streams/delivery.py): ``X-Modwatch-Timestamp`` and ``X-Modwatch-Signature:
-    v1=<HMAC-SHA256(secret, "<timestamp>.<body>")>``, within 300 s of now
-    (older is a replay). The secret is the platform's delivery secret
-    (``secret_env`` in platforms.yaml); a platform without one cannot call back.
+    v1=<HMAC-SHA256(secret, "<timestamp>.<body>")>``, at most 300 s old and 30 s
+    ahead, and each signature accepted once (streams/access.py). The secret is
+    the platform's delivery secret (``secret_env`` in platforms.yaml).
+
+    Every refusal before the signature is verified gets the same answer, so a
+    caller learns nothing (not even which platforms have secrets); the worker
+    logs the reason. A signed body that is not a valid status gets its 400.
     """
 
     async def post(self, request):
-        import time
-
         from streams.agents import pipeline
-        from streams.delivery import SignatureError, verify
+        from streams.delivery import SIGNATURE_HEADER, SignatureError, verify
 
         body = await request.read()
         if len(body) > MAX_BODY_BYTES:
-            return self.error(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+            return self.refused(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+        platform, key = _platform_and_item(body)
+        secret = getattr(DELIVERY_CHANNELS.get(platform), "secret", None)
+        if not secret:
+            return self.refused(f"platform {str(platform)[:40]!r} has no delivery secret")
+        forwarded = await forward_to_owner(self, item_to_state, key, request, body)
+        if forwarded is not None:
+            return forwarded
+        now = time.time()
+        try:
+            verify(secret, request.headers, body, now)
+        except SignatureError as error:
+            return self.refused(f"{platform}: {error}")
+        refusal = CALLBACKS_SEEN.refusal(int(request.headers["X-Modwatch-Timestamp"]), request.headers[SIGNATURE_HEADER], now)
+        if refusal is not None:
+            return self.refused(f"{platform}: {refusal}")
         try:
             status = pipeline.parser.status(body)
         except InvalidEvent as error:
             return self.json({"error": str(error), "reason": error.reason, "field": error.field}, status=400)
-        secret = getattr(DELIVERY_CHANNELS.get(status.platform), "secret", None)
-        if not secret:
-            return self.error(403, f"{status.platform!r} has no delivery secret: status callbacks are refused")
-        try:
-            verify(secret, request.headers, body, time.time())
-        except SignatureError as error:
-            return self.json({"error": str(error), "reason": error.reason}, status=401)
         await platform_status_topic.send(key=status.key.encode(), value=body)
         return self.json({"accepted": True, "item": status.key, "status": status.status}, status=202)
 
-    def error(self, status: int, reason: str, **kwargs):
-        return self.json({"error": reason}, status=status)
+    def refused(self, reason: str):
+        log.warning("status callback refused: %s", reason)
+        return self.json({"error": "status callback refused"}, status=401)
+
+
+def _platform_and_item(body: bytes) -> tuple[str | None, str]:
+    """The platform and item a callback claims, read leniently: the signature decides whether to believe it."""
+    try:
+        claimed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, ""
+    if not isinstance(claimed, dict) or not isinstance(claimed.get("platform"), str):
+        return None, ""
+    return claimed["platform"], f"{claimed['platform']}:{claimed.get('post_id')}"
 
 
 def _load_delivery_channels() -> dict:
@@ -240,16 +300,16 @@ def _load_delivery_channels() -> dict:
 
 
 DELIVERY_CHANNELS = _load_delivery_channels()
+CALLBACKS_SEEN = access.ReplayGuard(window_seconds=300)
 
 
 @app.page("/decisions")
 class Decisions(View):
     async def post(self, request):
-        token = os.environ.get("MODWATCH_API_TOKEN")
-        if token:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return self.error(401, "missing or wrong bearer token")
+        if not access.bearer_allowed(request.headers.get("Authorization", ""), os.environ):
+            if not access.api_token(os.environ):
+                return self.error(401, f"writes are off: this worker has no {access.TOKEN_VARIABLE}")
+            return self.error(401, "missing or wrong bearer token")
         body = await request.read()
         if len(body) > MAX_BODY_BYTES:
             return self.error(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
@@ -260,9 +320,33 @@ class Decisions(View):
             key = decision_item_key(decision)
         except InvalidEvent as error:
             return self.json({"error": str(error), "reason": error.reason, "field": error.field}, status=400)
+        forwarded = await forward_to_owner(self, item_to_state, key, request, body)
+        if forwarded is not None:
+            return forwarded
+        if not _decides_something(decision, key):
+            target = decision.request_id or decision.alert_id
+            return self.error(404, f"no takedown request or alert {target!r}: nothing to decide")
         await decisions_topic.send(key=key.encode(), value=body)
         return self.json({"accepted": True, "item": key, "decision": decision.decision}, status=202)
 
     def error(self, status: int, reason: str, **kwargs):
         return self.json({"error": reason}, status=status)
 
+
+def _decides_something(decision, key: str) -> bool:
+    """Whether the request or alert a decision names exists (on this worker, which owns its item)."""
+    if decision.request_id is not None:
+        return _find_request(item_to_state.get(key), decision.request_id) is not None
+    return key in post_to_alert
+
+
+@app.task
+async def announce_write_access() -> None:
+    """Say at every start who may write: a worker started with --insecure says so each time."""
+    if access.api_token(os.environ):
+        log.info("writes need the bearer token (MODWATCH_API_TOKEN)")
+    elif access.insecure(os.environ):
+        log.warning("started with --insecure: anyone who reaches %s:%s can approve takedown requests "
+                    "(set MODWATCH_API_TOKEN instead)", app.conf.web_host, app.conf.web_port)  # fmt: skip
+    else:
+        log.warning("writes are off: POST /decisions answers 401 until MODWATCH_API_TOKEN is set")

@@ -6,16 +6,47 @@ import asyncio
 import logging
 
 import faust
+from aiokafka.errors import KafkaError
+
+# How long the first contact with the broker may take before the worker gives up with one line.
+BROKER_CHECK_SECONDS = 15.0
+
+
+def _broker_source() -> str:
+    import os
+
+    if "MODWATCH_BROKER" in os.environ:
+        return "environment MODWATCH_BROKER"
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return "environment KAFKA_BOOTSTRAP_SERVERS"
+    return "broker in modwatch.yaml"
 
 
 def run(loglevel: str | None = None) -> None:
-    from streams import agents, web  # noqa: F401 - registering agents and views on the app
-    from streams.app import app, settings
+    import os
 
+    from detectors.configfile import ConfigError
+    from streams import access
+    from streams.app import settings
+
+    # Before anything else: an exposed write API or an unreachable broker is one line and exit code 2.
+    problem = access.exposure_problem(settings.web_host, os.environ)
+    if problem is not None:
+        raise ConfigError([problem])
+    from streams import agents, web  # noqa: F401 - registering agents and views (loads every config file)
     from streams.admin import ensure_topics
+    from streams.app import app
 
+    client_log = logging.getLogger("aiokafka")
+    client_log.disabled = True  # its per-attempt errors would bury the one line below
+    try:
+        created = asyncio.run(asyncio.wait_for(ensure_topics(settings), BROKER_CHECK_SECONDS))
+    except (OSError, TimeoutError, KafkaError) as error:
+        reason = str(error) if type(error).__name__ in str(error) else f"{type(error).__name__} {error}".strip()
+        raise ConfigError([f"broker {settings.broker} ({_broker_source()}): not reachable: {reason}"]) from None
+    finally:
+        client_log.disabled = False
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    created = asyncio.run(ensure_topics(settings))
     if created:
         logging.getLogger("modwatch.worker").warning("created topics: %s", ", ".join(created))
     from streams.logs import logging_config

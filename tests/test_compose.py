@@ -399,11 +399,20 @@ def test_worker_environment_names_real_settings(services):
     env = environment(services["worker"])
     unknown = [
         name for name in env
-        if name.startswith("MODWATCH_") and name != "MODWATCH_CONFIG_DIR"
+        if name.startswith("MODWATCH_") and name not in {"MODWATCH_CONFIG_DIR", "MODWATCH_API_TOKEN"}
         and name.removeprefix("MODWATCH_").lower() not in fields
     ]
     assert not unknown, f"streams/settings.py has no setting for {unknown}"
     assert env.get("MODWATCH_WEB_HOST") == "0.0.0.0", "in a container the worker must listen on 0.0.0.0"
+
+
+def test_the_exposed_worker_gets_its_api_token_from_the_operators_environment(services):
+    """On 0.0.0.0 the worker refuses to start without a token: compose demands one and never holds it."""
+    from streams import access
+
+    token = environment(services["worker"]).get("MODWATCH_API_TOKEN", "")
+    assert token.startswith("${MODWATCH_API_TOKEN:?"), "compose must require the token from the environment"
+    assert access.exposure_problem("0.0.0.0", {}) is not None
 
 
 def test_worker_listens_where_compose_says():

@@ -14,12 +14,13 @@ import pytest
 from tests.conftest import ROOT, consume, post, produce
 
 pytestmark = pytest.mark.kafka
+TOKEN = "a-token-of-twenty-four-chars"
 
 
-def call(env, path, body=None, token=None):
+def call(env, path, body=None, token=None, scheme="Bearer"):
     request = urllib.request.Request(f"http://127.0.0.1:{env['MODWATCH_WEB_PORT']}{path}", data=body)
     if token:
-        request.add_header("Authorization", f"Bearer {token}")
+        request.add_header("Authorization", f"{scheme} {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, orjson.loads(response.read())
@@ -38,7 +39,7 @@ def wait_for(check, timeout=30.0):
 
 
 def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kafka_bootstrap):
-    env = dict(worker_env, MODWATCH_API_TOKEN="s3cret")
+    env = dict(worker_env, MODWATCH_API_TOKEN=TOKEN)
     prefix = env["MODWATCH_TOPIC_PREFIX"]
     start_worker(env)
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "first", "A documentary about the Haqqani Network")])
@@ -55,11 +56,16 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
                 "reason": "glorification", "at": "2026-11-29T10:00:00Z"}  # fmt: skip
     assert call(env, "/decisions", orjson.dumps(decision))[0] == 401
     assert call(env, "/decisions", orjson.dumps(decision), token="wrong")[0] == 401
-    status, answer = call(env, "/decisions", b'{"decision": "maybe"}', token="s3cret")
+    status, answer = call(env, "/decisions", b'{"decision": "maybe"}', token=TOKEN)
     assert status == 400 and answer["field"] == "request_id"
-    status, answer = call(env, "/decisions", orjson.dumps(dict(decision, decision="maybe")), token="s3cret")
+    status, answer = call(env, "/decisions", orjson.dumps(dict(decision, decision="maybe")), token=TOKEN)
     assert status == 400 and answer["field"] == "decision"
-    status, answer = call(env, "/decisions", orjson.dumps(decision), token="s3cret")
+    unknown = dict(decision, request_id=pending[0]["request_id"].split("~")[0] + "~not-made")
+    status, answer = call(env, "/decisions", orjson.dumps(unknown), token=TOKEN)
+    assert status == 404 and "nothing to decide" in answer["error"]
+    status, answer = call(env, "/decisions", orjson.dumps(dict(decision, request_id=None, alert_id="detection:x:nope")), token=TOKEN)
+    assert status == 404
+    status, answer = call(env, "/decisions", orjson.dumps(decision), token=TOKEN, scheme="bearer")  # RFC 7235: no case
     assert status == 202 and answer["item"] == "x:first"
 
     requests = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=1)
@@ -78,6 +84,36 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
     assert [request["post_id"] for request in listed] == ["second"]
     board = call(env, "/scoreboard")[1]["platforms"]["x"]
     assert board["requests"] == 1 and board["open"] == 1 and board["km_median_seconds"] is None
+    for scale in ("inf", "1e308", "nan", "0.5", "x"):
+        assert call(env, f"/scoreboard?time_scale={scale}")[0] == 400
+    assert call(env, "/scoreboard?time_scale=3600")[0] == 200
+
+
+def test_without_a_token_writes_are_off_and_faust_views_are_closed(worker_env, start_worker):
+    worker = start_worker()  # no MODWATCH_API_TOKEN, loopback
+    decision = {"request_id": "tr-eDpmaXJzdA-AAAA", "decision": "approve", "reviewer": "rev-1", "reason": "r",
+                "at": "2026-11-29T10:00:00Z"}  # fmt: skip
+    status, answer = call(worker_env, "/decisions", orjson.dumps(decision), token="anything-at-all-here")
+    assert status == 401 and "writes are off" in answer["error"]
+    assert "writes are off" in worker.log()
+    for path in ("/table/", "/table/item_to_state/x:first/", "/router/", "/router/item_to_state/"):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{worker_env['MODWATCH_WEB_PORT']}{path}", timeout=10)
+            raise AssertionError(f"{path} answered")
+        except urllib.error.HTTPError as error:
+            assert error.code == 404, path
+
+
+def test_insecure_is_said_at_every_start(worker_env, start_worker, tmp_path):
+    import os
+
+    env = dict(worker_env, MODWATCH_INSECURE="1")
+    worker = start_worker(env)
+    assert "started with --insecure" in worker.log()
+    worker.stop()
+    start_worker(env)
+    assert (tmp_path / "worker.log").read_text().count("started with --insecure") == 2
+    assert os.environ.get("MODWATCH_INSECURE") is None
 
 
 def test_status_callbacks_need_the_platforms_signature(worker_env, start_worker, kafka_bootstrap, tmp_path):
@@ -99,7 +135,7 @@ def test_status_callbacks_need_the_platforms_signature(worker_env, start_worker,
     secret = "a-secret-of-32-bytes-for-the-test"
     env = dict(worker_env, MODWATCH_CONFIG_DIR=str(config), MODWATCH_SECRET_X=secret)
     prefix = env["MODWATCH_TOPIC_PREFIX"]
-    start_worker(env)
+    worker = start_worker(env)
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "cb", "Join the Tehrik-e-Taliban today. Long live TTP!")])
     [(_, request)] = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=1, settle=0.2)
 
@@ -120,16 +156,25 @@ def test_status_callbacks_need_the_platforms_signature(worker_env, start_worker,
     now = int(time.time())
     removed = orjson.dumps({"platform": "x", "post_id": "cb", "status": "removed", "source": "x-callback",
                             "observed_at": request["requested_at"]})  # fmt: skip
-    assert send(signed(removed, now, key="not-the-secret-at-all"))[1]["reason"] == "mismatch"
-    assert send(signed(removed, now - 3600))[1]["reason"] == "stale_timestamp"  # a replay
-    unsigned = urllib.request.Request(f"http://127.0.0.1:{env['MODWATCH_WEB_PORT']}/status", data=removed)
-    assert send(unsigned)[0] == 401
     other = orjson.dumps({"platform": "telegram", "post_id": "1", "status": "removed", "source": "t",
                           "observed_at": request["requested_at"]})  # fmt: skip
-    assert send(signed(other, now))[0] == 403  # no secret configured for telegram
-    assert send(signed(b'{"platform": "x"}', now))[0] == 400
-    status, answer = send(signed(removed, now))
+    unsigned = urllib.request.Request(f"http://127.0.0.1:{env['MODWATCH_WEB_PORT']}/status", data=removed)
+    refusals = {
+        "wrong secret": signed(removed, now, key="not-the-secret-at-all"),
+        "stale": signed(removed, now - 3600),
+        "60 s ahead": signed(removed, now + 60),
+        "unsigned": unsigned,
+        "platform without a secret": signed(other, now),
+        "not JSON": signed(b"\xff", now),
+    }
+    for name, refused in refusals.items():  # one answer for every failure: nothing learned by probing
+        assert send(refused) == (401, {"error": "status callback refused"}), name
+    assert send(signed(b'{"platform": "x"}', now))[0] == 400  # signed by x: told what is wrong
+    good = signed(removed, now)
+    status, answer = send(good)
     assert status == 202 and answer["item"] == "x:cb"
+    assert send(good) == (401, {"error": "status callback refused"})  # a replay
+    assert "x: replay" in worker.log() and "x: future_timestamp" in worker.log()
 
     ledger = [record for _, record in consume(kafka_bootstrap, f"{prefix}.ledger", expect=4, settle=1.0)
               if record.get("kind") != "delivery_attempt"]  # fmt: skip
