@@ -682,7 +682,8 @@ AGENTS = (
     ("deliver_requests", "deliver_requests: event loop part"),
     ("metrics_handler", "GET /metrics (this benchmark's polling)"),
     ("follow_hash_bank", "timers and tasks"),
-    ("probe_broker_and_lag", "timers and tasks"),
+    ("probe_broker", "timers and tasks"),
+    ("publish_lag", "timers and tasks"),
     ("rewind_stalled_partitions", "timers and tasks"),
     ("check_deadlines", "timers and tasks"),
 )

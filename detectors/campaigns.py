@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from detectors.configfile import Problems, load_yaml
+from detectors.configfile import VALUE, Problems, load_yaml
 from detectors.text import normalise
 
 _NOT_LETTERS = re.compile(r"[^\w]+|[\d_]+")
@@ -49,14 +49,15 @@ class CampaignPolicy:
     severity: str = "high"
 
 
+CAMPAIGNS_SCHEMA = dict.fromkeys(("min_accounts", "min_platforms", "min_items", "window_hours", "min_words", "severity"), VALUE)
+
+
 def load_campaign_policy(path: Path, problems: Problems) -> CampaignPolicy:
     """The ``campaigns`` section of policy.yaml (defaults when absent)."""
     document = load_yaml(path, problems)
     where = ("campaigns",)
-    section = document.mapping(where)
-    known = {"min_accounts", "min_platforms", "min_items", "window_hours", "min_words", "severity"}
-    for name in sorted(set(section) - known):
-        document.problem(where + (name,), f"is not a campaigns setting ({', '.join(sorted(known))})")
+    document.mapping(where)
+    document.check_keys(CAMPAIGNS_SCHEMA, where)
     defaults = CampaignPolicy()
 
     def count(name: str, default: int) -> int:

@@ -72,7 +72,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 
 from detectors.base import Finding
-from detectors.configfile import Problems, load_yaml
+from detectors.configfile import ANY_KEY, VALUE, Problems, load_yaml
 from detectors.events import Post
 from detectors.language import (  # noqa: F401 - the classifier's public names, as before
     ENGLISH_WORDS,
@@ -579,8 +579,16 @@ class ClassifierSettings:
     hate_targets: Mapping[str, HateTarget] = field(default_factory=lambda: MappingProxyType({}))
 
 
+CLASSIFIER_SCHEMA = {
+    "model": VALUE,
+    "min_score": VALUE,
+    "hate_needs_target": {ANY_KEY: {"groups": [VALUE], "profanity": [VALUE]}},
+}
+
+
 def read_classifier_settings(document: Any) -> ClassifierSettings:
     """``min_score`` and ``hate_needs_target`` from a loaded ``classifier.yaml``; problems go to the document."""
+    document.check_keys(CLASSIFIER_SCHEMA)
     min_score = document.number(("min_score",), default=DEFAULT_MIN_SCORE, minimum=0.0, maximum=1.0)
     targets = {}
     for language in document.mapping(("hate_needs_target",)):

@@ -9,10 +9,26 @@ file, which line and which field is wrong::
 the tree. Loaders call :meth:`Document.problem` for each fault they find and
 :meth:`Problems.raise_if_any` once at the end, so an operator fixes every
 mistake in one pass instead of one per restart.
+
+Nothing is read one way and meant another: a key that appears twice in a
+mapping is a problem (YAML would keep the last one silently), and each loader
+declares the keys it reads in a schema that :meth:`Document.check_keys`
+holds the file to, so a misspelt key is refused with the nearest known one::
+
+    config/modwatch.yaml:9: partitons: is not a modwatch.yaml setting; did you mean 'partitions'?
+
+A schema is a nested dict: each known key maps to the schema of its value,
+:data:`VALUE` for a value the loader checks itself, ``[item_schema]`` for a
+list, and the key :data:`ANY_KEY` for maps keyed by names the operator
+chooses (platform ids, category names). :class:`Section` names a mapping's
+keys in messages ("is not a jurisdiction setting").
 """
 
 from __future__ import annotations
 
+import codecs
+import difflib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +36,27 @@ from typing import Any
 import yaml
 
 PathKey = tuple[str | int, ...]
+
+# One line per optional file that is absent, so that "no watchlists" is a
+# statement in the log rather than something the operator has to infer.
+log = logging.getLogger("modwatch.config")
+
+ANY_KEY = "*"
+"""In a schema mapping: any key the operator chooses; its value follows the schema given for it."""
+
+VALUE = None
+"""A schema leaf: the key is known and its value is checked by the loader that reads it."""
+
+
+class Section(dict):
+    """A schema mapping whose keys messages call "<noun> settings" ("is not a jurisdiction setting").
+
+    A plain dict is named after the key it sits under, or the file at the top level.
+    """
+
+    def __init__(self, noun: str, keys: dict):
+        super().__init__(keys)
+        self.noun = noun
 
 
 def render_path(path: PathKey) -> str:
@@ -46,8 +83,14 @@ class Problems:
     """Collects problems across files; raises them together."""
 
     messages: list[str] = field(default_factory=list)
+    # Several loaders read the same file (policy.yaml, threats.yaml): a repeated
+    # key or an unreadable file is one problem, not one per loader.
+    _seen: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def add(self, message: str) -> None:
+        if message in self._seen:
+            return
+        self._seen.add(message)
         self.messages.append(message)
 
     def raise_if_any(self) -> None:
@@ -162,19 +205,103 @@ class Document:
             return default
         return value
 
+    def check_keys(self, schema: Any, path: PathKey = ()) -> None:
+        """Report every key under ``path`` that ``schema`` does not know (see the module docstring).
+
+        Only keys are checked: a value of the wrong shape is left to the loader,
+        which reports it with the type it expected.
+        """
+        if isinstance(schema, Section):
+            noun = schema.noun
+        else:
+            names = [part for part in path if isinstance(part, str)]
+            noun = names[-1] if names else self.path.name
+        self._check_keys(self.get(path), schema, path, noun)
+
+    def _check_keys(self, value: Any, schema: Any, path: PathKey, noun: str) -> None:
+        if isinstance(schema, list):
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    self._check_keys(item, schema[0], path + (index,), noun)
+            return
+        if not isinstance(schema, dict) or not isinstance(value, dict):
+            return
+        if isinstance(schema, Section):
+            noun = schema.noun
+        for key, item in value.items():
+            if key in schema:
+                self._check_keys(item, schema[key], path + (key,), key)
+            elif ANY_KEY in schema:
+                self._check_keys(item, schema[ANY_KEY], path + (key,), noun)
+            else:
+                self.problem(path + (key,), unknown_key(key, schema, noun))
+
+
+def closest_key(key: str, known: Any) -> str | None:
+    """The known key ``key`` is most likely a misspelling of, or None when none is close."""
+    close = difflib.get_close_matches(str(key), sorted(name for name in known if name != ANY_KEY), n=1)
+    return close[0] if close else None
+
+
+def unknown_key(key: str, known: Any, noun: str) -> str:
+    """The problem with ``key`` where only ``known`` keys are read: the nearest known key, else all of them."""
+    article = "an" if noun[:1].lower() in "aeiou" else "a"
+    close = closest_key(key, known)
+    if close is not None:
+        return f"is not {article} {noun} setting; did you mean {close!r}?"
+    names = sorted(name for name in known if name != ANY_KEY)
+    return f"is not {article} {noun} setting ({', '.join(names) or 'it has none'})"
+
+
+def optional_file(path: Path, consequence: str) -> bool:
+    """Whether ``path`` exists; when it does not, one notice says what that means ("no watchlists loaded")."""
+    if path.exists():
+        return True
+    log.warning("%s: not found; %s", path, consequence)
+    return False
+
+
+def read_text(path: Path, problems: Problems, *, encoding: str = "utf-8") -> str | None:
+    """The text of ``path``, or None after a problem saying why it cannot be read.
+
+    Bytes that are not UTF-8 are reported with their line (1-based): a file
+    saved as Latin-1 by a spreadsheet is fixed at that line, not searched for.
+    ``encoding`` is ``utf-8`` or ``utf-8-sig`` (a leading byte-order mark is dropped).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        problems.add(f"{path}: cannot be read: {error}")
+        return None
+    if encoding == "utf-8-sig" and data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        problems.add(
+            f"{path}:{line}: cannot be read: byte {data[error.start]:#04x} at column {column} is not UTF-8 "
+            f"({error.reason}); save the file as UTF-8"
+        )
+        return None
+
 
 def load_yaml(path: Path, problems: Problems) -> Document:
-    """Parse ``path``; a syntax error becomes a problem with its line, not an exception."""
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        problems.add(f"{path}: cannot be read: {error}")
+    """Parse ``path``; a syntax error becomes a problem with its line, not an exception.
+
+    A key repeated in one mapping is a problem too (the value kept is the last,
+    as YAML loaders do, so the rest of the file is still checked).
+    """
+    source = read_text(path, problems)
+    if source is None:
         return Document(path, None, {}, problems, readable=False)
     loader = yaml.SafeLoader(source)
+    repeated: list[tuple[PathKey, int, int, int]] = []
     try:
         node = loader.get_single_node()
         lines: dict[PathKey, int] = {}
-        data = _construct(loader, node, (), lines) if node is not None else None
+        data = _construct(loader, node, (), lines, repeated) if node is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -186,24 +313,38 @@ def load_yaml(path: Path, problems: Problems) -> Document:
         return Document(path, None, {}, problems, readable=False)
     finally:
         loader.dispose()
+    for key_path, line, first, count in repeated:
+        times = "twice" if count == 2 else f"{count} times"
+        problems.add(f"{path}:{line}: {render_path(key_path)}: appears {times} (first at line {first})")
     return Document(path, data, lines, problems)
 
 
-def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, lines: dict) -> Any:
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, lines: dict, repeated: list) -> Any:
+    """The value of ``node``, recording each path's line in ``lines`` and each repeated key in ``repeated``
+    as (path, line, line of the first occurrence, occurrences so far)."""
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result = {}
+        first_lines: dict[str, int] = {}
+        counts: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 key = str(key)
-            result[key] = _construct(loader, value_node, path + (key,), lines)
+            line = key_node.start_mark.line + 1
+            key_path = path + (key,)
+            if key in first_lines:
+                counts[key] += 1
+                repeated.append((key_path, line, first_lines[key], counts[key]))
+                # The last value wins: forget the lines of the one it replaces.
+                for known in [known for known in lines if known[: len(key_path)] == key_path]:
+                    del lines[known]
+            else:
+                first_lines[key], counts[key] = line, 1
+            result[key] = _construct(loader, value_node, key_path, lines, repeated)
             # A problem with a field points at its key, even when the value starts below it.
-            lines[path + (key,)] = key_node.start_mark.line + 1
+            lines[key_path] = line
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [
-            _construct(loader, item, path + (index,), lines)
-            for index, item in enumerate(node.value)
-        ]
+        return [_construct(loader, item, path + (index,), lines, repeated) for index, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)

@@ -41,7 +41,7 @@ import re
 import ahocorasick
 
 from detectors.base import Finding
-from detectors.configfile import Problems, load_yaml
+from detectors.configfile import ANY_KEY, VALUE, Problems, Section, load_yaml
 from detectors.events import Post
 from detectors.text import NormalisedText, folded, folded_with_offsets, normalise, quoted_spans
 
@@ -118,6 +118,27 @@ class _Term:
     organisation: Organisation | None = None
 
 
+DESIGNATIONS_SCHEMA = {
+    "source": VALUE,  # where a generated list came from: for the operator
+    # jurisdiction, legal_basis and verified are read; name, title and compiled_from are for the operator.
+    "list": Section("list header", dict.fromkeys(
+        ("name", "title", "jurisdiction", "legal_basis", "verified", "compiled_from"), VALUE)),
+    "organisations": [Section("organisation", {
+        "id": VALUE,
+        "name": VALUE,
+        "designations": [Section("designation", {"list": VALUE, "reference": VALUE, "listed_on": VALUE, "source": VALUE})],
+        "aliases": {ANY_KEY: [VALUE]},  # languages: load_designations checks them
+        "acronyms": [VALUE],
+        "weak_acronyms": [VALUE],
+        "same_as": VALUE,
+        "review_only": VALUE,
+        "note": VALUE,  # for the operator
+    })],
+}  # fmt: skip
+
+CUES_SCHEMA = dict.fromkeys(CUE_KINDS, {ANY_KEY: [VALUE]})  # languages: load_cues checks them
+
+
 def load_all_designations(config_dir: Path, problems: Problems) -> tuple[Organisation, ...]:
     """``designations.yaml`` (the UN list) and every ``designations-*.yaml`` (national lists).
 
@@ -154,6 +175,7 @@ def load_designations(
     path: Path, problems: Problems, *, same_as: dict[str, str] | None = None
 ) -> tuple[Organisation, ...]:
     document = load_yaml(path, problems)
+    document.check_keys(DESIGNATIONS_SCHEMA)
     header = document.mapping(("list",))
     jurisdiction = document.text(("list", "jurisdiction"), default=EVERYWHERE) if header else EVERYWHERE
     legal_basis = document.text(("list", "legal_basis")) if header else ""
@@ -225,6 +247,7 @@ def load_designations(
 
 def load_cues(path: Path, problems: Problems) -> dict[str, tuple[tuple[str, str], ...]]:
     document = load_yaml(path, problems)
+    document.check_keys(CUES_SCHEMA)
     cues: dict[str, tuple[tuple[str, str], ...]] = {}
     for kind in CUE_KINDS:
         entries = []

@@ -50,7 +50,7 @@ import numpy as np
 from PIL import Image
 
 from detectors.base import Finding
-from detectors.configfile import Problems, load_yaml
+from detectors.configfile import ANY_KEY, VALUE, Problems, load_yaml, optional_file, read_text
 from detectors.events import InvalidEvent, Post
 from detectors.hashing import (
     HEX_LENGTHS,
@@ -489,10 +489,8 @@ def load_bank_file(
 
     ``seen`` maps each entry already read (from earlier files) to its ``file:line``.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # tolerate the BOM spreadsheet programs write
-    except (OSError, UnicodeDecodeError) as error:
-        problems.add(f"{path}: cannot be read: {error}")
+    text = read_text(path, problems, encoding="utf-8-sig")  # tolerate the BOM spreadsheet programs write
+    if text is None:
         return []
     reader = csv.reader(text.splitlines(keepends=True), strict=True)
     expected = ",".join(BANK_COLUMNS)
@@ -572,7 +570,7 @@ def _entry_from_row(path: Path, line: int, values: dict[str, str], problems: Pro
 
 def load_bank_dir(folder: Path, problems: Problems) -> list[BankEntry]:
     """Entries of every ``*.csv`` in ``folder`` (sorted by name); a missing folder is an empty bank."""
-    if not folder.is_dir():
+    if not optional_file(folder, "the hash bank is empty"):
         return []
     entries: list[BankEntry] = []
     seen: dict[tuple[str, str, str], str] = {}
@@ -589,10 +587,8 @@ def read_pdq_list(path: Path, problems: Problems, min_quality: int = PDQ_MIN_QUA
     with a quality below ``min_quality`` is skipped: such hashes would match
     unrelated flat images. Repeated hashes are kept once.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        problems.add(f"{path}: cannot be read: {error}")
+    text = read_text(path, problems, encoding="utf-8-sig")
+    if text is None:
         return [], 0
     hashes: dict[str, None] = {}
     skipped = 0
@@ -651,15 +647,23 @@ class HashingConfig:
         return self.label_categories.get(entry.label, self.default_category)
 
 
+HASHING_SCHEMA = {
+    "pdq": dict.fromkeys(("match_radius", "min_quality", "match_rotations", "unletterbox", "unletterbox_tolerance"), VALUE),
+    "images": {"max_pixels": VALUE, "jpeg_draft_side": VALUE},
+    "categories": {"default": VALUE, "by_label": {ANY_KEY: VALUE}},
+}
+
+
 def load_hashing_config(path: Path, problems: Problems, categories: frozenset[str] | None = None) -> HashingConfig:
     """Read config/hashing.yaml (a missing file means the defaults).
 
     ``categories``, when given (the policy's), is what every category named
     here must be one of: a misspelt category would be recorded and never acted on.
     """
-    if not path.exists():
+    if not optional_file(path, "media hash matching uses its defaults"):
         return HashingConfig()
     document = load_yaml(path, problems)
+    document.check_keys(HASHING_SCHEMA)
     defaults = HashingConfig()
 
     def integer(where: tuple, default: int, minimum: int, maximum: int) -> int:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from detectors.base import Detector, Finding
-from detectors.configfile import Problems, load_yaml
+from detectors.configfile import ANY_KEY, VALUE, Problems, Section, load_yaml
 from detectors.classifier import TextClassifierDetector
 from detectors.designations import DesignatedOrganisationDetector
 from detectors.hashbank import MediaHashDetector
@@ -56,8 +56,30 @@ class Platform:
     jurisdiction: str
 
 
+# `delivery` is read and checked by streams/delivery.py, `recheck` by streams/poller.py.
+PLATFORMS_SCHEMA = {
+    "platforms": {ANY_KEY: Section("platform", {"name": VALUE, "jurisdiction": VALUE, "delivery": VALUE, "recheck": VALUE})},
+}
+
+JURISDICTIONS_SCHEMA = {
+    "default": VALUE,
+    "jurisdictions": {
+        ANY_KEY: Section("jurisdiction", {
+            "name": VALUE,
+            "legal_basis": VALUE,
+            "citation": VALUE,
+            "deadline_hours": VALUE,
+            "category_deadline_hours": {ANY_KEY: VALUE},
+            "emergency": {"deadline_hours": VALUE, "severities": [VALUE]},
+            "categories": [VALUE],
+        }),
+    },
+}  # fmt: skip
+
+
 def load_platforms(path: Path, problems: Problems, jurisdiction_codes: set[str], default: str) -> dict[str, Platform]:
     document = load_yaml(path, problems)
+    document.check_keys(PLATFORMS_SCHEMA)
     platforms = {}
     for name, _ in document.mapping(("platforms",), required=True).items():
         where = ("platforms", name)
@@ -74,6 +96,7 @@ def load_platforms(path: Path, problems: Problems, jurisdiction_codes: set[str],
 
 def load_jurisdictions(path: Path, problems: Problems) -> tuple[dict[str, Jurisdiction], str]:
     document = load_yaml(path, problems)
+    document.check_keys(JURISDICTIONS_SCHEMA)
     jurisdictions = {}
     for code, _ in document.mapping(("jurisdictions",), required=True).items():
         where = ("jurisdictions", code)

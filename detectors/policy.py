@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from detectors.base import Finding
-from detectors.configfile import Problems, load_yaml
+from detectors.configfile import ANY_KEY, VALUE, Problems, Section, load_yaml
 from detectors.events import Post
 
 ACTIONS = ("none", "review", "takedown")  # weakest first
@@ -65,6 +65,15 @@ class WatchlistPolicy:
 WATCHLIST_CATEGORY = "watchlisted_account"
 
 
+# `accounts` is read and checked by streams/accounts.py, `campaigns` by detectors/campaigns.py.
+POLICY_SCHEMA = {
+    "categories": {ANY_KEY: Section("category", {"review_at": VALUE, "takedown_at": VALUE, "severity": VALUE})},
+    "watchlist": {"escalate_to_takedown": [VALUE], "raise_severity_by": VALUE},
+    "accounts": VALUE,
+    "campaigns": VALUE,
+}
+
+
 class Policy:
     def __init__(self, categories: Sequence[CategoryPolicy], watchlist: WatchlistPolicy = WatchlistPolicy()):
         self.categories = {policy.category: policy for policy in categories}
@@ -73,6 +82,7 @@ class Policy:
     @classmethod
     def from_config(cls, path: Path, problems: Problems) -> Policy:
         document = load_yaml(path, problems)
+        document.check_keys(POLICY_SCHEMA)
         categories = []
         for category, _ in document.mapping(("categories",), required=True).items():
             where = ("categories", category)

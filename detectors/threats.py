@@ -57,7 +57,7 @@ import ahocorasick
 
 from detectors.base import Finding
 from detectors.language import guess_language
-from detectors.configfile import Document, Problems, load_yaml
+from detectors.configfile import ANY_KEY, VALUE, Document, Problems, Section, load_yaml
 from detectors.events import Post
 from detectors.text import NormalisedText, _fold_character, folded, folded_with_offsets, normalise, quoted_spans
 
@@ -138,8 +138,22 @@ class ThreatGrammar:
     framings: MappingProxyType  # framing -> compiled word regex
 
 
+_LANGUAGE_LISTS = {ANY_KEY: [VALUE]}  # language -> words; _language_lists checks the languages
+THREATS_SCHEMA = {
+    "model": VALUE,  # model and model_threshold: ViolentThreatDetector.from_config
+    "model_threshold": VALUE,
+    "words": {ANY_KEY: [VALUE]},
+    "prefilter_endings": [VALUE],
+    "acts": [Section("act", {"language": VALUE, "form": VALUE, "pattern": VALUE, "anchors": [VALUE], "requires": [VALUE]})],
+    "roles": dict.fromkeys(ROLES, _LANGUAGE_LISTS),
+    "negation": _LANGUAGE_LISTS,
+    "framing": dict.fromkeys(FRAMINGS, _LANGUAGE_LISTS),
+}
+
+
 def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
     document = load_yaml(path, problems)
+    document.check_keys(THREATS_SCHEMA)
     words: dict[str, list[str]] = {}
     for name, _ in document.mapping(("words",), required=True).items():
         entries = document.sequence(("words", name), required=True)

@@ -81,7 +81,7 @@ from detectors.classifier import (
     TextModel,
     category_scores,
 )
-from detectors.configfile import Document, Problems, load_yaml
+from detectors.configfile import ANY_KEY, VALUE, Document, Problems, Section, load_yaml
 
 DATASETS = Path(__file__).resolve().parent / "datasets"
 DEFAULT_DATASETS = (DATASETS / "davidson_en" / "dataset.yaml", DATASETS / "ruhsold_roman_urdu" / "dataset.yaml")
@@ -205,10 +205,24 @@ def overlap_key(text: str) -> str:
 
 # -- manifests ----------------------------------------------------------------
 
+DATASET_SCHEMA = {
+    "head": VALUE,
+    "language": VALUE,
+    "labels": {ANY_KEY: VALUE},
+    "model": dict.fromkeys(("kind", "bits", "char_orders", "word_orders", "min_df", "c", "class_weight", "calibration",
+                            "gate_c", "normal_label", "coarse_label"), VALUE),
+    "files": [Section("file", {
+        "path": VALUE, "format": VALUE, "codes": {ANY_KEY: VALUE}, "split": VALUE, "text_column": VALUE,
+        "label_column": VALUE, "hold_out_fraction": VALUE, "hold_out_seed": VALUE,
+    })],
+}  # fmt: skip
+
+
 def load_dataset(path: Path, problems: Problems) -> Dataset:
     """Read a ``dataset.yaml``; problems are recorded with file:line: field."""
     path = Path(path)
     document = load_yaml(path, problems)
+    document.check_keys(DATASET_SCHEMA)
     head = document.text(("head",), required=True)
     language = document.text(("language",), required=True)
     labels: dict[str, str] = {}

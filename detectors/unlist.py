@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from detectors.configfile import Problems, load_yaml
+from detectors.configfile import ANY_KEY, VALUE, Problems, Section, load_yaml
 
 LISTS = {"Al-Qaida": "UN 1267", "Taliban": "UN 1988"}
 # Letters Urdu writes and Arabic does not: an original-script name with one of them is Urdu.
@@ -107,8 +107,16 @@ def _abbreviates(acronym: str, name: str) -> bool:
     return len(capitals) >= 2 and all(any(capital == initial for initial in initials) for capital in capitals)
 
 
+OVERLAY_SCHEMA = {
+    "entries": {ANY_KEY: Section("overlay entry", {"aliases": {ANY_KEY: [VALUE]}, "acronyms": [VALUE]})},
+    "distinctive_acronyms": [VALUE],
+    "exclude": [Section("exclusion", {"reference": VALUE, "alias": VALUE, "reason": VALUE})],
+}
+
+
 def apply_overlay(entities: list[Entity], overlay_path: Path, problems: Problems) -> None:
     document = load_yaml(overlay_path, problems)
+    document.check_keys(OVERLAY_SCHEMA)
     by_reference = {entity.reference: entity for entity in entities}
     for reference, _ in document.mapping(("entries",)).items():
         entity = by_reference.get(reference)

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from detectors.base import Finding
-from detectors.configfile import Problems, load_yaml
+from detectors.configfile import VALUE, Problems, Section, load_yaml, optional_file
 from detectors.events import Post
 from detectors.text import handle_key
 
@@ -38,8 +38,16 @@ class WatchlistEntry:
     added: date | None
 
 
+WATCHLISTS_SCHEMA = {
+    "accounts": [
+        Section("watchlist entry", dict.fromkeys(("platform", "account_id", "handle", "reason", "source", "added"), VALUE)),
+    ],
+}
+
+
 def load_watchlist(path: Path, problems: Problems, platforms: frozenset[str]) -> tuple[WatchlistEntry, ...]:
     document = load_yaml(path, problems)
+    document.check_keys(WATCHLISTS_SCHEMA)
     entries = []
     for index, item in enumerate(document.sequence(("accounts",))):
         where = ("accounts", index)
@@ -112,7 +120,8 @@ class WatchlistDetector:
     @classmethod
     def from_config(cls, config_dir: Path, problems: Problems, platforms: frozenset[str]) -> WatchlistDetector:
         path = config_dir / "watchlists.yaml"
-        if not path.exists():
+        # Optional: a deployment may watch no accounts at all.
+        if not optional_file(path, "no watchlists loaded"):
             return cls(())
         return cls(load_watchlist(path, problems, platforms))
 

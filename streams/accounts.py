@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from detectors.configfile import Problems, load_yaml
+from detectors.configfile import VALUE, Problems, load_yaml
 
 ACCOUNT_MARK = "~account~"
 ACCOUNT_CATEGORY = "account"
@@ -35,14 +35,15 @@ class AccountPolicy:
     severity: str = "high"
 
 
+ACCOUNTS_SCHEMA = dict.fromkeys(("confirmed_violations", "window_days", "watchlisted_confirmed_violations", "severity"), VALUE)
+
+
 def load_account_policy(path: Path, problems: Problems) -> AccountPolicy:
     """The ``accounts`` section of policy.yaml (defaults when absent)."""
     document = load_yaml(path, problems)
     where = ("accounts",)
-    section = document.mapping(where)
-    for name in sorted(set(section) - {"confirmed_violations", "window_days", "watchlisted_confirmed_violations", "severity"}):
-        document.problem(where + (name,), "is not an accounts setting "
-                         "(confirmed_violations, window_days, watchlisted_confirmed_violations, severity)")  # fmt: skip
+    document.mapping(where)
+    document.check_keys(ACCOUNTS_SCHEMA, where)
     defaults = AccountPolicy()
     return AccountPolicy(
         confirmed_violations=int(document.number(where + ("confirmed_violations",), default=defaults.confirmed_violations, minimum=1)),

@@ -17,7 +17,8 @@
 ``check_deadlines``   timer: ticks overdue items, sets the open/overdue gauges
 ``recheck_open_requests`` timer: polls open requests' URLs on platforms with a
                       ``recheck`` section -> platform-status (streams/poller.py)
-``probe_broker_and_lag`` timer: broker reachability (/readyz) and consumer lag
+``probe_broker``      timer, every second: broker reachability (/readyz)
+``publish_lag``       timer: consumer lag per input partition
 ``follow_hash_bank``  task: every worker reads the whole hashbank topic into its bank
 
 No input event can stop an agent: a record that breaks the contract goes to
@@ -709,45 +710,54 @@ async def expire_accounts_and_campaigns():
             await account_events_topic.send(key=key, value={"type": "expire"}, force=True)
 
 
-HEALTH = {"broker_ok_at": None, "broker_error": "not probed yet"}
+# The last probe's answer (streams/web.py /readyz). A probe every second that
+# gives up after 2 s: /readyz turns not-ready within about 3 s of the broker going away.
+HEALTH = {"broker_ok": False, "probed_at": None, "broker_error": "not probed yet"}
 LAG_TOPICS = frozenset(settings.topic(name) for name in ("posts", "reports", "platform-status", "decisions", "item-events"))
 LAG_SERIES: set[tuple[str, str]] = set()
-BROKER_PROBE_SECONDS = 5.0
+BROKER_PROBE_SECONDS = 1.0
+BROKER_PROBE_TIMEOUT_SECONDS = 2.0
+LAG_SECONDS = 5.0
 
 
 async def _metadata_with_auth(address: str, options: dict) -> None:
     from aiokafka.client import AIOKafkaClient
 
-    client = AIOKafkaClient(bootstrap_servers=address, request_timeout_ms=3000, **options)
+    client = AIOKafkaClient(bootstrap_servers=address, request_timeout_ms=int(BROKER_PROBE_TIMEOUT_SECONDS * 1000), **options)
     try:
-        await asyncio.wait_for(client.bootstrap(), timeout=5.0)
+        await asyncio.wait_for(client.bootstrap(), timeout=BROKER_PROBE_TIMEOUT_SECONDS)
     except asyncio.TimeoutError as error:
-        raise OSError("no metadata answer within 5 s") from error
+        raise OSError(f"no metadata answer within {BROKER_PROBE_TIMEOUT_SECONDS:g} s") from error
     finally:
         await client.close()
 
 
 @app.timer(interval=BROKER_PROBE_SECONDS)
-async def probe_broker_and_lag():
-    """Readiness and lag: ask a broker for metadata; publish each partition's lag."""
+async def probe_broker():
+    """Readiness: ask a broker for metadata; the first that answers makes the worker's broker reachable."""
     loop = asyncio.get_running_loop()
     addresses = bootstrap_servers(settings.broker).split(",")
     options = kafka_auth.client_options()
+    errors = []
     for address in addresses:
         try:
             if options:  # SASL: the handshake needs a real client; the stdlib probe speaks plaintext only
                 await _metadata_with_auth(address, options)
             else:
-                await loop.run_in_executor(None, kafka_probe.brokers, address, 3.0)
+                await loop.run_in_executor(None, kafka_probe.brokers, address, BROKER_PROBE_TIMEOUT_SECONDS)
         except (OSError, ValueError, struct.error, KafkaError) as error:
-            HEALTH["broker_error"] = f"{address}: {error}"
+            errors.append(f"{address}: {error}")
             continue
-        HEALTH["broker_ok_at"] = time.monotonic()
-        HEALTH["broker_error"] = None
+        HEALTH.update(broker_ok=True, probed_at=time.monotonic(), broker_error=None)
         METRICS.broker_up.set(1)
-        break
-    else:
-        METRICS.broker_up.set(0)
+        return
+    HEALTH.update(broker_ok=False, probed_at=time.monotonic(), broker_error="; ".join(errors))
+    METRICS.broker_up.set(0)
+
+
+@app.timer(interval=LAG_SECONDS)
+async def publish_lag():
+    """Each owned input partition's lag (committed offset to the end of the partition)."""
     # Only the streams agents consume: a table's changelog is read at recovery and
     # never committed, so its "lag" would be every record ever written.
     consumer = app.consumer

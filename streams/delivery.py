@@ -97,7 +97,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from detectors.configfile import Document, PathKey, Problems, load_yaml
+from detectors.configfile import Document, PathKey, Problems, closest_key, load_yaml
 
 SIGNATURE_VERSION = "v1"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -358,7 +358,9 @@ def _check_fields(document: Document, where: PathKey, section: dict, allowed: fr
                 f"and name that variable with {_CREDENTIAL_FIELDS[name]}",
             )
         elif name not in allowed:
-            document.problem(where + (name,), f"is not a field of {what} (fields: {', '.join(sorted(allowed))})")
+            close = closest_key(name, allowed)
+            document.problem(where + (name,), f"is not a field of {what}; did you mean {close!r}?" if close
+                             else f"is not a field of {what} (fields: {', '.join(sorted(allowed))})")  # fmt: skip
 
 
 def _integer(document: Document, path: PathKey, default: int, minimum: int) -> int:

@@ -38,6 +38,43 @@ def logging_config(level: str, log_format: str) -> dict:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "default"}},
+        "filters": {"repeats": {"()": "streams.logs.RepeatLimit"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["repeats"]}},
         "root": {"level": level.upper(), "handlers": ["stderr"]},
     }
+
+
+class RepeatLimit(logging.Filter):
+    """Other libraries' repeated warnings and errors: one line per interval, with the count left out.
+
+    During a broker outage aiokafka and Faust log every reconnection attempt
+    (thousands of lines in 30 s). The first line of each kind passes; the same
+    kind (logger and message template) again within ``interval_seconds`` is
+    counted instead, and the next line that passes says how many were left
+    out. modwatch's own loggers are never limited: each of their lines is about
+    one record or one request.
+    """
+
+    def __init__(self, interval_seconds: float = 10.0, clock=None):
+        super().__init__()
+        import time
+
+        self.interval_seconds = interval_seconds
+        self.clock = clock or time.monotonic
+        self._kinds: dict[tuple[str, object], tuple[float, int]] = {}  # kind -> (when it last passed, left out since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or record.name.startswith("modwatch"):
+            return True
+        kind = (record.name, record.msg)
+        now = self.clock()
+        passed_at, left_out = self._kinds.get(kind, (None, 0))
+        if passed_at is not None and now - passed_at < self.interval_seconds:
+            self._kinds[kind] = (passed_at, left_out + 1)
+            return False
+        if left_out:
+            record.msg = f"{record.msg} [{left_out} more like this in the last {now - passed_at:.0f} s]"
+        self._kinds[kind] = (now, 0)
+        if len(self._kinds) > 10_000:  # messages built without a template: forget the oldest kinds
+            self._kinds = dict(list(self._kinds.items())[-1000:])
+        return True

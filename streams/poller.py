@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from detectors.configfile import Problems, load_yaml
+from detectors.configfile import VALUE, Problems, load_yaml
 
 # Phrases platforms show on a removed or withheld item. Checked in the first
 # max_bytes of the page, case-insensitively.
@@ -71,6 +71,9 @@ class RecheckConfig:
     timeout_seconds: float = 10.0
 
 
+RECHECK_SCHEMA = {"interval_seconds": VALUE, "hosts": [VALUE], "timeout_seconds": VALUE}
+
+
 def load_recheck_config(path: Path, problems: Problems) -> dict[str, RecheckConfig]:
     """Each platform's ``recheck`` section of platforms.yaml: ``interval_seconds`` and ``hosts``."""
     document = load_yaml(Path(path), problems)
@@ -81,9 +84,8 @@ def load_recheck_config(path: Path, problems: Problems) -> dict[str, RecheckConf
         where = ("platforms", platform, "recheck")
         if document.get(where) is None:
             continue
-        section = document.mapping(where)
-        for name in sorted(set(section) - {"interval_seconds", "hosts", "timeout_seconds"}):
-            document.problem(where + (name,), "is not a recheck setting (interval_seconds, hosts, timeout_seconds)")
+        document.mapping(where)
+        document.check_keys(RECHECK_SCHEMA, where)
         hosts = document.sequence(where + ("hosts",), required=True)
         if any(not isinstance(host, str) or not host.strip() for host in hosts):
             document.problem(where + ("hosts",), "must be a list of host names")

@@ -19,14 +19,18 @@ each test its own app id and topic prefix):
 ``MODWATCH_TICK_SECONDS`` how often deadlines are checked
 ``MODWATCH_EXPIRE_AFTER_DAYS`` when an unanswered request is closed as expired
 ``MODWATCH_REDELIVER_AFTER_MINUTES`` when an undelivered request is sent again
-``MODWATCH_RECHECK_ALLOW_LOOPBACK`` 1 lets the re-check poller fetch from 127.0.0.1 (tests, simulator)
+``MODWATCH_RECHECK_ALLOW_LOOPBACK`` 1 lets the re-check poller fetch from 127.0.0.1 (tests, simulator); 0 or unset: not
 ``MODWATCH_LOG_FORMAT`` json (one object per line) or text
 ``MODWATCH_LOG_LEVEL``   debug, info, warning, error
 =======================  ===================================================
+
+A variable is held to the same rule as the key it replaces (:data:`RULES`), and
+a problem names it: ``environment MODWATCH_PARTITIONS: must be at least 1, not 0``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +80,91 @@ def bootstrap_servers(broker: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Rule:
+    """What one setting accepts, from modwatch.yaml or from its environment variable alike."""
+
+    kind: type  # str, int or float
+    default: object
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None  # the value must be greater than this
+    options: tuple[str, ...] = ()  # the only values allowed (compared without case for log_level)
+    ignore_case: bool = False
+
+    def parse(self, raw: str) -> object:
+        """An environment value as the YAML value it replaces would be; unparsable text stays text."""
+        if self.kind is str:
+            return raw
+        try:
+            return int(raw)
+        except ValueError:
+            pass
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+
+    def problem(self, value: object, shown: str) -> str | None:
+        """What is wrong with ``value`` (shown as ``shown``), or None when it is acceptable."""
+        if self.kind is str:
+            if not isinstance(value, str):
+                return f"must be text, not {shown}"
+            if self.options:
+                candidate = value.lower() if self.ignore_case else value
+                if candidate not in self.options:
+                    return f"{value!r} is not one of {', '.join(self.options)}"
+            elif not value.strip():
+                return "is empty"
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"must be {'a whole number' if self.kind is int else 'a number'}, not {shown}"
+        if self.kind is int and value != int(value):
+            return f"must be a whole number, not {shown}"
+        if self.minimum is not None and value < self.minimum:
+            return f"must be at least {self.minimum:g}, not {shown}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be at most {self.maximum:g}, not {shown}"
+        if self.above is not None and value <= self.above:
+            return f"must be more than {self.above:g}, not {shown}"
+        return None
+
+
+def _count(default: int) -> Rule:
+    return Rule(int, default, minimum=1)
+
+
+def _duration(default: float) -> Rule:
+    # Zero would mean a timer that never waits or a request that expires as it is made.
+    return Rule(float, default, above=0)
+
+
+# Every key of modwatch.yaml, and the rule its MODWATCH_<KEY> variable is held to as well.
+RULES: dict[str, Rule] = {
+    "broker": Rule(str, "kafka://127.0.0.1:9092"),
+    "app_id": Rule(str, "modwatch"),
+    "topic_prefix": Rule(str, "modwatch"),
+    "partitions": _count(4),
+    "replication_factor": _count(1),
+    "web_port": Rule(int, 6066, minimum=1, maximum=65535),
+    "web_host": Rule(str, "127.0.0.1"),
+    # The table stores Faust ships with; any other URL fails deep inside Faust at start-up.
+    "store": Rule(str, "memory://", options=("memory://", "rocksdb://")),
+    "data_dir": Rule(str, ".modwatch-data"),
+    "session_timeout_seconds": _duration(30.0),
+    "tick_seconds": _duration(30.0),
+    "expire_after_days": _duration(30.0),
+    "redeliver_after_minutes": _duration(30.0),
+    "report_velocity_threshold": _count(5),
+    "report_velocity_window_minutes": _duration(60.0),
+    "scan_batch_size": _count(500),
+    # 0: each batch is whatever has arrived, without waiting for more.
+    "scan_batch_seconds": Rule(float, 0.2, minimum=0),
+    "log_level": Rule(str, "info", options=("debug", "info", "warning", "error"), ignore_case=True),
+    "log_format": Rule(str, "json", options=("json", "text")),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     config_dir: Path
     broker: str
@@ -111,51 +200,57 @@ class Settings:
         config_dir = Path(config_dir or default_config_dir())
         problems = Problems()
         document = load_yaml(config_dir / "modwatch.yaml", problems)
+        document.check_keys(dict.fromkeys(RULES))
 
-        def value(key: str, kind, default):
+        def value(key: str):
+            rule = RULES[key]
             env_name = f"MODWATCH_{key.upper()}"
             if env_name in environ:
                 raw = environ[env_name]
-                try:
-                    return kind(raw)
-                except ValueError:
-                    problems.add(f"environment {env_name}: {raw!r} is not a valid {kind.__name__}")
-                    return default
-            if kind is str:
-                return document.text((key,), default=default)
-            if kind is int:
-                return int(document.number((key,), default=default, minimum=1))
-            return document.number((key,), default=default, minimum=0)
+                found = rule.parse(raw)
+                problem = rule.problem(found, raw if isinstance(found, (int, float)) else repr(raw))
+                if problem:
+                    problems.add(f"environment {env_name}: {problem}")
+                    return rule.default
+                return rule.kind(found)
+            found = document.get((key,))
+            if found is None:
+                return rule.default
+            problem = rule.problem(found, repr(found))
+            if problem:
+                document.problem((key,), problem)
+                return rule.default
+            return rule.kind(found)
 
-        broker = value("broker", str, "kafka://127.0.0.1:9092")
+        broker = value("broker")
         if "MODWATCH_BROKER" not in environ and environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             broker = broker_url(environ["KAFKA_BOOTSTRAP_SERVERS"])
+        loopback = environ.get("MODWATCH_RECHECK_ALLOW_LOOPBACK", "")
+        if loopback not in ("", "0", "1"):
+            # "true" or "yes" would otherwise read as 0: refused, not guessed.
+            problems.add(f"environment MODWATCH_RECHECK_ALLOW_LOOPBACK: must be 1 or 0, not {loopback!r}")
         settings = cls(
             config_dir=config_dir,
             broker=broker,
-            app_id=value("app_id", str, "modwatch"),
-            topic_prefix=value("topic_prefix", str, "modwatch"),
-            partitions=value("partitions", int, 4),
-            replication_factor=value("replication_factor", int, 1),
-            web_port=value("web_port", int, 6066),
-            web_host=value("web_host", str, "127.0.0.1"),
-            store=value("store", str, "memory://"),
-            data_dir=Path(value("data_dir", str, ".modwatch-data")),
-            session_timeout_seconds=value("session_timeout_seconds", float, 30.0),
-            tick_seconds=value("tick_seconds", float, 30.0),
-            expire_after_days=value("expire_after_days", float, 30.0),
-            redeliver_after_minutes=value("redeliver_after_minutes", float, 30.0),
-            report_velocity_threshold=value("report_velocity_threshold", int, 5),
-            report_velocity_window_minutes=value("report_velocity_window_minutes", float, 60.0),
-            scan_batch_size=value("scan_batch_size", int, 500),
-            scan_batch_seconds=value("scan_batch_seconds", float, 0.2),
-            log_level=value("log_level", str, "info"),
-            log_format=value("log_format", str, "json"),
-            recheck_allow_loopback=environ.get("MODWATCH_RECHECK_ALLOW_LOOPBACK", "") == "1",
+            app_id=value("app_id"),
+            topic_prefix=value("topic_prefix"),
+            partitions=value("partitions"),
+            replication_factor=value("replication_factor"),
+            web_port=value("web_port"),
+            web_host=value("web_host"),
+            store=value("store"),
+            data_dir=Path(value("data_dir")),
+            session_timeout_seconds=value("session_timeout_seconds"),
+            tick_seconds=value("tick_seconds"),
+            expire_after_days=value("expire_after_days"),
+            redeliver_after_minutes=value("redeliver_after_minutes"),
+            report_velocity_threshold=value("report_velocity_threshold"),
+            report_velocity_window_minutes=value("report_velocity_window_minutes"),
+            scan_batch_size=value("scan_batch_size"),
+            scan_batch_seconds=value("scan_batch_seconds"),
+            log_level=value("log_level"),
+            log_format=value("log_format"),
+            recheck_allow_loopback=loopback == "1",
         )
-        if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
-            problems.add(f"{config_dir / 'modwatch.yaml'}: log_level: {settings.log_level!r} is not debug, info, warning or error")
-        if settings.log_format not in {"json", "text"}:
-            problems.add(f"{config_dir / 'modwatch.yaml'}: log_format: {settings.log_format!r} is not json or text")
         problems.raise_if_any()
         return settings

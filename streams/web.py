@@ -80,14 +80,14 @@ async def healthz(web, request):
 @app.page("/readyz")
 async def readyz(web, request):
     """Ready: a broker answers, partitions are assigned, and table recovery is done."""
-    import time
-
-    from streams.agents import BROKER_PROBE_SECONDS, HEALTH
+    from streams.agents import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, HEALTH
 
     problems = []
-    last_ok = HEALTH["broker_ok_at"]
-    if last_ok is None or time.monotonic() - last_ok > 3 * BROKER_PROBE_SECONDS:
+    probed_at = HEALTH["probed_at"]
+    if not HEALTH["broker_ok"]:
         problems.append(f"broker not reachable: {HEALTH['broker_error']}")
+    elif time.monotonic() - probed_at > BROKER_PROBE_SECONDS + BROKER_PROBE_TIMEOUT_SECONDS + 2:
+        problems.append(f"broker not probed for {time.monotonic() - probed_at:.0f} s (the event loop is stalled)")
     if app.rebalancing:
         problems.append("rebalancing")
     if not app.tables.recovery.completed.is_set():

@@ -511,8 +511,7 @@ platforms:
         + "credentials are not read from the config file: put it in an environment variable and name that "
         "variable with secret_env",
         where("base_delay_second", "platforms.facebook.delivery.retry.base_delay_second")
-        + "is not a field of retry (fields: base_delay_seconds, max_attempts, max_delay_seconds, "
-        "max_retry_after_seconds)",
+        + "is not a field of retry; did you mean 'base_delay_seconds'?",
         where("max_attempts: 0", "platforms.facebook.delivery.retry.max_attempts") + "must be at least 1, not 0",
         where("http://takedowns.facebook", "platforms.facebook.delivery.url")
         + "'http://takedowns.facebook.example/modwatch' is plain http to another machine; use https, "
