@@ -174,6 +174,27 @@ class EventParser:
 
     # -- public -----------------------------------------------------------
 
+    # The record kinds whose key the contract fixes as ``platform:post_id``. A
+    # decision names its request (any key: modwatch routes it); bank and
+    # watchlist changes are keyed by what they change and checked by their parsers.
+    KEYED_KINDS = frozenset({"post", "report", "status"})
+
+    def record(self, kind: str, key: bytes | str | None, value: bytes | str | None, headers: Any = None):
+        """A whole Kafka record as the contract reads it: the value parsed as ``kind``, then its key.
+
+        ``headers`` are accepted and not read: nothing in the contract lives in
+        them, so no header can make a record valid or invalid.
+        """
+        parsed = getattr(self, kind)(value)
+        if kind in self.KEYED_KINDS:
+            given = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray, memoryview)) else key
+            if isinstance(given, memoryview):
+                given = bytes(given).decode("utf-8", "replace")
+            if given != parsed.key:
+                shown = "no key" if given is None else repr(given[:80]) if isinstance(given, str) else repr(given)
+                raise InvalidEvent("invalid_key", "key", f"{shown} is not {parsed.key!r} (platform:post_id)")
+        return parsed
+
     def post(self, raw: bytes | str) -> Post:
         record = self._object(raw)
         return Post(

@@ -224,9 +224,12 @@ class Pipeline:
         self.last_durations = durations
         return [self.policy.decide(post, found) for post, found in zip(posts, findings)]
 
-    def parse_post(self, raw: bytes | str) -> Post:
-        """Parse and validate a post, including its images (undecodable, bombs, contradicted hashes)."""
-        post = self.parser.post(raw)
+    def parse_post(self, raw: bytes | str, key: bytes | str | None = None, *, keyed: bool = False) -> Post:
+        """Parse and validate a post, including its images (undecodable, bombs, contradicted hashes).
+
+        ``keyed``: ``raw`` is a Kafka record's value and ``key`` its key, which must be the post's.
+        """
+        post = self.parser.record("post", key, raw) if keyed else self.parser.post(raw)
         if self.media is not None and post.media:
             self.media.validate(post)
         return post

@@ -7,6 +7,11 @@ Every input is fed to
   as ``str`` (decoded with ``errors="replace"`` and with ``"surrogatepass"``,
   which yields lone surrogates). The only exception a parser may raise is
   :class:`InvalidEvent`, and its ``reason`` must be one of ``InvalidEvent.REASONS``;
+* :meth:`EventParser.record` for each input topic's kind, the input read as a
+  whole Kafka record (first byte: flags for a null key, a null value and
+  headers; second byte: the key's length; then key and value): only
+  ``InvalidEvent`` may come out, and a post, report or status is accepted only
+  under its own ``platform:post_id`` key;
 * :func:`detectors.text.normalise` (with and without offsets; both paths must
   give the same key, and every key character must map back into the original),
   :func:`detectors.text.handle_key` and :func:`detectors.campaigns.text_key`,
@@ -129,6 +134,7 @@ def TestOneInput(data: bytes) -> None:
         if method == "post" and event is not None:
             _detect(event)
 
+    _check_record(data)
     _check_text(replaced)
     if surrogates is not None and surrogates != replaced:
         _check_text(surrogates)
@@ -139,6 +145,28 @@ def TestOneInput(data: bytes) -> None:
     post = _parse("post", orjson.dumps(record))
     if post is not None:
         _detect(post)
+
+
+RECORD_KINDS = ("post", "report", "status", "decision")
+
+
+def _check_record(data: bytes) -> None:
+    """The input as a whole Kafka record: flags (null key, null value, headers), key length, key, value."""
+    if len(data) < 2:
+        return
+    flags, key_length, rest = data[0], data[1] % 64, data[2:]
+    key = None if flags & 1 else rest[:key_length]
+    value = None if flags & 2 else rest[key_length:]
+    headers = [("h", rest[:8]), ("", None)] if flags & 4 else None
+    for kind in RECORD_KINDS:
+        try:
+            parsed = PARSER.record(kind, key, value, headers)
+        except InvalidEvent as error:
+            if error.reason not in InvalidEvent.REASONS:
+                raise AssertionError(f"record {kind}: InvalidEvent with unknown reason {error.reason!r}") from error
+            continue
+        if kind in PARSER.KEYED_KINDS and (key or b"").decode("utf-8", "replace") != parsed.key:
+            raise AssertionError(f"record {kind}: accepted under key {key!r}, not {parsed.key!r}")
 
 
 def _decodes_with_surrogates(data: bytes) -> bool:

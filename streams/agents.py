@@ -128,13 +128,9 @@ async def send_dead_letter(event, error: InvalidEvent) -> None:
     )
 
 
-def parse_keyed(event, parse: Callable):
-    """Parse an input record and check that its key is ``platform:post_id``."""
-    parsed = parse(event.value)
-    key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes) else event.key
-    if key != parsed.key:
-        raise InvalidEvent("invalid_key", "key", f"{key!r} is not {parsed.key!r} (platform:post_id)")
-    return parsed
+def parse_record(event, kind: str):
+    """Parse an input record as the contract reads it (value, and key where the contract fixes it)."""
+    return pipeline.parser.record(kind, event.key, event.value, event.headers)
 
 
 # --- each input record once and in order (streams/offsets.py) -----------------------------------
@@ -214,7 +210,7 @@ async def scan_posts(stream):
             if not await in_order(event):
                 continue
             try:
-                parsed.append((event, parse_keyed(event, pipeline.parse_post)))
+                parsed.append((event, pipeline.parse_post(event.value, event.key, keyed=True)))
                 METRICS.events.labels(event.message.topic, "valid").inc()
             except InvalidEvent as error:
                 await send_dead_letter(event, error)
@@ -501,7 +497,7 @@ async def forward_reports(stream):
         if not await in_order(event):
             continue
         try:
-            report = pipeline.parser.report(event.value)
+            report = parse_record(event, "report")
         except InvalidEvent as error:
             await send_dead_letter(event, error)
             continue
@@ -518,7 +514,7 @@ async def forward_statuses(stream):
         if not await in_order(event):
             continue
         try:
-            status = pipeline.parser.status(event.value)
+            status = parse_record(event, "status")
             account = account_status_of(status)
         except InvalidEvent as error:
             await send_dead_letter(event, error)

@@ -110,3 +110,50 @@ def test_a_valid_record_survives_unknown_extra_fields():
               "future_field": {"nested": [1, 2, 3]}}  # fmt: skip
     post = PARSER.post(json.dumps(record))
     assert post.extra["future_field"] == {"nested": [1, 2, 3]}
+
+
+# --- whole Kafka records: key, value and headers, any of them None -------------------------------
+
+VALID_VALUES = {
+    "post": {"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "2026-11-28T10:00:00Z", "text": "hi"},
+    "report": {"platform": "x", "post_id": "1", "reporter_id": "r", "reason": "spam", "reported_at": "2026-11-28T10:00:00Z"},
+    "status": {"platform": "x", "post_id": "1", "status": "removed", "observed_at": "2026-11-28T10:00:00Z", "source": "api"},
+    "decision": {"request_id": "tr-eDox", "decision": "approve", "reviewer": "r", "at": "2026-11-28T10:00:00Z"},
+}  # fmt: skip
+record_keys = st.none() | st.binary(max_size=40) | st.text(max_size=40) | st.sampled_from([b"x:1", "x:1", b"x:2", b"telegram:1"])
+record_values = (st.none() | st.binary(max_size=400) | records.map(lambda record: json.dumps(record).encode())
+                 | st.sampled_from([orjson.dumps(value) for value in VALID_VALUES.values()]))  # fmt: skip
+record_headers = st.none() | st.lists(st.tuples(st.text(max_size=20), st.none() | st.binary(max_size=40)), max_size=4)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(KINDS), key=record_keys, value=record_values, headers=record_headers)
+def test_any_kafka_record_is_an_event_or_an_invalid_event(kind, key, value, headers):
+    try:
+        parsed = PARSER.record(kind, key, value, headers)
+    except InvalidEvent as error:
+        assert error.reason in InvalidEvent.REASONS
+        return
+    if kind in PARSER.KEYED_KINDS:  # accepted only with the key the contract gives it
+        assert (key.decode() if isinstance(key, bytes) else key) == parsed.key
+
+
+@pytest.mark.parametrize("kind", sorted(VALID_VALUES))
+@pytest.mark.parametrize("key", [None, b"", b"x:2", b"\xff", "x:1 "])
+def test_a_valid_value_under_the_wrong_key_is_invalid_key_where_the_contract_fixes_the_key(kind, key):
+    value = orjson.dumps(VALID_VALUES[kind])
+    assert PARSER.record(kind, b"x:1", value, [("trace", None)]) is not None
+    if kind in PARSER.KEYED_KINDS:
+        with pytest.raises(InvalidEvent) as raised:
+            PARSER.record(kind, key, value, None)
+        assert (raised.value.reason, raised.value.field) == ("invalid_key", "key")
+    else:  # a decision names its request: any key, modwatch routes it
+        assert PARSER.record(kind, key, value, None).decision == "approve"
+
+
+@pytest.mark.parametrize("kind", sorted(VALID_VALUES))
+def test_a_tombstone_under_any_key_is_null_value(kind):
+    for key in (None, b"x:1"):
+        with pytest.raises(InvalidEvent) as raised:
+            PARSER.record(kind, key, None, None)
+        assert raised.value.reason == "null_value"
