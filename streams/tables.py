@@ -30,10 +30,14 @@ from streams.topics import (
     takedown_requests_topic,
 )
 
+# Not "memory://": Faust falls back to the app's store when the URL is falsy,
+# and yarl's URL("memory://") is (no host, no path).
+MEMORY = "memory://output-tables/"
+
 post_to_takedown_request = app.Table(
     "post_to_takedown_request",
     key_type=str,
-    store="memory://",
+    store=MEMORY,
     partitions=settings.partitions,
     changelog_topic=takedown_requests_topic,
 )
@@ -41,7 +45,7 @@ post_to_takedown_request = app.Table(
 post_to_alert = app.Table(
     "post_to_alert",
     key_type=str,
-    store="memory://",
+    store=MEMORY,
     partitions=settings.partitions,
     changelog_topic=alerts_topic,
 )
