@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check setup system-deps kafka-start kafka-stop bench clean designations model
+.PHONY: demo test check setup system-deps kafka-start kafka-stop bench chaos clean designations model
 
 DEMO_MINUTES ?= 3
 
@@ -63,6 +63,11 @@ kafka-stop:
 
 bench: setup
 	$(BIN)/python -m bench.run
+
+# Crash harness: kill -9 the worker CHAOS_KILLS times, a rebalance, a 30 s broker outage; lost and duplicated per output.
+CHAOS_KILLS ?= 50
+chaos: setup system-deps
+	$(BIN)/python -m bench.chaos --kills $(CHAOS_KILLS) --outage 30
 
 clean:
 	deploy/kafka/local.sh stop || true

@@ -182,3 +182,37 @@ def test_status_callbacks_need_the_platforms_signature(worker_env, start_worker,
     # reports the removal, so the request goes from emitted straight to removed.
     assert [record["to"] for record in ledger] == ["requested", "removed"]
     assert ledger[-1]["removal_status"] == "removed"
+
+
+def test_a_decision_sent_to_either_worker_reaches_the_worker_that_owns_its_item(worker_env, start_worker, kafka_bootstrap, tmp_path):
+    """Two workers share the partitions: each decision is forwarded (with its body) to its item's owner."""
+    from tests.conftest import WorkerProcess, free_port
+
+    env = dict(worker_env, MODWATCH_API_TOKEN=TOKEN)
+    prefix = env["MODWATCH_TOPIC_PREFIX"]
+    start_worker(env)
+    other = dict(env, MODWATCH_WEB_PORT=str(free_port()), MODWATCH_DATA_DIR=str(tmp_path / "second"))
+    second = WorkerProcess(other, tmp_path / "second.log").start()
+    try:
+        posts = [post("x", f"d{number}", "A documentary about the Haqqani Network") for number in range(8)]
+        produce(kafka_bootstrap, f"{prefix}.posts", posts)
+
+        def pending() -> list[dict] | None:
+            found = call(env, "/reviews")[1]["pending_review"] + call(other, "/reviews")[1]["pending_review"]
+            return found if len(found) == 8 else None
+
+        reviews = wait_for(pending, timeout=60)
+        answers = []
+        for review in reviews:  # every decision to the first worker, whoever owns the item
+            decision = {"request_id": review["request_id"], "decision": "approve", "reviewer": "rev-1",
+                        "reason": "glorification", "at": "2026-11-29T10:00:00Z"}  # fmt: skip
+            answers.append(call(env, "/decisions", orjson.dumps(decision), token=TOKEN))
+        assert [status for status, _ in answers] == [202] * 8, answers
+        unknown = dict(decision, request_id=reviews[0]["request_id"].split("~")[0] + "~not-made")
+        assert [call(env, "/decisions", orjson.dumps(unknown), token=TOKEN)[0],
+                call(other, "/decisions", orjson.dumps(unknown), token=TOKEN)[0]] == [404, 404]  # fmt: skip
+        requests = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=9, timeout=60)
+        # Eight approvals are eight strikes against acct-1: its account-level request comes too.
+        assert sorted(key for key, _ in requests) == sorted(f"x:d{number}" for number in range(8)) + ["x:~account~acct-1"]
+    finally:
+        second.stop()
