@@ -311,7 +311,8 @@ def failed(rows: list[Row]) -> bool:
     return any(row.lost or (row.duplicated and not row.output.startswith("  ")) for row in rows)
 
 
-async def run(kills: int, outage: float, rebalance: bool, posts: int, rate: float, seed: int, folder: Path) -> list[Row]:
+async def run(kills: int, outage: float, rebalance: bool, posts: int, rate: float, seed: int, folder: Path,
+              tree: Path = ROOT) -> list[Row]:
     rng = random.Random(seed)
     broker = Broker(folder)
     say(f"starting a broker on {broker.bootstrap}")
@@ -319,7 +320,7 @@ async def run(kills: int, outage: float, rebalance: bool, posts: int, rate: floa
     name = f"chaos{uuid.uuid4().hex[:8]}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_")}
     env.update(MODWATCH_BROKER=f"kafka://{broker.bootstrap}", MODWATCH_APP_ID=name, MODWATCH_TOPIC_PREFIX=name,
-               MODWATCH_CONFIG_DIR=str(ROOT / "config"), MODWATCH_STORE="rocksdb://",
+               MODWATCH_CONFIG_DIR=str(tree / "config"), MODWATCH_STORE="rocksdb://",
                MODWATCH_SESSION_TIMEOUT_SECONDS="6", MODWATCH_SCAN_BATCH_SECONDS="0.05", PYTHONUNBUFFERED="1")  # fmt: skip
 
     plan = Plan()
@@ -328,7 +329,7 @@ async def run(kills: int, outage: float, rebalance: bool, posts: int, rate: floa
 
     def worker(number: int) -> Worker:
         started.append(Worker(dict(env, MODWATCH_WEB_PORT=str(free_port()), MODWATCH_DATA_DIR=str(folder / f"state-{number}")),
-                              folder / f"worker-{number}.log"))  # fmt: skip
+                              folder / f"worker-{number}.log", tree=tree))  # fmt: skip
         return started[-1]
 
     try:
@@ -384,12 +385,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=4.0, help="posts per second (default 4)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, broker data)")
+    parser.add_argument("--tree", type=Path, default=ROOT,
+                        help="run the worker from this source tree (a git worktree of an older revision)")
     args = parser.parse_args(argv)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the harness's own clients ride out the outage
     posts = args.posts or int(args.rate * (args.kills * 12 + args.outage + 30))
     folder = Path(tempfile.mkdtemp(prefix="modwatch-chaos-"))
     started = time.monotonic()
-    rows = asyncio.run(run(args.kills, args.outage, not args.no_rebalance, posts, args.rate, args.seed, folder))
+    rows = asyncio.run(run(args.kills, args.outage, not args.no_rebalance, posts, args.rate, args.seed, folder, args.tree))
     print(f"{args.kills} kill -9, {'a rebalance, ' if not args.no_rebalance else ''}"
           f"{f'a {args.outage:g} s broker outage, ' if args.outage else ''}{posts} posts, {time.monotonic() - started:.0f} s (seed {args.seed})")  # fmt: skip
     print(render(rows))

@@ -42,12 +42,20 @@ from aiokafka.errors import KafkaError
 from detectors import campaigns
 from detectors.configfile import Problems
 from detectors.events import InvalidEvent
-from detectors.pipeline import Pipeline, item_key_of_request, request_id_for
+from detectors.pipeline import item_key_of_request, request_id_for
 from detectors.watchlist import WatchlistEntry
 from streams import accounts, kafka_auth, kafka_probe, lifecycle
 from streams.app import MAX_MESSAGE_BYTES, app, settings
 from streams.deadletter import dead_letter, dead_letter_key
 from streams.metrics import METRICS
+from streams.runtime import (
+    BROKER_PROBE_SECONDS,
+    BROKER_PROBE_TIMEOUT_SECONDS,
+    DELIVERY_CHANNELS,
+    HEALTH,
+    decision_item_key,
+    pipeline,
+)
 from streams.offsets import Cursor, OffsetProbe
 from streams.settings import bootstrap_servers
 from streams.tables import (
@@ -73,8 +81,6 @@ from streams.topics import (
 
 log = logging.getLogger("modwatch.agents")
 
-# Loaded at import, before the worker starts: every config problem is reported at once.
-pipeline = Pipeline.from_config_dir(settings.config_dir)
 LIFECYCLE = lifecycle.LifecycleSettings(
     expire_after=timedelta(days=settings.expire_after_days),
     redeliver_after=timedelta(minutes=settings.redeliver_after_minutes),
@@ -565,18 +571,6 @@ async def forward_decisions(stream):
         await item_events_topic.send(key=key, value={"type": "decision", "decision": record})
 
 
-def decision_item_key(decision) -> str:
-    if decision.request_id is not None:
-        try:
-            return item_key_of_request(decision.request_id)
-        except ValueError as error:
-            raise InvalidEvent("invalid_value", "request_id", str(error)) from None
-    prefix = "detection:"
-    if not decision.alert_id.startswith(prefix) or ":" not in decision.alert_id[len(prefix):]:
-        raise InvalidEvent("invalid_value", "alert_id", f"{decision.alert_id[:80]!r} is not a detection alert id")
-    return decision.alert_id[len(prefix):]
-
-
 @app.timer(interval=settings.tick_seconds)
 async def check_deadlines():
     """Tick items whose next deadline has passed; refresh the open and overdue gauges.
@@ -706,13 +700,8 @@ async def expire_accounts_and_campaigns():
             await account_events_topic.send(key=key, value={"type": "expire"}, force=True)
 
 
-# The last probe's answer (streams/web.py /readyz). A probe every second that
-# gives up after 2 s: /readyz turns not-ready within about 3 s of the broker going away.
-HEALTH = {"broker_ok": False, "probed_at": None, "broker_error": "not probed yet"}
 LAG_TOPICS = frozenset(settings.topic(name) for name in ("posts", "reports", "platform-status", "decisions", "item-events"))
 LAG_SERIES: set[tuple[str, str]] = set()
-BROKER_PROBE_SECONDS = 1.0
-BROKER_PROBE_TIMEOUT_SECONDS = 2.0
 LAG_SECONDS = 5.0
 
 
@@ -897,8 +886,6 @@ DELIVERY_CONCURRENCY = 4
 async def deliverer():
     if not DELIVERER:
         from streams.delivery import Deliverer
-        from streams.web import DELIVERY_CHANNELS
-
         DELIVERER.append(Deliverer(DELIVERY_CHANNELS, on_attempt=record_attempt))
     return DELIVERER[0]
 

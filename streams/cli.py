@@ -25,6 +25,7 @@ import orjson
 
 from detectors.configfile import ConfigError
 from detectors.events import InvalidEvent, item_key
+from streams.cli_io import read_ledger_file, read_topic
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
@@ -303,14 +304,14 @@ def report(since, until, output_format, plot_path, ledger_file, broker, time_sca
     until = until.replace(tzinfo=UTC) if until else None
     alerts = []
     if ledger_file:
-        records = _read_ledger_file(ledger_file)
+        records = read_ledger_file(ledger_file)
         if alerts_file:
-            alerts = _read_ledger_file(alerts_file)
+            alerts = read_ledger_file(alerts_file)
     else:
         topic, bootstrap = _resolve("ledger", broker)
-        records = asyncio.run(_read_topic(topic, bootstrap))
+        records = asyncio.run(read_topic(topic, bootstrap))
         alerts_topic, _ = _resolve("alerts", broker)
-        alerts = asyncio.run(_read_topic(alerts_topic, bootstrap))
+        alerts = asyncio.run(read_topic(alerts_topic, bootstrap))
     now = min(datetime.now(UTC), until) if until else datetime.now(UTC)
     observed = compliance.observations(records, now, since, until, time_scale=time_scale)
     figures = compliance.build(observed)
@@ -327,52 +328,6 @@ def report(since, until, output_format, plot_path, ledger_file, broker, time_sca
     if plot_path:
         compliance.plot(observed, plot_path, f"Requested items still up, {period[0]} to {period[1]}")
         click.echo(f"wrote {plot_path}", err=True)
-
-
-def _read_ledger_file(path: Path) -> list[dict]:
-    records = []
-    with path.open("rb") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as error:
-                raise click.ClickException(f"{path}:{number}: not JSON: {error}") from None
-            records.append(record["value"] if isinstance(record, dict) and "value" in record else record)
-    return records
-
-
-async def _read_topic(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> list[dict]:
-    """Every record of ``topic`` up to its end at the time of the call."""
-    from aiokafka import AIOKafkaConsumer
-
-    from streams import kafka_auth
-
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
-        **kafka_auth.client_options(),
-    )
-    await consumer.start()
-    records = []
-    try:
-        deadline = asyncio.get_running_loop().time() + wait_seconds
-        while not consumer.assignment():
-            if asyncio.get_running_loop().time() > deadline:
-                return []  # no such topic: nothing recorded yet
-            await asyncio.sleep(0.1)
-        partitions = list(consumer.assignment())
-        ends = await consumer.end_offsets(partitions)
-        remaining = {partition for partition in partitions if ends[partition] > 0}
-        while remaining:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for partition, messages in batch.items():
-                records.extend(orjson.loads(message.value) for message in messages if message.value)
-                if messages and messages[-1].offset + 1 >= ends[partition]:
-                    remaining.discard(partition)
-    finally:
-        await consumer.stop()
-    return records
 
 
 @cli.command()

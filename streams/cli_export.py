@@ -75,7 +75,7 @@ def export(request_id: str, ledger_file: Path, output_format: str, config_dir: P
     """
     from detectors.configfile import Problems
     from detectors.pipeline import load_jurisdictions, load_platforms
-    from streams.cli import _read_ledger_file
+    from streams.cli_io import read_ledger_file
     from streams.settings import default_config_dir
 
     if output_format == "lumen" and not (sender_name or "").strip():
@@ -87,7 +87,7 @@ def export(request_id: str, ledger_file: Path, output_format: str, config_dir: P
     platforms = load_platforms(config_dir / "platforms.yaml", problems, set(jurisdictions), default)
     problems.raise_if_any()
 
-    record, reviewed = ledger_request(_read_ledger_file(ledger_file), request_id)
+    record, reviewed = ledger_request(read_ledger_file(ledger_file), request_id)
     if record is None:
         raise click.ClickException(f"{ledger_file}: no ledger record for request {request_id!r}")
     record, filled = fill_legal_basis(record, jurisdictions)

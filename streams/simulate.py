@@ -184,9 +184,9 @@ async def _simulate(bootstrap, run_name, data_dir, minutes, time_scale, rate, dr
             await producer.stop()
 
         console.rule("5/5  the compliance report and the checks")
-        from streams.cli import _read_topic
+        from streams.cli_io import read_topic
 
-        ledger = await _read_topic(f"{run_name}.ledger", bootstrap)
+        ledger = await read_topic(f"{run_name}.ledger", bootstrap)
         return _report_and_check(ledger, handles, platforms_config, scale, out_dir / f"{run_name}.png", run_name)
     finally:
         await handles.stop()

@@ -35,6 +35,7 @@ from detectors.pipeline import item_key_of_request
 from streams import access
 from streams import report as compliance
 from streams.app import app
+from streams.runtime import DELIVERY_CHANNELS
 from streams.tables import account_to_state, campaign_to_state, item_to_state, post_to_alert
 from streams.topics import decisions_topic, platform_status_topic
 
@@ -80,7 +81,7 @@ async def healthz(web, request):
 @app.page("/readyz")
 async def readyz(web, request):
     """Ready: a broker answers, partitions are assigned, and table recovery is done."""
-    from streams.agents import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, HEALTH
+    from streams.runtime import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, HEALTH
 
     problems = []
     probed_at = HEALTH["probed_at"]
@@ -243,7 +244,7 @@ class StatusCallback(View):
     """
 
     async def post(self, request):
-        from streams.agents import pipeline
+        from streams.runtime import pipeline
         from streams.delivery import SIGNATURE_HEADER, SignatureError, verify
 
         body = await request.read()
@@ -287,19 +288,6 @@ def _platform_and_item(body: bytes) -> tuple[str | None, str]:
     return claimed["platform"], f"{claimed['platform']}:{claimed.get('post_id')}"
 
 
-def _load_delivery_channels() -> dict:
-    from detectors.configfile import Problems
-    from streams.app import settings
-    from streams.delivery import load_delivery_config
-
-    problems = Problems()
-    # Relative outbox folders live under the worker's data_dir.
-    channels = load_delivery_config(settings.config_dir / "platforms.yaml", problems, base_dir=settings.data_dir)
-    problems.raise_if_any()
-    return channels
-
-
-DELIVERY_CHANNELS = _load_delivery_channels()
 CALLBACKS_SEEN = access.ReplayGuard(window_seconds=300)
 
 
@@ -313,7 +301,7 @@ class Decisions(View):
         body = await request.read()
         if len(body) > MAX_BODY_BYTES:
             return self.error(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
-        from streams.agents import decision_item_key, pipeline
+        from streams.runtime import decision_item_key, pipeline
 
         try:
             decision = pipeline.parser.decision(body)

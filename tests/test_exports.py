@@ -516,12 +516,12 @@ def ledger_lines(pipeline, tmp_path, *, reviewed: bool, complete: bool = True) -
 
 
 def test_ledger_request_is_the_latest_record_and_knows_about_the_review(pipeline, tmp_path):
-    from streams.cli import _read_ledger_file
+    from streams.cli_io import read_ledger_file
 
     path, request_id = ledger_lines(pipeline, tmp_path, reviewed=True)
-    record, reviewed = ledger_request(_read_ledger_file(path), request_id)
+    record, reviewed = ledger_request(read_ledger_file(path), request_id)
     assert record["state"] == "removed" and reviewed is True
-    assert ledger_request(_read_ledger_file(path), "tr-unknown") == (None, False)
+    assert ledger_request(read_ledger_file(path), "tr-unknown") == (None, False)
 
 
 @pytest.mark.parametrize(("output_format", "validate"), [("dsa", exports.validate_dsa),
