@@ -13,8 +13,10 @@ DEMO_MINUTES ?= 3
 demo: setup
 	$(BIN)/modwatch simulate --minutes $(DEMO_MINUTES)
 
+# Two processes (the machine has two cores; most broker tests wait on the broker or a
+# worker): each gets its own broker, and each test file runs whole on one of them.
 test: setup system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # While working (under a minute): lint and the tests that need no broker, no Debian tools
 # and no model training. `make test` runs everything.
