@@ -358,7 +358,11 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
     for request in outcome.requests:
         published = post_to_takedown_request.get(key)
         if published is not None and published["request_id"] == request["request_id"]:
+            # Published, but the state that remembers it was never stored: a crash
+            # came in between, and its delivery event may not have landed either.
+            # Sent again (the dispatcher's Idempotency-Key makes a second delivery harmless).
             METRICS.duplicates.labels("takedown_request").inc()
+            acknowledgements.append(await deliveries_topic.send(key=key, value=published, force=True))
             continue
         published = {name: value for name, value in request.items() if name != "state"}
         acknowledgements.append(publish_through(post_to_takedown_request, key, published))

@@ -73,7 +73,7 @@ def test_three_strikes_earn_one_account_request_and_a_second_is_a_duplicate():
 @pytest.mark.kafka
 def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path):
     """Three kill -9 (one just after ready) and a rebalance while posts and removals flow."""
-    rows = asyncio.run(chaos.run(kills=3, outage=0, rebalance=True, posts=80, rate=4.0, seed=7, folder=tmp_path))
+    rows = asyncio.run(chaos.run(kills=3, outage=0, rebalance=True, posts=240, rate=20.0, seed=7, folder=tmp_path))
     assert not chaos.failed(rows), chaos.render(rows)
     counted = rows_by_name(rows)
-    assert counted["takedown requests"][0] >= 30 and counted["account requests"][0] >= 1, chaos.render(rows)
+    assert counted["takedown requests"][0] >= 90 and counted["account requests"][0] >= 1, chaos.render(rows)
