@@ -697,7 +697,7 @@ COMPONENTS = (
     (("detectors/events.py",), "event parsing and validation"),
     (("detectors/policy.py", "detectors/pipeline.py"), "policy and pipeline"),
     (("streams/delivery.py",), "delivery (notice, HTML page, fsync)"),
-    (("streams/lifecycle.py",), "lifecycle"),
+    (("takedowns/lifecycle.py",), "lifecycle"),
     (("logging/", "streams/logs.py"), "logging (JSON lines)"),
     (("prometheus_client/", "streams/metrics.py"), "Prometheus metrics"),
     (("aiokafka/", "kafka/"), "aiokafka client"),

@@ -9,7 +9,7 @@ designated group) with every configured detector:
 * baseline: ``pipeline.scan`` of the batch, then for each flagged post
   ``pipeline.flagged`` and the JSON of its item event (what is sent to Kafka);
 * with campaigns: the same, plus the post's fingerprint
-  (``detectors.campaigns.fingerprint``), its sighting, and the JSON of the
+  (``takedowns.campaigns.fingerprint``), its sighting, and the JSON of the
   campaign event.
 
 The broker sends themselves are not timed: the extra record per flagged post
@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import orjson
 
 from bench.corpus import posts as make_posts
-from detectors import campaigns
+from takedowns import campaigns
 from detectors.pipeline import Pipeline, request_id_for
 from streams.settings import REPOSITORY_CONFIG
 

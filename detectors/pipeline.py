@@ -277,7 +277,7 @@ class Pipeline:
         jurisdiction = self.jurisdictions[self.platforms[flagged["platform"]].jurisdiction]
         request = {
             "request_id": request_id_for(flagged["platform"], flagged["post_id"]),
-            "target": flagged.get("target", "item"),  # item: the post; account: the account (streams/accounts.py)
+            "target": flagged.get("target", "item"),  # item: the post; account: the account (takedowns/accounts.py)
             "platform": flagged["platform"],
             "post_id": flagged["post_id"],
             "account_id": flagged["account_id"],
@@ -290,7 +290,7 @@ class Pipeline:
             "legal_basis": jurisdiction.legal_basis,
             "citation": jurisdiction.citation,
             "posted_at": flagged["posted_at"],
-            "campaign": flagged.get("campaign"),  # its fingerprint (detectors/campaigns.py), when it has one
+            "campaign": flagged.get("campaign"),  # its fingerprint (takedowns/campaigns.py), when it has one
         }
         designations = designation_bases(flagged["findings"], request["categories"], jurisdiction.code)
         if designations:

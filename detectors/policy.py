@@ -65,7 +65,7 @@ class WatchlistPolicy:
 WATCHLIST_CATEGORY = "watchlisted_account"
 
 
-# `accounts` is read and checked by streams/accounts.py, `campaigns` by detectors/campaigns.py.
+# `accounts` is read and checked by takedowns/accounts.py, `campaigns` by takedowns/campaigns.py.
 POLICY_SCHEMA = {
     "categories": {ANY_KEY: Section("category", {"review_at": VALUE, "takedown_at": VALUE, "severity": VALUE})},
     "watchlist": {"escalate_to_takedown": [VALUE], "raise_severity_by": VALUE},

@@ -14,7 +14,7 @@ Every input is fed to
   under its own ``platform:post_id`` key;
 * :func:`detectors.text.normalise` (with and without offsets; both paths must
   give the same key, and every key character must map back into the original),
-  :func:`detectors.text.handle_key` and :func:`detectors.campaigns.text_key`,
+  :func:`detectors.text.handle_key` and :func:`takedowns.campaigns.text_key`,
   on both decodings;
 * the designated-organisation detector's ``detect()``: on the post itself when
   the input parses as a post, and on a valid post carrying the input as its
@@ -54,7 +54,7 @@ import orjson
 import yaml
 
 with atheris.instrument_imports(include=["detectors"]):
-    from detectors.campaigns import text_key
+    from takedowns.campaigns import text_key
     from detectors.configfile import Problems
     from detectors.designations import DesignatedOrganisationDetector
     from detectors.events import EventParser, InvalidEvent, Post

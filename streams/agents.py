@@ -3,13 +3,13 @@
 ``scan_posts``        posts -> validate -> detectors + policy (a batch at a time)
                       -> item-events (review or takedown) | deadletter
 ``track_items``       item-events -> one alert and at most one open request per item,
-                      the lifecycle state and its ledger (streams/lifecycle.py)
+                      the lifecycle state and its ledger (takedowns/lifecycle.py)
 ``forward_statuses``  platform-status -> validate -> item-events (and account-events
                       when the status says an account is suspended) | deadletter
 ``track_accounts``    account-events -> strikes per account -> one account-level
-                      request at the threshold, into item-events (streams/accounts.py)
+                      request at the threshold, into item-events (takedowns/accounts.py)
 ``track_campaigns``   campaign-events -> sightings per fingerprint -> one campaign
-                      alert at the thresholds; first removal per platform (detectors/campaigns.py)
+                      alert at the thresholds; first removal per platform (takedowns/campaigns.py)
 ``forward_decisions`` decisions -> validate -> item-events | deadletter
 ``forward_reports``   reports -> validate -> item-events | deadletter
 ``deliver_requests``  deliveries -> webhook | email | outbox -> item-events (delivered or failed);
@@ -39,12 +39,11 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from aiokafka.errors import KafkaError
 
-from detectors import campaigns
 from detectors.configfile import Problems
 from detectors.events import InvalidEvent
 from detectors.pipeline import item_key_of_request, request_id_for
 from detectors.watchlist import WatchlistEntry
-from streams import accounts, kafka_auth, kafka_probe, lifecycle
+from streams import kafka_auth, kafka_probe
 from streams.app import MAX_MESSAGE_BYTES, app, settings
 from streams.deadletter import dead_letter, dead_letter_key
 from streams.metrics import METRICS
@@ -78,6 +77,8 @@ from streams.topics import (
     posts_topic,
     reports_topic,
 )
+from takedowns import accounts, campaigns, lifecycle
+
 
 log = logging.getLogger("modwatch.agents")
 
@@ -391,7 +392,7 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
 
 
 async def add_strike(state: dict, transition: dict) -> list[asyncio.Future]:
-    """A confirmed violation counts against the post's account (streams/accounts.py); its acknowledgement."""
+    """A confirmed violation counts against the post's account (takedowns/accounts.py); its acknowledgement."""
     requests = [state.get("request")] + list(state.get("previous_requests", []))
     request = next((found for found in requests if found and found["request_id"] == transition["request_id"]), None)
     cause = "removed" if transition["to"] == "removed" else "review_approved"

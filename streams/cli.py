@@ -298,7 +298,7 @@ def report(since, until, output_format, plot_path, ledger_file, broker, time_sca
     """
     from datetime import UTC, datetime
 
-    from streams import report as compliance
+    from takedowns import compliance
 
     since = since.replace(tzinfo=UTC) if since else None
     until = until.replace(tzinfo=UTC) if until else None

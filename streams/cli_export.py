@@ -5,7 +5,7 @@ The request comes from a ledger file (JSON lines, raw records or the
 prints). The latest record of the request (highest ``seq``) is exported; the
 whole history says whether a reviewer approved it.
 
-Ledger records (streams/lifecycle.py ``ledger_record``) carry every field the
+Ledger records (takedowns/lifecycle.py ``ledger_record``) carry every field the
 exports read. A ledger written by an older modwatch may lack ``legal_basis``
 and ``citation``: they are filled from config/jurisdictions.yaml (with a note
 on standard error, since that is the basis as configured now, not as sent);
@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 import orjson
 
-from streams import exports
+from takedowns import exports
 
 
 def ledger_request(records: Iterable[dict], request_id: str) -> tuple[dict | None, bool]:

@@ -43,7 +43,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from streams.accounts import ACCOUNT_MARK
+from takedowns.accounts import ACCOUNT_MARK
 from streams.demo import LAUNCHER, ROOT, _start_worker, ensure_broker, stop_process
 from streams.settings import REPOSITORY_CONFIG
 
@@ -252,7 +252,7 @@ async def _fetch_scoreboard(web_port: int, scale: float) -> dict | None:
 
 
 def _scoreboard(board: dict | None, handles, phase: str) -> Table:
-    from streams.report import duration
+    from takedowns.compliance import duration
 
     table = Table(title=f"modwatch scoreboard ({phase})", caption="median: Kaplan-Meier, open requests count as not removed yet")
     for column in ("platform", "requests", "removed", "open", "overdue", "median to removal", "platform says removed"):
@@ -270,7 +270,7 @@ def _scoreboard(board: dict | None, handles, phase: str) -> Table:
 
 def _report_and_check(ledger: list[dict], handles, platforms_config, scale: float, plot_path: Path, run_name: str) -> int:
     import sim
-    from streams import report as compliance
+    from takedowns import compliance
 
     now = datetime.now(UTC)
     observed = compliance.observations(ledger, now, time_scale=scale)
@@ -283,7 +283,7 @@ def _report_and_check(ledger: list[dict], handles, platforms_config, scale: floa
     checks = []
     latest = compliance.latest_records(ledger)
     for platform, behaviour in sorted(platforms_config.platforms.items()):
-        # Posts' requests: account-level ones (streams/accounts.py) carry no page to re-check.
+        # Posts' requests: account-level ones (takedowns/accounts.py) carry no page to re-check.
         group = [found for found in observed if found.platform == platform and found.target == "item"]
         deadlines = [
             (datetime.fromisoformat(record["deadline"]) - datetime.fromisoformat(record["requested_at"])).total_seconds()
@@ -351,7 +351,7 @@ def handles_callback(handles, record) -> bool:
 
 
 def _show_checks(checks: list[PlatformCheck], problems: list[str]) -> None:
-    from streams.report import duration
+    from takedowns.compliance import duration
 
     table = Table(title="Does modwatch measure what the platforms did?",
                   caption="S: Kaplan-Meier share still up at the configured median; it agrees within 0.5 ± 3.29 "

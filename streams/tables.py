@@ -14,7 +14,7 @@ repeats the cause and each output is de-duplicated by its id: a request or an
 alert already published is never published twice, and one whose write never
 landed is published when its input is read again.
 
-``item_to_state`` holds each item's takedown lifecycle (streams/lifecycle.py)
+``item_to_state`` holds each item's takedown lifecycle (takedowns/lifecycle.py)
 with its clock; its compacted changelog brings every open request and its
 ``requested_at`` back after a restart.
 """
@@ -57,7 +57,7 @@ item_to_state = app.Table(
     changelog_topic=item_state_topic,
 )
 
-# Confirmed violations per platform:account_id (streams/accounts.py).
+# Confirmed violations per platform:account_id (takedowns/accounts.py).
 account_to_state = app.Table(
     "account_to_state",
     key_type=str,
@@ -65,7 +65,7 @@ account_to_state = app.Table(
     changelog_topic=account_state_topic,
 )
 
-# Sightings per campaign fingerprint (detectors/campaigns.py).
+# Sightings per campaign fingerprint (takedowns/campaigns.py).
 campaign_to_state = app.Table(
     "campaign_to_state",
     key_type=str,

@@ -53,12 +53,12 @@ deliveries_topic = _output("deliveries")
 
 # The changelog of item_to_state (streams/tables.py): the latest state per item.
 item_state_topic = _output("item-state", compacting=True)
-# Strikes and account statuses, keyed platform:account_id (streams/accounts.py),
+# Strikes and account statuses, keyed platform:account_id (takedowns/accounts.py),
 # and the changelog of account_to_state.
 account_events_topic = _output("account-events")
 account_state_topic = _output("account-state", compacting=True)
 # Sightings of flagged content and removals, keyed by campaign fingerprint
-# (detectors/campaigns.py), and the changelog of campaign_to_state.
+# (takedowns/campaigns.py), and the changelog of campaign_to_state.
 campaign_events_topic = _output("campaign-events")
 campaign_state_topic = _output("campaign-state", compacting=True)
 # The audit trail: one record per state transition, never compacted.

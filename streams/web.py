@@ -33,7 +33,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from detectors.events import InvalidEvent
 from detectors.pipeline import item_key_of_request
 from streams import access
-from streams import report as compliance
+from takedowns import compliance
 from streams.app import app
 from streams.runtime import DELIVERY_CHANNELS
 from streams.tables import account_to_state, campaign_to_state, item_to_state, post_to_alert
@@ -44,7 +44,7 @@ from streams.topics import decisions_topic, platform_status_topic
 setup_prometheus_sensors(app, pattern="/metrics", name_prefix="modwatch_faust")
 
 MAX_BODY_BYTES = 64 * 1024
-# simulator runs compress platform time by at most this much (streams/report.py observations)
+# simulator runs compress platform time by at most this much (takedowns/compliance.py observations)
 MAX_TIME_SCALE = 1_000_000.0
 FORWARDED_HEADER = "X-Modwatch-Forwarded"
 log = logging.getLogger("modwatch.web")
@@ -173,7 +173,7 @@ class Campaigns(View):
     """Campaigns on this worker's partitions, alerted ones first (``?all=1`` adds those below the thresholds)."""
 
     async def get(self, request):
-        from detectors.campaigns import summary
+        from takedowns.campaigns import summary
 
         everything = request.query.get("all") in {"1", "true", "yes"}
         found = [summary(state) for _, state in list(campaign_to_state.items())
@@ -187,7 +187,7 @@ class Account(View):
     """An account's confirmed violations and whether it earned an account-level request."""
 
     async def get(self, request, platform: str, account_id: str):
-        from streams.accounts import account_item_key
+        from takedowns.accounts import account_item_key
 
         key = f"{platform}:{account_id}"
         try:
@@ -210,7 +210,7 @@ class Scoreboard(View):
             for past in [state.get("request")] + list(state.get("previous_requests", [])):
                 if past and past.get("requested_at"):
                     records.append(_as_record(state, past))
-        try:  # simulator runs compress platform time (streams/report.py observations)
+        try:  # simulator runs compress platform time (takedowns/compliance.py observations)
             time_scale = float(request.query.get("time_scale", "1"))
         except ValueError:
             time_scale = math.nan

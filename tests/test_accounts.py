@@ -1,4 +1,4 @@
-"""Account strikes (streams/accounts.py): one account-level request at the threshold."""
+"""Account strikes (takedowns/accounts.py): one account-level request at the threshold."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from detectors.configfile import ConfigError, Problems
-from streams import accounts
+from takedowns import accounts
 
 POLICY = accounts.AccountPolicy(confirmed_violations=3, window=timedelta(days=30), watchlisted_confirmed_violations=1)
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

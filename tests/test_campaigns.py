@@ -1,4 +1,4 @@
-"""Coordinated campaigns (detectors/campaigns.py): grouping keys and thresholds."""
+"""Coordinated campaigns (takedowns/campaigns.py): grouping keys and thresholds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors import campaigns
+from takedowns import campaigns
 from detectors.configfile import ConfigError, Problems
 
 POLICY = campaigns.CampaignPolicy(min_accounts=5, min_platforms=3, min_items=5, window=timedelta(hours=24), min_words=5)

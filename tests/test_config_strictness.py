@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from detectors.campaigns import load_campaign_policy
+from takedowns.campaigns import load_campaign_policy
 from detectors.configfile import ConfigError, Problems, load_yaml
 from detectors.hashbank import load_bank_dir
 from detectors.pipeline import load_jurisdictions
 from detectors.policy import Policy
 from detectors.unlist import apply_overlay, read_entities
 from detectors.watchlist import WatchlistDetector
-from streams.accounts import load_account_policy
+from takedowns.accounts import load_account_policy
 from streams.settings import Settings
 from tests.conftest import ROOT
 

@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from detectors.pipeline import Pipeline, Platform
-from streams import exports, lifecycle
+from takedowns import exports, lifecycle
 from streams.cli_export import export, ledger_request
 from tests.conftest import ROOT
 

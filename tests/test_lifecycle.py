@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from detectors.pipeline import Pipeline, item_key_of_request, request_id_for
-from streams import lifecycle
+from takedowns import lifecycle
 from tests.conftest import ROOT
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)

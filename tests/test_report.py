@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from streams import report
+from takedowns import compliance as report
 from tests.conftest import ROOT
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

@@ -10,9 +10,10 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("detectors", "streams", "sim", "fuzz", "bench")
-# Pure packages: the detection core never touches Faust, Kafka, HTTP servers or Prometheus.
-PURE = ("detectors",)
+PACKAGES = ("detectors", "takedowns", "streams", "sim", "fuzz", "bench")
+# Pure packages: the detection core and the takedown core never touch Faust, Kafka,
+# HTTP servers or Prometheus, nor the shell that does.
+PURE = ("detectors", "takedowns")
 FORBIDDEN_IN_PURE = ("faust", "aiokafka", "kafka", "prometheus_client", "aiohttp", "streams", "sim", "bench")
 
 
@@ -87,6 +88,13 @@ def test_no_module_imports_itself_back_through_others():
 
 def test_the_circle_finder_finds_a_circle():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_detection_never_imports_the_takedown_core():
+    """detectors/ finds; takedowns/ acts on what was found. The arrow points one way."""
+    offending = [f"{name} imports {target}" for name, path in modules().items() if name.startswith("detectors")
+                 for target in imports(path) if target.split(".")[0] == "takedowns"]  # fmt: skip
+    assert offending == []
 
 
 def test_pure_packages_import_neither_faust_kafka_prometheus_nor_the_shell():

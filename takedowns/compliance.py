@@ -38,7 +38,7 @@ class Observation:
     removed: bool  # False: censored (still open, rejected, expired)
     within_deadline: bool | None  # None while open and not yet past the deadline
     overdue: bool
-    target: str = "item"  # item: a post; account: an account-level request (streams/accounts.py)
+    target: str = "item"  # item: a post; account: an account-level request (takedowns/accounts.py)
 
 
 def latest_records(records: Iterable[dict]) -> dict[str, dict]:
@@ -207,7 +207,7 @@ def campaigns_section(alerts: Iterable[dict], records: Iterable[dict]) -> list[d
 
 def render_campaigns(rows: list[dict]) -> str:
     lines = ["## Campaigns", "",
-             "The same content from several accounts (detectors/campaigns.py); per platform, the time "
+             "The same content from several accounts (takedowns/campaigns.py); per platform, the time "
              "from the first sighting to that platform's first removal of a copy.", "",
              "| campaign | accounts | items | first seen | first removal by platform |", "|---|---|---|---|---|"]  # fmt: skip
     for row in rows:
