@@ -221,6 +221,37 @@ async def platform(bootstrap: str, prefix: str, plan: Plan, stop: asyncio.Event)
         await producer.stop()
 
 
+async def caught_up(bootstrap: str, prefix: str, quiet_seconds: float = 20.0, timeout: float = 1800.0) -> None:
+    """Wait until no output topic has grown for ``quiet_seconds``: the worker has worked off its backlog.
+
+    A fixed wait would count posts still queued behind many restarts as lost.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        from aiokafka import TopicPartition
+
+        topics = [f"{prefix}.{name}" for name in ("alerts", "takedown-requests", "ledger", "item-events")]
+        partitions = [TopicPartition(topic, number) for topic in topics
+                      for number in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]  # fmt: skip
+        last, quiet_since, deadline = None, time.monotonic(), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ends = sum((await consumer.end_offsets(partitions)).values())
+            if ends != last:
+                last, quiet_since = ends, time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_seconds:
+                return
+            await asyncio.sleep(2.0)
+        say(f"outputs still growing after {timeout:g} s; counting anyway")
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
+    return consumer.partitions_for_topic(topic) or set()
+
+
 async def read_all(bootstrap: str, topic: str, settle: float = 5.0) -> list[tuple[str, dict]]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None)  # fmt: skip
@@ -359,11 +390,11 @@ async def run(kills: int, outage: float, rebalance: bool, posts: int, rate: floa
             broker.start()
             say("broker started again")
         await sender
-        say("traffic sent; draining")
-        await asyncio.sleep(20)  # the last statuses follow the last requests
+        say("traffic sent; waiting until the worker has caught up")
+        await caught_up(broker.bootstrap, name)  # the platform keeps removing meanwhile
         stop.set()
         await remover
-        await asyncio.sleep(10)
+        await caught_up(broker.bootstrap, name)  # the last removals reach the ledger
         alerts = await read_all(broker.bootstrap, f"{name}.alerts")
         requests = await read_all(broker.bootstrap, f"{name}.takedown-requests")
         ledger = await read_all(broker.bootstrap, f"{name}.ledger")

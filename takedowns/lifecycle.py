@@ -8,15 +8,19 @@ Per ``platform:post_id`` a request moves through::
                                        available again, reopens the clock on a
                                        new request linked to the old one
 
-``advance(state, event, now)`` returns the new state and what to publish; the
-agent (streams/agents.py) stores the state in a table whose changelog is the
-ledger topic, so every transition is one ledger record: who or what caused
-it, when, and a digest of the evidence. Nothing here touches Kafka, so every
-transition is unit-tested without a broker.
+``on_flagged``, ``on_decision``, ``on_status``, ``on_delivery``, ``on_report``
+and ``on_tick`` each take the item's state and one event and return an
+:class:`Outcome`: the new state with its new transitions, and what to publish
+(requests, deliveries, alerts). The agent (streams/agents.py ``apply``)
+publishes every transition as a ledger record (who or what caused it, when,
+and a digest of the evidence) and every output, waits for the broker, and only
+then stores the state (table ``item_to_state``, changelog ``item-state``).
+Nothing here touches Kafka, so every transition is unit-tested without a
+broker.
 
 Times come from the events where the platform says when something happened
-(a status event's ``observed_at``) and from ``now`` where modwatch acts
-(a request leaves when it is emitted, until the Delivery issue lands).
+(a status event's ``observed_at``) and from ``now`` where modwatch acts; a
+request's clock starts at its first successful delivery (``on_delivery``).
 """
 
 from __future__ import annotations
