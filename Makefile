@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check setup system-deps kafka-start kafka-stop bench chaos clean designations model
+.PHONY: demo test check lint setup system-deps kafka-start kafka-stop bench chaos clean designations model
 
 DEMO_MINUTES ?= 3
 
@@ -15,14 +15,19 @@ demo: setup
 
 # Two processes (the machine has two cores; most broker tests wait on the broker or a
 # worker): each gets its own broker, and each test file runs whole on one of them.
-test: setup system-deps
+# Lint first: a formatting slip fails in seconds, not after the suite.
+test: setup system-deps lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # While working (under a minute): lint and the tests that need no broker, no Debian tools
 # and no model training. `make test` runs everything.
-check: setup
-	$(BIN)/ruff check .
+check: setup lint
 	$(BIN)/python -m pytest -q -m "not kafka and not slow and not tools" -p no:cacheprovider --ignore=tests/test_fuzz.py
+
+# ruff: the lint rules and the format in pyproject.toml ([tool.ruff]).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 setup: $(STAMP)
 

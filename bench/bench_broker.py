@@ -95,7 +95,7 @@ PARTITIONS = 4
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 # The whole of baseline B: a Faust app whose one agent decodes each record and does nothing else.
-FAUST_NOOP_APP = '''
+FAUST_NOOP_APP = """
 import os, time
 import faust, orjson
 
@@ -121,7 +121,7 @@ async def decode(stream):
 
 if __name__ == "__main__":
     app.main()
-'''
+"""
 
 
 def say(message: str) -> None:
@@ -167,8 +167,14 @@ def make_inputs(count: int, *, image_share: float, banked_share: float, seed: in
     inputs = Inputs(records=[])
     for post in corpus_posts(count, seed=seed):
         post_id = id_prefix + post.post_id
-        record = {"platform": post.platform, "post_id": post_id, "account_id": post.account_id,
-                  "text": post.text, "lang": post.lang, "posted_at": post.posted_at.isoformat()}  # fmt: skip
+        record = {
+            "platform": post.platform,
+            "post_id": post_id,
+            "account_id": post.account_id,
+            "text": post.text,
+            "lang": post.lang,
+            "posted_at": post.posted_at.isoformat(),
+        }
         if rng.random() < image_share:
             data = png(seed * 1_000_003 + int(post.post_id))
             record["media"] = [{"kind": "image", "data_b64": base64.b64encode(data).decode()}]
@@ -187,7 +193,7 @@ def write_config(folder: Path, bank_size: int, banked_pdq: list[str], seed: int)
     hexes = rows.tobytes().hex()
     with (config / "hashbank" / "bench-random.csv").open("w") as out:
         out.write("hash_type,hash,label,source\n")
-        out.writelines(f"pdq,{hexes[i * 64:(i + 1) * 64]},bench-random,bench\n" for i in range(bank_size))
+        out.writelines(f"pdq,{hexes[i * 64 : (i + 1) * 64]},bench-random,bench\n" for i in range(bank_size))
         # Labels hashing.yaml does not map get its default category, terrorism_promotion: a match is a takedown.
         out.writelines(f"pdq,{pdq},bench-banned,bench\n" for pdq in banked_pdq)
     return config
@@ -245,7 +251,9 @@ def modwatch_topics(config: Path, prefix: str) -> list[NewTopic]:
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
     """Send every record without waiting for each ack, then flush."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=MAX_MESSAGE_BYTES)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=MAX_MESSAGE_BYTES
+    )
     await producer.start()
     try:
         for key, value in records:
@@ -293,8 +301,9 @@ def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
 
 async def consume_and_decode(bootstrap: str, topic: str, expect: int) -> float:
     """Records/s of a bare aiokafka loop that decodes each record with orjson, first to last record."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         seen, first = 0, None
@@ -320,11 +329,23 @@ def baseline_faust(bootstrap: str, name: str, inputs: Inputs, folder: Path, time
     topic = fresh_topic(bootstrap, name, inputs)
     app_file, out, log_path = folder / f"{name}_noop.py", folder / f"{name}.json", folder / f"{name}.log"
     app_file.write_text(FAUST_NOOP_APP)
-    env = dict(os.environ, BENCH_APP_ID=name, BENCH_BROKER=f"kafka://{bootstrap}", BENCH_TOPIC=topic,
-               BENCH_PARTITIONS=str(PARTITIONS), BENCH_EXPECT=str(len(inputs.records)), BENCH_OUT=str(out))  # fmt: skip
+    env = dict(
+        os.environ,
+        BENCH_APP_ID=name,
+        BENCH_BROKER=f"kafka://{bootstrap}",
+        BENCH_TOPIC=topic,
+        BENCH_PARTITIONS=str(PARTITIONS),
+        BENCH_EXPECT=str(len(inputs.records)),
+        BENCH_OUT=str(out),
+    )
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, str(app_file), "worker", "-l", "warn"], env=env, cwd=folder,
-                                   stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, str(app_file), "worker", "-l", "warn"],
+            env=env,
+            cwd=folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_for(lambda: out.exists() or process.poll() is not None, timeout, f"the faust no-op app ({name})")
         finally:
@@ -345,17 +366,29 @@ class Worker:
         self.port = free_port()
         self.log_path = folder / f"{name}-{self.port}.log"
         self.env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_")}
-        self.env.update(MODWATCH_BROKER=f"kafka://{bootstrap}", MODWATCH_APP_ID=name, MODWATCH_TOPIC_PREFIX=name,
-                        MODWATCH_WEB_PORT=str(self.port), MODWATCH_DATA_DIR=str(folder / f"state-{self.port}"),
-                        MODWATCH_CONFIG_DIR=str(config), PYTHONUNBUFFERED="1", **extra_env)  # fmt: skip
+        self.env.update(
+            MODWATCH_BROKER=f"kafka://{bootstrap}",
+            MODWATCH_APP_ID=name,
+            MODWATCH_TOPIC_PREFIX=name,
+            MODWATCH_WEB_PORT=str(self.port),
+            MODWATCH_DATA_DIR=str(folder / f"state-{self.port}"),
+            MODWATCH_CONFIG_DIR=str(config),
+            PYTHONUNBUFFERED="1",
+            **extra_env,
+        )
         self.process: subprocess.Popen | None = None
         self.started_at = self.ready_after = None
 
     def start(self) -> Worker:
         self._log = self.log_path.open("wb")
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=self.env, cwd=ROOT,
-                                        stdout=self._log, stderr=subprocess.STDOUT)  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         return self
 
     def ready(self) -> bool:
@@ -440,11 +473,14 @@ class Sample:
 
     def finished(self, expect: int) -> bool:
         """Every post scanned (or dead-lettered) and every request decided so far published."""
-        return (self.total("scanned") + self.total("dead") >= expect
-                and self.total("takedowns_published") >= self.total("takedowns_decided"))  # fmt: skip
+        return self.total("scanned") + self.total("dead") >= expect and self.total("takedowns_published") >= self.total(
+            "takedowns_decided"
+        )
 
 
-def poll_until_done(workers: list[Worker], posts_topic: str, expect: int, interval: float, timeout: float) -> list[Sample]:
+def poll_until_done(
+    workers: list[Worker], posts_topic: str, expect: int, interval: float, timeout: float
+) -> list[Sample]:
     """Poll every worker's /metrics until the work is finished; a poll that fails repeats the worker's last counts."""
     samples: list[Sample] = []
     last = [Counts() for _ in workers]
@@ -528,7 +564,11 @@ def modwatch_throughput(bootstrap, name, config, folder, inputs, count, args, pr
     finally:
         for worker in workers:
             worker.stop()
-    return {"throughput": throughput(samples, len(inputs.records)), "memory": memory, "ready_after": [w.ready_after for w in workers]}
+    return {
+        "throughput": throughput(samples, len(inputs.records)),
+        "memory": memory,
+        "ready_after": [w.ready_after for w in workers],
+    }
 
 
 def idle_memory(bootstrap, name, config, folder, args) -> dict:
@@ -573,8 +613,14 @@ async def collect_outputs(bootstrap: str, name: str, stamps: dict[str, dict[str,
     takedown-requests (LogAppendTime). One machine, one clock.
     """
     topics = {f"{name}.item-events": "flagged", f"{name}.takedown-requests": "requested"}
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=MAX_MESSAGE_BYTES)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+    )
     await consumer.start()
     try:
         while not stop.is_set():
@@ -614,8 +660,10 @@ async def latency_run(bootstrap: str, worker: Worker, name: str, records, rate: 
         "cpu_ms_per_post": 1000 * cpu / len(records),
         # Median latency of the first and the last third of the requests, by send time:
         # a worker that keeps up shows the same; one that falls behind, a growing one.
-        "drift": [statistics.median(requested[key] - sent[key] for key in part) if part else float("nan")
-                  for part in (keys[:third], keys[-third:])],
+        "drift": [
+            statistics.median(requested[key] - sent[key] for key in part) if part else float("nan")
+            for part in (keys[:third], keys[-third:])
+        ],
         "rate": rate,
         "achieved_rate": achieved,
         "posts": len(records),
@@ -630,8 +678,9 @@ async def latency_run(bootstrap: str, worker: Worker, name: str, records, rate: 
 def modwatch_latency(bootstrap, name, config, folder, rate: float, args, seed: int) -> dict:
     """A fresh worker on empty topics: RSS idle after start-up, then ``rate`` posts/s, then RSS again."""
     count = max(1, int(rate * args.latency_seconds))
-    inputs = make_inputs(count, image_share=args.image_share, banked_share=args.banked_share, seed=seed,
-                         id_prefix="lat-")  # fmt: skip
+    inputs = make_inputs(
+        count, image_share=args.image_share, banked_share=args.banked_share, seed=seed, id_prefix="lat-"
+    )
     asyncio.run(create_topics(bootstrap, modwatch_topics(config, name)))
     worker = Worker(bootstrap, name, config, folder, args.worker_env)
     try:
@@ -664,9 +713,22 @@ class PySpy:
 
     def __init__(self, executable: str, worker: Worker, out: Path):
         self.process = subprocess.Popen(
-            [executable, "record", "--pid", str(worker.process.pid), "--gil", "--format", "raw", "--rate", "100",
-             "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                executable,
+                "record",
+                "--pid",
+                str(worker.process.pid),
+                "--gil",
+                "--format",
+                "raw",
+                "--rate",
+                "100",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
@@ -715,8 +777,10 @@ def summarise_profile(path: Path) -> list[str]:
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        agent = next((name for needle, name in AGENTS if any(needle in frame for frame in frames)),
-                     "faust/mode/aiokafka internals (fetching, stream delivery, commits, producing)")  # fmt: skip
+        agent = next(
+            (name for needle, name in AGENTS if any(needle in frame for frame in frames)),
+            "faust/mode/aiokafka internals (fetching, stream delivery, commits, producing)",
+        )
         agents[agent] += int(count)
         components[component_of(frames)] += int(count)
     total = sum(agents.values())
@@ -755,7 +819,9 @@ def run_phases(args, run: str, folder: Path) -> dict:
     results["latency"] = []
     for index, load in enumerate(args.latency_loads):
         rate = load * results["one"]["throughput"].end_to_end
-        say(f"latency: {rate:,.0f} posts/s ({load:.0%} of the 1-worker end-to-end rate) for {args.latency_seconds:.0f} s")
+        say(
+            f"latency: {rate:,.0f} posts/s ({load:.0%} of the 1-worker end-to-end rate) for {args.latency_seconds:.0f} s"
+        )
         latency = modwatch_latency(broker, name(f"lat{index}"), config, folder, rate, args, seed=args.seed + 1 + index)
         results["latency"].append(dict(latency, load=load))
     say("memory baseline: a worker with the shipped config, idle")
@@ -769,10 +835,20 @@ def profile(args, run: str, folder: Path, inputs: Inputs, config: Path) -> list[
     """One more 1-worker run with py-spy attached while it scans (sampling slows it: not a figure)."""
     out = Path(tempfile.gettempdir()) / f"bench-broker-{run}-profile.txt"  # kept after the run
     say("profiling one worker with py-spy")
-    result = modwatch_throughput(args.broker, f"bench{run}-profile", config, folder, inputs, 1, args,
-                                 profiler=lambda worker: PySpy(args.py_spy, worker, out))  # fmt: skip
-    return [f"py-spy --gil over one worker's run ({result['throughput'].scan_rate:,.0f} posts/s scanned under py-spy):",
-            *summarise_profile(out)]  # fmt: skip
+    result = modwatch_throughput(
+        args.broker,
+        f"bench{run}-profile",
+        config,
+        folder,
+        inputs,
+        1,
+        args,
+        profiler=lambda worker: PySpy(args.py_spy, worker, out),
+    )
+    return [
+        f"py-spy --gil over one worker's run ({result['throughput'].scan_rate:,.0f} posts/s scanned under py-spy):",
+        *summarise_profile(out),
+    ]
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -782,9 +858,11 @@ def report(args, results: dict) -> None:
     """Markdown tables for bench/RESULTS.md."""
     inputs, baseline = results["inputs"], statistics.mean(results["faust"])
     one, two = results["one"]["throughput"], results["two"]["throughput"]
-    print(f"\n{len(inputs.records):,} posts, {inputs.images:,} with a 256x256 PNG, {len(inputs.banked_pdq)} of those "
-          f"banked; bank {args.bank:,} random PDQ hashes + the banked ones; {one.takedowns:,} takedown requests "
-          f"per run; dead letters {one.dead} and {two.dead}")  # fmt: skip
+    print(
+        f"\n{len(inputs.records):,} posts, {inputs.images:,} with a 256x256 PNG, {len(inputs.banked_pdq)} of those "
+        f"banked; bank {args.bank:,} random PDQ hashes + the banked ones; {one.takedowns:,} takedown requests "
+        f"per run; dead letters {one.dead} and {two.dead}"
+    )
     rows = [("A: aiokafka consumer + `orjson.loads`", results["aiokafka"], f"best of {args.repeats}")]
     rows += [(f"B: Faust no-op agent, run {i + 1}", rate, "") for i, rate in enumerate(results["faust"])]
     for label, run in (("1 worker", one), ("2 workers", two)):
@@ -797,26 +875,40 @@ def report(args, results: dict) -> None:
     print("\n| posts or records per second | /s | vs B (mean) | notes |\n| --- | ---: | ---: | --- |")
     for label, rate, note in rows:
         print(f"| {label} | {rate:,.0f} | {rate / baseline:.2f}x | {note} |")
-    print(f"\nScaling, 2 workers / 1 worker: scan rate {two.scan_rate / one.scan_rate:.2f}x; first to last "
-          f"{two.first_to_last / one.first_to_last:.2f}x; end to end {two.end_to_end / one.end_to_end:.2f}x")  # fmt: skip
+    print(
+        f"\nScaling, 2 workers / 1 worker: scan rate {two.scan_rate / one.scan_rate:.2f}x; first to last "
+        f"{two.first_to_last / one.first_to_last:.2f}x; end to end {two.end_to_end / one.end_to_end:.2f}x"
+    )
     report_latency(results["latency"])
     report_memory(args, results)
 
 
 def report_latency(runs: list[dict]) -> None:
-    print("\n| load | posts/s | requests | worker CPU ms/post | p50 first/last third ms | stage | p50 ms | p90 ms "
-          "| p99 ms | max ms |\n| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")  # fmt: skip
-    stages = (("total", "post sent -> request appended"), ("scan_stage", "post sent -> flagged item-event"),
-              ("publish_stage", "flagged item-event -> request appended"))  # fmt: skip
+    print(
+        "\n| load | posts/s | requests | worker CPU ms/post | p50 first/last third ms | stage | p50 ms | p90 ms "
+        "| p99 ms | max ms |\n| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"
+    )
+    stages = (
+        ("total", "post sent -> request appended"),
+        ("scan_stage", "post sent -> flagged item-event"),
+        ("publish_stage", "flagged item-event -> request appended"),
+    )
     for run in runs:
         for key, label in stages:
             values = [1000 * value for value in run[key]] or [float("nan")]
             about = ["", "", "", "", ""]
             if key == "total":
-                about = [f"{run['load']:.0%}", f"{run['achieved_rate']:,.0f}", f"{run['received']:,}/{run['decided']:,}",
-                         f"{run['cpu_ms_per_post']:.2f}", " / ".join(f"{1000 * d:,.0f}" for d in run["drift"])]  # fmt: skip
-            print(f"| {' | '.join(about)} | {label} | {percentile(values, 0.5):,.0f} | "
-                  f"{percentile(values, 0.9):,.0f} | {percentile(values, 0.99):,.0f} | {values[-1]:,.0f} |")  # fmt: skip
+                about = [
+                    f"{run['load']:.0%}",
+                    f"{run['achieved_rate']:,.0f}",
+                    f"{run['received']:,}/{run['decided']:,}",
+                    f"{run['cpu_ms_per_post']:.2f}",
+                    " / ".join(f"{1000 * d:,.0f}" for d in run["drift"]),
+                ]
+            print(
+                f"| {' | '.join(about)} | {label} | {percentile(values, 0.5):,.0f} | "
+                f"{percentile(values, 0.9):,.0f} | {percentile(values, 0.99):,.0f} | {values[-1]:,.0f} |"
+            )
 
 
 def report_memory(args, results: dict) -> None:
@@ -832,10 +924,14 @@ def report_memory(args, results: dict) -> None:
     for label, memory in rows:
         print(f"| {label} | {memory['VmRSS']:,.0f} | {memory['VmHWM']:,.0f} |")
     ready = results["one"]["ready_after"] + results["two"]["ready_after"]
-    print(f"\nIdle worker ({args.bank:,} bank), {args.idle_seconds:.0f} s after ready: "
-          f"{first_latency['idle']['cores']:.3f} cores of CPU")
-    print(f"Start to 'Worker ready': shipped config {shipped['ready_after']:.1f} s; with the {args.bank:,} bank "
-          f"{ready[0]:.1f} s alone, {ready[1]:.1f} and {ready[2]:.1f} s for two started together")  # fmt: skip
+    print(
+        f"\nIdle worker ({args.bank:,} bank), {args.idle_seconds:.0f} s after ready: "
+        f"{first_latency['idle']['cores']:.3f} cores of CPU"
+    )
+    print(
+        f"Start to 'Worker ready': shipped config {shipped['ready_after']:.1f} s; with the {args.bank:,} bank "
+        f"{ready[0]:.1f} s alone, {ready[1]:.1f} and {ready[2]:.1f} s for two started together"
+    )
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -846,15 +942,24 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-share", type=float, default=0.1, help="share of posts carrying a PNG")
     parser.add_argument("--banked-share", type=float, default=0.1, help="share of those images put in the bank")
     parser.add_argument("--repeats", type=int, default=3, help="reads of baseline A (best kept)")
-    parser.add_argument("--latency-loads", type=lambda text: [float(x) for x in text.split(",")], default=[0.5, 0.25],
-                        help="latency runs, each at this share of the 1-worker end-to-end rate (comma-separated)")
+    parser.add_argument(
+        "--latency-loads",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=[0.5, 0.25],
+        help="latency runs, each at this share of the 1-worker end-to-end rate (comma-separated)",
+    )
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="wait after 'Worker ready' before idle RSS")
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between /metrics polls")
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait for one phase to finish")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for every modwatch worker, e.g. MODWATCH_SCAN_BATCH_SECONDS=0.05")
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for every modwatch worker, e.g. MODWATCH_SCAN_BATCH_SECONDS=0.05",
+    )
     parser.add_argument("--py-spy", metavar="PATH", help="py-spy executable: profile one more 1-worker run")
     parser.add_argument("--keep", action="store_true", help="keep the topics and the temporary folder (logs, config)")
     args = parser.parse_args(argv)

@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 import orjson
 
 from bench.corpus import posts as make_posts
-from takedowns import campaigns
 from detectors.pipeline import Pipeline, request_id_for
 from streams.settings import REPOSITORY_CONFIG
+from takedowns import campaigns
 
 BATCH = 500
 
@@ -44,8 +44,9 @@ def scan_batches(pipeline: Pipeline, batches, policy, with_campaigns: bool) -> f
                 post = decision.post
                 flagged["campaign"] = campaigns.fingerprint(flagged, post.text, policy)
                 if flagged["campaign"] is not None:
-                    seen = campaigns.sighting(flagged, flagged["campaign"], request_id_for(post.platform, post.post_id),
-                                              post.posted_at)  # fmt: skip
+                    seen = campaigns.sighting(
+                        flagged, flagged["campaign"], request_id_for(post.platform, post.post_id), post.posted_at
+                    )
                     orjson.dumps({"type": "sighting", "sighting": seen})
             orjson.dumps({"type": "flagged", "flagged": flagged})
     return time.perf_counter() - started
@@ -61,17 +62,24 @@ def main() -> None:
 
     policy = campaigns.load_campaign_policy(REPOSITORY_CONFIG / "policy.yaml", Problems())
     corpus = make_posts(args.posts)
-    batches = [corpus[start:start + BATCH] for start in range(0, len(corpus), BATCH)]
+    batches = [corpus[start : start + BATCH] for start in range(0, len(corpus), BATCH)]
     flagged = sum(decision.action != "none" for batch in batches for decision in pipeline.scan(batch))
     best = {False: float("inf"), True: float("inf")}
     for _ in range(args.repeats):  # alternate, so drift on a shared machine hits both alike
         for with_campaigns in (False, True):
             best[with_campaigns] = min(best[with_campaigns], scan_batches(pipeline, batches, policy, with_campaigns))
-    print(f"{args.posts} posts ({flagged} flagged), batches of {BATCH}, best of {args.repeats}, {datetime.now(UTC):%Y-%m-%d}")
+    print(
+        f"{args.posts} posts ({flagged} flagged), batches of {BATCH}, best of {args.repeats}, {datetime.now(UTC):%Y-%m-%d}"
+    )
     print("| scan agent work | posts/s | per post | ratio |\n| --- | ---: | ---: | ---: |")
-    for label, key in (("baseline: detectors, policy, item event", False), ("with campaign fingerprint and sighting", True)):
+    for label, key in (
+        ("baseline: detectors, policy, item event", False),
+        ("with campaign fingerprint and sighting", True),
+    ):
         seconds = best[key]
-        print(f"| {label} | {args.posts / seconds:,.0f} | {seconds / args.posts * 1e6:.1f} µs | {seconds / best[False]:.3f} |")
+        print(
+            f"| {label} | {args.posts / seconds:,.0f} | {seconds / args.posts * 1e6:.1f} µs | {seconds / best[False]:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -103,9 +103,7 @@ def main() -> None:
     for name, posts in workloads.items():
         batches = [posts[start : start + BATCH] for start in range(0, len(posts), BATCH)]
         detector.detect(batches[0])  # warm-up: first-call imports and allocations
-        baseline = best_of(
-            arguments.repeats, lambda: [[len(post.text.lower()) for post in batch] for batch in batches]
-        )
+        baseline = best_of(arguments.repeats, lambda: [[len(post.text.lower()) for post in batch] for batch in batches])
         classifier = best_of(arguments.repeats, lambda: [detector.detect(batch) for batch in batches])
         findings = sum(len(found) for batch in batches for found in detector.detect(batch))
         print(f"{name}: {len(posts)} posts x {LENGTH} chars in batches of {BATCH}; {findings} findings")

@@ -39,9 +39,13 @@ from bench.chaos import ROOT, Broker, Worker, free_port
 def posts(count: int) -> list[tuple[bytes, bytes]]:
     records = []
     for number in range(count):
-        record = {"platform": "x", "post_id": f"p{number}", "account_id": f"acct-{number % 50}",
-                  "text": f"Join the Tehrik-e-Taliban today. Long live TTP! number {number}",
-                  "posted_at": "2026-11-29T10:00:00Z"}  # fmt: skip
+        record = {
+            "platform": "x",
+            "post_id": f"p{number}",
+            "account_id": f"acct-{number % 50}",
+            "text": f"Join the Tehrik-e-Taliban today. Long live TTP! number {number}",
+            "posted_at": "2026-11-29T10:00:00Z",
+        }
         records.append((f"x:p{number}".encode(), orjson.dumps(record)))
     return records
 
@@ -59,8 +63,9 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
 
 async def request_span(bootstrap: str, topic: str, expect: int, timeout: float) -> float:
     """Seconds from the first takedown request's timestamp to the ``expect``-th."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
     await consumer.start()
     stamps: dict[bytes, int] = {}
     deadline = time.monotonic() + timeout
@@ -79,10 +84,17 @@ async def request_span(bootstrap: str, topic: str, expect: int, timeout: float) 
 def one_run(tree: Path, broker: Broker, count: int, folder: Path, timeout: float) -> float:
     name = f"ow{uuid.uuid4().hex[:8]}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_")}
-    env.update(MODWATCH_BROKER=f"kafka://{broker.bootstrap}", MODWATCH_APP_ID=name, MODWATCH_TOPIC_PREFIX=name,
-               MODWATCH_CONFIG_DIR=str(tree / "config"), MODWATCH_WEB_PORT=str(free_port()),
-               MODWATCH_DATA_DIR=str(folder / name), MODWATCH_STORE="rocksdb://", PYTHONUNBUFFERED="1",
-               PYTHONPATH=str(tree))  # fmt: skip
+    env.update(
+        MODWATCH_BROKER=f"kafka://{broker.bootstrap}",
+        MODWATCH_APP_ID=name,
+        MODWATCH_TOPIC_PREFIX=name,
+        MODWATCH_CONFIG_DIR=str(tree / "config"),
+        MODWATCH_WEB_PORT=str(free_port()),
+        MODWATCH_DATA_DIR=str(folder / name),
+        MODWATCH_STORE="rocksdb://",
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=str(tree),
+    )
     worker = Worker(env, folder / f"{name}.log", tree=tree).start()
     asyncio.run(worker.wait_ready())  # it creates the topics; the backlog builds faster than it scans
     asyncio.run(produce(broker.bootstrap, f"{name}.posts", posts(count)))
@@ -102,8 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="modwatch-ow-"))
     base = folder / "base"
-    subprocess.run(["git", "worktree", "add", "--detach", str(base), args.against], cwd=ROOT, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(base), args.against], cwd=ROOT, check=True, capture_output=True
+    )
     broker = Broker(folder)
     broker.start()
     rates: dict[str, list[float]] = {"this tree": [], args.against: []}
@@ -120,9 +133,13 @@ def main(argv: list[str] | None = None) -> None:
     ratios = [ours / theirs for ours, theirs in zip(rates["this tree"], rates[args.against], strict=True)]
     print(f"{args.posts} violating posts per run, {args.rounds} rounds, alternating order")
     for label, values in rates.items():
-        print(f"  {label:<12} median {statistics.median(values):.0f} requests/s ({', '.join(f'{v:.0f}' for v in values)})")
-    print(f"  ratio this tree / {args.against}: median {statistics.median(ratios):.2f} "
-          f"({', '.join(f'{ratio:.2f}' for ratio in ratios)})")  # fmt: skip
+        print(
+            f"  {label:<12} median {statistics.median(values):.0f} requests/s ({', '.join(f'{v:.0f}' for v in values)})"
+        )
+    print(
+        f"  ratio this tree / {args.against}: median {statistics.median(ratios):.2f} "
+        f"({', '.join(f'{ratio:.2f}' for ratio in ratios)})"
+    )
 
 
 if __name__ == "__main__":

@@ -146,7 +146,9 @@ def bench_one(size: int, shape: str, arguments, rng: np.random.Generator) -> dic
     multihash = None
     if size <= 1_000_000:
         table, seconds, memory = timed_build(lambda: _multihash(bank))
-        p50, p99 = latencies(lambda q: table.range_search(q, radius + 1), queries[: min(500, arguments.latency_queries)])
+        p50, p99 = latencies(
+            lambda q: table.range_search(q, radius + 1), queries[: min(500, arguments.latency_queries)]
+        )
         multihash = {"build_s": seconds, "memory_mb": memory / 2**20, "p50_ms": p50, "p99_ms": p99}
         del table
 
@@ -158,11 +160,28 @@ def bench_one(size: int, shape: str, arguments, rng: np.random.Generator) -> dic
     hits = sum(len(found) for found in theirs)
     at_boundary = sum(1 for found in theirs for _, distance in found if distance == radius)
     return {
-        "size": len(bank), "shape": shape,
-        "index": {"build_s": index_seconds, "memory_mb": index_bytes / 2**20, "p50_ms": index_p50, "p99_ms": index_p99, "batch_ms": index_batch},
-        "flat": {"build_s": flat_seconds, "memory_mb": flat_bytes / 2**20, "p50_ms": flat_p50, "p99_ms": flat_p99, "batch_ms": flat_batch},
+        "size": len(bank),
+        "shape": shape,
+        "index": {
+            "build_s": index_seconds,
+            "memory_mb": index_bytes / 2**20,
+            "p50_ms": index_p50,
+            "p99_ms": index_p99,
+            "batch_ms": index_batch,
+        },
+        "flat": {
+            "build_s": flat_seconds,
+            "memory_mb": flat_bytes / 2**20,
+            "p50_ms": flat_p50,
+            "p99_ms": flat_p99,
+            "batch_ms": flat_batch,
+        },
         "multihash": multihash,
-        "checked": check, "mismatches": mismatches, "hits": hits, "queries_with_hits": sum(map(bool, theirs)), "at_boundary": at_boundary,
+        "checked": check,
+        "mismatches": mismatches,
+        "hits": hits,
+        "queries_with_hits": sum(map(bool, theirs)),
+        "at_boundary": at_boundary,
         "live": _live_changes(index, rng) if size == 1_000_000 else None,
     }
 
@@ -198,8 +217,10 @@ def _live_changes(index: PDQIndex, rng: np.random.Generator) -> dict:
     compaction = time.perf_counter() - started
     adds_ms, removes_ms = np.array(adds) * 1000, np.array(removes) * 1000
     return {
-        "add_p50_ms": float(np.percentile(adds_ms, 50)), "add_p99_ms": float(np.percentile(adds_ms, 99)),
-        "remove_p50_ms": float(np.percentile(removes_ms, 50)), "remove_p99_ms": float(np.percentile(removes_ms, 99)),
+        "add_p50_ms": float(np.percentile(adds_ms, 50)),
+        "add_p99_ms": float(np.percentile(adds_ms, 99)),
+        "remove_p50_ms": float(np.percentile(removes_ms, 50)),
+        "remove_p99_ms": float(np.percentile(removes_ms, 99)),
         "compaction_s": compaction,
     }
 
@@ -222,7 +243,11 @@ def report(results: list[dict], radius: int) -> str:
         "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
-        for name, label in (("index", "modwatch PDQIndex"), ("flat", "faiss IndexBinaryFlat"), ("multihash", "faiss IndexBinaryMultiHash")):
+        for name, label in (
+            ("index", "modwatch PDQIndex"),
+            ("flat", "faiss IndexBinaryFlat"),
+            ("multihash", "faiss IndexBinaryMultiHash"),
+        ):
             row = result[name]
             if row is None:
                 continue

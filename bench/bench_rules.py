@@ -83,10 +83,7 @@ def main() -> None:
     print(f"posts: {len(posts)} x {len(posts[0].text)} chars in batches of {BATCH}; {flagged} with findings")
     print(f"baseline str.casefold: {len(posts) / baseline:,.0f} posts/s")
     for name, seconds in results.items():
-        print(
-            f"{name}: {len(posts) / seconds:,.0f} posts/s per core; "
-            f"{seconds / baseline:.1f}x the baseline's time"
-        )
+        print(f"{name}: {len(posts) / seconds:,.0f} posts/s per core; {seconds / baseline:.1f}x the baseline's time")
 
 
 if __name__ == "__main__":

@@ -69,10 +69,13 @@ def main() -> None:
         if arguments.against:
             earlier = Path(folder) / "earlier"
             subprocess.run(
-                ["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(earlier), arguments.against], check=True
+                ["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(earlier), arguments.against],
+                check=True,
             )
             try:
-                scans = interleaved(arguments.repeats, {"this tree": (command, root), arguments.against: (command, earlier)})
+                scans = interleaved(
+                    arguments.repeats, {"this tree": (command, root), arguments.against: (command, earlier)}
+                )
             finally:
                 subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(earlier)], check=True)
             scan, before = scans["this tree"], scans[arguments.against]
@@ -80,7 +83,9 @@ def main() -> None:
             scan = best_of(arguments.repeats, command)
     print(f"posts: {arguments.posts}")
     print(f"baseline (read + orjson.loads): {arguments.posts / baseline:,.0f} posts/s ({baseline:.2f}s)")
-    print(f"modwatch scan: {arguments.posts / scan:,.0f} posts/s ({scan:.2f}s); {scan / baseline:.1f}x the baseline's time")
+    print(
+        f"modwatch scan: {arguments.posts / scan:,.0f} posts/s ({scan:.2f}s); {scan / baseline:.1f}x the baseline's time"
+    )
     if arguments.against:
         print(
             f"modwatch scan at {arguments.against}: {arguments.posts / before:,.0f} posts/s ({before:.2f}s); "

@@ -114,8 +114,13 @@ class Worker:
         self.log_path.touch()
         self._offset = self.log_path.stat().st_size
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=self.env, cwd=self.tree,
-                                        stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=self.env,
+            cwd=self.tree,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         return self
 
@@ -159,8 +164,13 @@ class Plan:
 def post_record(kind: str, number: int) -> tuple[str, bytes]:
     post_id = f"{kind[0]}{number}"
     text = {"violating": VIOLATING, "review": REVIEW, "clean": CLEAN}[kind].format(n=number)
-    record = {"platform": "x", "post_id": post_id, "account_id": f"acct-{number % ACCOUNTS}", "text": text,
-              "posted_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    record = {
+        "platform": "x",
+        "post_id": post_id,
+        "account_id": f"acct-{number % ACCOUNTS}",
+        "text": text,
+        "posted_at": datetime.now(UTC).isoformat(),
+    }
     return f"x:{post_id}", orjson.dumps(record)
 
 
@@ -194,8 +204,14 @@ async def traffic(bootstrap: str, prefix: str, plan: Plan, posts: int, rate: flo
 
 async def platform(bootstrap: str, prefix: str, plan: Plan, stop: asyncio.Event) -> None:
     """Removes every second requested post once its request appears on the takedown-requests topic."""
-    consumer = AIOKafkaConsumer(f"{prefix}.takedown-requests", bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None, request_timeout_ms=10000)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        f"{prefix}.takedown-requests",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        request_timeout_ms=10000,
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=10000)
     await consumer.start()
     await producer.start()
@@ -213,8 +229,13 @@ async def platform(bootstrap: str, prefix: str, plan: Plan, stop: asyncio.Event)
                     if post_id.startswith("~") or key in plan.removed or int(post_id[1:]) % 10 not in {0, 1, 2, 3, 4}:
                         continue
                     plan.removed.add(key)
-                    status = {"platform": "x", "post_id": post_id, "status": "removed", "source": "chaos-platform",
-                              "observed_at": datetime.now(UTC).isoformat()}  # fmt: skip
+                    status = {
+                        "platform": "x",
+                        "post_id": post_id,
+                        "status": "removed",
+                        "source": "chaos-platform",
+                        "observed_at": datetime.now(UTC).isoformat(),
+                    }
                     await send(producer, f"{prefix}.platform-status", key, orjson.dumps(status), stop)
     finally:
         await consumer.stop()
@@ -232,8 +253,11 @@ async def caught_up(bootstrap: str, prefix: str, quiet_seconds: float = 20.0, ti
         from aiokafka import TopicPartition
 
         topics = [f"{prefix}.{name}" for name in ("alerts", "takedown-requests", "ledger", "item-events")]
-        partitions = [TopicPartition(topic, number) for topic in topics
-                      for number in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]  # fmt: skip
+        partitions = [
+            TopicPartition(topic, number)
+            for topic in topics
+            for number in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
+        ]
         last, quiet_since, deadline = None, time.monotonic(), time.monotonic() + timeout
         while time.monotonic() < deadline:
             ends = sum((await consumer.end_offsets(partitions)).values())
@@ -253,8 +277,9 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def read_all(bootstrap: str, topic: str, settle: float = 5.0) -> list[tuple[str, dict]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
     await consumer.start()
     found: list[tuple[str, dict]] = []
     try:
@@ -290,8 +315,14 @@ def tally(plan: Plan, alerts, requests, ledger) -> list[Row]:
     rows.append(_row("takedown requests", plan.violating, {key: request_counts[key] for key in plan.violating}))
     strikes = Counter(plan.account_of[key] for key in plan.removed)
     earned = {f"x:~account~{account}" for account, count in strikes.items() if count >= STRIKES_FOR_ACCOUNT_REQUEST}
-    rows.append(_row("account requests", earned, {key: request_counts[key] for key in earned},
-                     extra={key for key in request_counts if "~account~" in key} - earned))  # fmt: skip
+    rows.append(
+        _row(
+            "account requests",
+            earned,
+            {key: request_counts[key] for key in earned},
+            extra={key for key in request_counts if "~account~" in key} - earned,
+        )
+    )
 
     transitions: dict[tuple, set[int]] = defaultdict(set)
     repeats = Counter()
@@ -308,18 +339,44 @@ def tally(plan: Plan, alerts, requests, ledger) -> list[Row]:
             removed_items.add(key)
     duplicated = [name for name, seqs in transitions.items() if len(seqs) > 1]
     lost_removals = sorted((plan.removed & plan.violating) - removed_items)
-    rows.append(Row("ledger transitions", len(transitions), len(lost_removals), len(duplicated),
-                    [str(name) for name in duplicated[:3]] + lost_removals[:3]))  # fmt: skip
-    rows.append(Row("  same record again (readers de-duplicate)", sum(repeats.values()),
-                    0, sum(count - 1 for count in repeats.values())))  # fmt: skip
+    rows.append(
+        Row(
+            "ledger transitions",
+            len(transitions),
+            len(lost_removals),
+            len(duplicated),
+            [str(name) for name in duplicated[:3]] + lost_removals[:3],
+        )
+    )
+    rows.append(
+        Row(
+            "  same record again (readers de-duplicate)",
+            sum(repeats.values()),
+            0,
+            sum(count - 1 for count in repeats.values()),
+        )
+    )
     request_ids = {request["request_id"] for _, request in requests}
     lost_deliveries = sorted(request_id for request_id in request_ids if not delivered[request_id])
-    rows.append(Row("deliveries (delivered attempts per request)", len(request_ids), len(lost_deliveries), 0,
-                    lost_deliveries[:3]))  # fmt: skip
+    rows.append(
+        Row(
+            "deliveries (delivered attempts per request)",
+            len(request_ids),
+            len(lost_deliveries),
+            0,
+            lost_deliveries[:3],
+        )
+    )
     # A replayed delivery event is delivered again under the same Idempotency-Key (streams/agents.py
     # deliver_requests): the platform de-duplicates, so it is shown, not counted as a duplicate.
-    rows.append(Row("  delivered again (same Idempotency-Key)", sum(delivered.values()), 0,
-                    sum(count - 1 for count in delivered.values() if count > 1)))  # fmt: skip
+    rows.append(
+        Row(
+            "  delivered again (same Idempotency-Key)",
+            sum(delivered.values()),
+            0,
+            sum(count - 1 for count in delivered.values() if count > 1),
+        )
+    )
     return rows
 
 
@@ -342,25 +399,38 @@ def failed(rows: list[Row]) -> bool:
     return any(row.lost or (row.duplicated and not row.output.startswith("  ")) for row in rows)
 
 
-async def run(kills: int, outage: float, rebalance: bool, posts: int, rate: float, seed: int, folder: Path,
-              tree: Path = ROOT) -> list[Row]:
+async def run(
+    kills: int, outage: float, rebalance: bool, posts: int, rate: float, seed: int, folder: Path, tree: Path = ROOT
+) -> list[Row]:
     rng = random.Random(seed)
     broker = Broker(folder)
     say(f"starting a broker on {broker.bootstrap}")
     broker.start()
     name = f"chaos{uuid.uuid4().hex[:8]}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_")}
-    env.update(MODWATCH_BROKER=f"kafka://{broker.bootstrap}", MODWATCH_APP_ID=name, MODWATCH_TOPIC_PREFIX=name,
-               MODWATCH_CONFIG_DIR=str(tree / "config"), MODWATCH_STORE="rocksdb://",
-               MODWATCH_SESSION_TIMEOUT_SECONDS="6", MODWATCH_SCAN_BATCH_SECONDS="0.05", PYTHONUNBUFFERED="1")  # fmt: skip
+    env.update(
+        MODWATCH_BROKER=f"kafka://{broker.bootstrap}",
+        MODWATCH_APP_ID=name,
+        MODWATCH_TOPIC_PREFIX=name,
+        MODWATCH_CONFIG_DIR=str(tree / "config"),
+        MODWATCH_STORE="rocksdb://",
+        MODWATCH_SESSION_TIMEOUT_SECONDS="6",
+        MODWATCH_SCAN_BATCH_SECONDS="0.05",
+        PYTHONUNBUFFERED="1",
+    )
 
     plan = Plan()
     stop = asyncio.Event()
     started: list[Worker] = []
 
     def worker(number: int) -> Worker:
-        started.append(Worker(dict(env, MODWATCH_WEB_PORT=str(free_port()), MODWATCH_DATA_DIR=str(folder / f"state-{number}")),
-                              folder / f"worker-{number}.log", tree=tree))  # fmt: skip
+        started.append(
+            Worker(
+                dict(env, MODWATCH_WEB_PORT=str(free_port()), MODWATCH_DATA_DIR=str(folder / f"state-{number}")),
+                folder / f"worker-{number}.log",
+                tree=tree,
+            )
+        )
         return started[-1]
 
     try:
@@ -416,16 +486,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=4.0, help="posts per second (default 4)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, broker data)")
-    parser.add_argument("--tree", type=Path, default=ROOT,
-                        help="run the worker from this source tree (a git worktree of an older revision)")
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        default=ROOT,
+        help="run the worker from this source tree (a git worktree of an older revision)",
+    )
     args = parser.parse_args(argv)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the harness's own clients ride out the outage
     posts = args.posts or int(args.rate * (args.kills * 12 + args.outage + 30))
     folder = Path(tempfile.mkdtemp(prefix="modwatch-chaos-"))
     started = time.monotonic()
-    rows = asyncio.run(run(args.kills, args.outage, not args.no_rebalance, posts, args.rate, args.seed, folder, args.tree))
-    print(f"{args.kills} kill -9, {'a rebalance, ' if not args.no_rebalance else ''}"
-          f"{f'a {args.outage:g} s broker outage, ' if args.outage else ''}{posts} posts, {time.monotonic() - started:.0f} s (seed {args.seed})")  # fmt: skip
+    rows = asyncio.run(
+        run(args.kills, args.outage, not args.no_rebalance, posts, args.rate, args.seed, folder, args.tree)
+    )
+    print(
+        f"{args.kills} kill -9, {'a rebalance, ' if not args.no_rebalance else ''}"
+        f"{f'a {args.outage:g} s broker outage, ' if args.outage else ''}{posts} posts, {time.monotonic() - started:.0f} s (seed {args.seed})"
+    )
     print(render(rows))
     if not args.keep:
         subprocess.run(["rm", "-rf", str(folder)], check=False)

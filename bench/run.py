@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     chosen = [entry for entry in BENCHMARKS if args.all or not entry[3]]
     if args.list:
-        for module, arguments, what, heavy in BENCHMARKS:
+        for module, _arguments, what, heavy in BENCHMARKS:
             print(f"{module:<28} {'(--all) ' if heavy else ''}{what}")
         return
     failed = []

@@ -175,8 +175,13 @@ class HashedNgramVectorizer(TransformerMixin, BaseEstimator):
     times both).
     """
 
-    def __init__(self, bits: int = 20, char_orders: tuple[int, ...] = (1, 2, 3, 4, 5),
-                 word_orders: tuple[int, ...] = (1, 2), min_df: int = 1):
+    def __init__(
+        self,
+        bits: int = 20,
+        char_orders: tuple[int, ...] = (1, 2, 3, 4, 5),
+        word_orders: tuple[int, ...] = (1, 2),
+        min_df: int = 1,
+    ):
         self.bits = bits
         self.char_orders = char_orders
         self.word_orders = word_orders
@@ -346,8 +351,9 @@ class GatedClassifier(ClassifierMixin, BaseEstimator):
     labelled posts than its fine task uses all of them.
     """
 
-    def __init__(self, gate: Any = None, subtype: Any = None, normal_label: str = "normal",
-                 coarse_label: str = "offensive"):
+    def __init__(
+        self, gate: Any = None, subtype: Any = None, normal_label: str = "normal", coarse_label: str = "offensive"
+    ):
         self.gate = gate
         self.subtype = subtype
         self.normal_label = normal_label
@@ -378,6 +384,7 @@ class GatedClassifier(ClassifierMixin, BaseEstimator):
 
 
 # -- model files --------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Head:
@@ -500,9 +507,7 @@ def _model_from_bundle(bundle: Any, path: Path, sha256: str) -> TextModel:
     if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{path}: not a modwatch text-classifier model (no format {MODEL_FORMAT!r})")
     if bundle.get("format_version") != MODEL_FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: format_version {bundle.get('format_version')!r} is not {MODEL_FORMAT_VERSION}"
-        )
+        raise ModelFileError(f"{path}: format_version {bundle.get('format_version')!r} is not {MODEL_FORMAT_VERSION}")
     heads = {}
     for index, entry in enumerate(bundle.get("heads") or []):
         where = f"{path}: heads[{index}]"
@@ -536,6 +541,7 @@ def _model_from_bundle(bundle: Any, path: Path, sha256: str) -> TextModel:
 
 # -- the detector --------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class HateTarget:
     """Words that name a group, and generic profanity, in one language.
@@ -556,8 +562,9 @@ class HateTarget:
         return not words.isdisjoint(self.profanity) and words.isdisjoint(self.groups)
 
 
-def category_scores(head: Head, probabilities: np.ndarray, texts: Sequence[str],
-                    hate_target: HateTarget | None = None) -> tuple[np.ndarray, np.ndarray]:
+def category_scores(
+    head: Head, probabilities: np.ndarray, texts: Sequence[str], hate_target: HateTarget | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """posts x CATEGORIES scores, and per post the hate score ``hate_target`` moved to abuse (0 if none)."""
     scores = probabilities @ head.category_matrix()
     moved = np.zeros(len(texts))
@@ -617,8 +624,12 @@ def configured_settings(config_dir: Path, problems: Problems) -> ClassifierSetti
 class TextClassifierDetector:
     name: ClassVar[str] = "text_classifier"
 
-    def __init__(self, model: TextModel, min_score: float = DEFAULT_MIN_SCORE,
-                 hate_targets: Mapping[str, HateTarget] | None = None):
+    def __init__(
+        self,
+        model: TextModel,
+        min_score: float = DEFAULT_MIN_SCORE,
+        hate_targets: Mapping[str, HateTarget] | None = None,
+    ):
         self.model = model
         self.min_score = min_score
         self.hate_targets = MappingProxyType(dict(hate_targets or {}))
@@ -640,8 +651,10 @@ class TextClassifierDetector:
             return cls(empty, settings.min_score, settings.hate_targets)
         for language in settings.hate_targets:
             if language not in model.heads:
-                document.problem(("hate_needs_target", language),
-                                 f"{path.name} has no head for {language!r} (heads: {', '.join(model.heads)})")
+                document.problem(
+                    ("hate_needs_target", language),
+                    f"{path.name} has no head for {language!r} (heads: {', '.join(model.heads)})",
+                )
         return cls(model, settings.min_score, settings.hate_targets)
 
     def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
@@ -659,13 +672,16 @@ class TextClassifierDetector:
             probabilities = head.pipeline.predict_proba(texts)
             scores, moved = category_scores(head, probabilities, texts, self.hate_targets.get(language))
             for row, column in zip(*np.nonzero(scores >= self.min_score)):
-                findings[indices[row]].append(self._finding(
-                    head, CATEGORIES[column], float(scores[row, column]), probabilities[row], float(moved[row])
-                ))
+                findings[indices[row]].append(
+                    self._finding(
+                        head, CATEGORIES[column], float(scores[row, column]), probabilities[row], float(moved[row])
+                    )
+                )
         return findings
 
-    def _finding(self, head: Head, category: str, score: float, probabilities: np.ndarray,
-                 hate_without_target: float) -> Finding:
+    def _finding(
+        self, head: Head, category: str, score: float, probabilities: np.ndarray, hate_without_target: float
+    ) -> Finding:
         evidence = {
             "model": self.model.file_name,
             "model_sha256": self.model.sha256,

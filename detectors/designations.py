@@ -29,14 +29,13 @@ for Arabic script too because Urdu and Pashto separate words with spaces.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar
-
-import re
 
 import ahocorasick
 
@@ -121,20 +120,29 @@ class _Term:
 DESIGNATIONS_SCHEMA = {
     "source": VALUE,  # where a generated list came from: for the operator
     # jurisdiction, legal_basis and verified are read; name, title and compiled_from are for the operator.
-    "list": Section("list header", dict.fromkeys(
-        ("name", "title", "jurisdiction", "legal_basis", "verified", "compiled_from"), VALUE)),
-    "organisations": [Section("organisation", {
-        "id": VALUE,
-        "name": VALUE,
-        "designations": [Section("designation", {"list": VALUE, "reference": VALUE, "listed_on": VALUE, "source": VALUE})],
-        "aliases": {ANY_KEY: [VALUE]},  # languages: load_designations checks them
-        "acronyms": [VALUE],
-        "weak_acronyms": [VALUE],
-        "same_as": VALUE,
-        "review_only": VALUE,
-        "note": VALUE,  # for the operator
-    })],
-}  # fmt: skip
+    "list": Section(
+        "list header",
+        dict.fromkeys(("name", "title", "jurisdiction", "legal_basis", "verified", "compiled_from"), VALUE),
+    ),
+    "organisations": [
+        Section(
+            "organisation",
+            {
+                "id": VALUE,
+                "name": VALUE,
+                "designations": [
+                    Section("designation", {"list": VALUE, "reference": VALUE, "listed_on": VALUE, "source": VALUE})
+                ],
+                "aliases": {ANY_KEY: [VALUE]},  # languages: load_designations checks them
+                "acronyms": [VALUE],
+                "weak_acronyms": [VALUE],
+                "same_as": VALUE,
+                "review_only": VALUE,
+                "note": VALUE,  # for the operator
+            },
+        )
+    ],
+}
 
 CUES_SCHEMA = dict.fromkeys(CUE_KINDS, {ANY_KEY: [VALUE]})  # languages: load_cues checks them
 
@@ -157,7 +165,8 @@ def load_all_designations(config_dir: Path, problems: Problems) -> tuple[Organis
                 merged[target] = replace(
                     known,
                     designations=known.designations + organisation.designations,
-                    aliases=known.aliases + tuple(alias for alias in organisation.aliases if alias not in known.aliases),
+                    aliases=known.aliases
+                    + tuple(alias for alias in organisation.aliases if alias not in known.aliases),
                     acronyms=known.acronyms + tuple(a for a in organisation.acronyms if a not in known.acronyms),
                     weak_acronyms=known.weak_acronyms
                     + tuple(a for a in organisation.weak_acronyms if a not in known.weak_acronyms),
@@ -195,7 +204,7 @@ def load_designations(
             document.problem(where + ("id",), f"{organisation_id!r} repeats organisations[{seen_ids[organisation_id]}]")
         seen_ids[organisation_id] = index
         aliases = []
-        for language, names in document.mapping(where + ("aliases",)).items():
+        for language, _names in document.mapping(where + ("aliases",)).items():
             if language not in LANGUAGES:
                 document.problem(where + ("aliases", language), f"{language!r} is not one of {', '.join(LANGUAGES)}")
                 continue
@@ -210,7 +219,7 @@ def load_designations(
                 if acronym:
                     found.append(acronym)
         designations = []
-        for designation_index, item in enumerate(document.sequence(where + ("designations",), required=True)):
+        for designation_index, _item in enumerate(document.sequence(where + ("designations",), required=True)):
             at = where + ("designations", designation_index)
             listed_on = document.get(at + ("listed_on",))
             if listed_on is not None and not isinstance(listed_on, date):
@@ -238,7 +247,12 @@ def load_designations(
             same_as[organisation_id] = document.text(where + ("same_as",), required=True)
         organisations.append(
             Organisation(
-                organisation_id, name, tuple(designations), tuple(aliases), tuple(acronyms), tuple(weak_acronyms),
+                organisation_id,
+                name,
+                tuple(designations),
+                tuple(aliases),
+                tuple(acronyms),
+                tuple(weak_acronyms),
                 review_only,
             )
         )
@@ -251,7 +265,7 @@ def load_cues(path: Path, problems: Problems) -> dict[str, tuple[tuple[str, str]
     cues: dict[str, tuple[tuple[str, str], ...]] = {}
     for kind in CUE_KINDS:
         entries = []
-        for language, terms in document.mapping((kind,), required=kind not in OPTIONAL_CUE_KINDS).items():
+        for language, _terms in document.mapping((kind,), required=kind not in OPTIONAL_CUE_KINDS).items():
             if language not in LANGUAGES:
                 document.problem((kind, language), f"{language!r} is not one of {', '.join(LANGUAGES)}")
                 continue
@@ -296,9 +310,7 @@ class DesignatedOrganisationDetector:
             for acronym in organisation.acronyms:
                 terms.setdefault(normalise(acronym).text, []).append(_Term("acronym", acronym, "en", organisation))
             for acronym in organisation.weak_acronyms:
-                terms.setdefault(normalise(acronym).text, []).append(
-                    _Term("weak_acronym", acronym, "en", organisation)
-                )
+                terms.setdefault(normalise(acronym).text, []).append(_Term("weak_acronym", acronym, "en", organisation))
         for kind, entries in cues.items():
             for language, cue in entries:
                 terms.setdefault(normalise(cue).text, []).append(_Term(kind, cue, language))
@@ -361,7 +373,8 @@ class DesignatedOrganisationDetector:
         names = [hit for hit in hits if hit.term.kind == "name"]
         named = {hit.term.organisation.id for hit in names}
         acronyms = [
-            hit for hit in hits
+            hit
+            for hit in hits
             if hit.term.kind == "acronym" or (hit.term.kind == "weak_acronym" and hit.term.organisation.id in named)
         ]
         cues = {kind: [hit for hit in hits if hit.term.kind == kind] for kind in CUE_KINDS}
@@ -369,7 +382,9 @@ class DesignatedOrganisationDetector:
         text = normalised.text
         mentions = names + (acronyms if (names or has_cue) else [])
         if not mentions:
-            unnamed = cues["jihadist"] + (cues["promotion"] + cues["jihad_context"] if cues["jihad_context"] and cues["promotion"] else [])
+            unnamed = cues["jihadist"] + (
+                cues["promotion"] + cues["jihad_context"] if cues["jihad_context"] and cues["promotion"] else []
+            )
             if unnamed and not cues["counter"] and not _all_quoted(normalised, unnamed):
                 evidence = {
                     "organisations": [],
@@ -486,7 +501,7 @@ def _mostly_capitals(text: str) -> bool:
 
 
 def _written_as_acronym(quote: str) -> bool:
-    """"TTP", "LeT", "T.T.P" count; "let" and "hum" are words, not acronyms."""
+    """ "TTP", "LeT", "T.T.P" count; "let" and "hum" are words, not acronyms."""
     return sum(character.isupper() for character in quote) >= 2
 
 

@@ -162,7 +162,18 @@ class EventParser:
     """Parses and validates input events against the configured platforms."""
 
     POST_FIELDS = frozenset(
-        {"platform", "post_id", "account_id", "account_handle", "url", "text", "lang", "media", "posted_at", "observed_at"}
+        {
+            "platform",
+            "post_id",
+            "account_id",
+            "account_handle",
+            "url",
+            "text",
+            "lang",
+            "media",
+            "posted_at",
+            "observed_at",
+        }
     )
     REPORT_FIELDS = frozenset({"platform", "post_id", "reporter_id", "reason", "reported_at"})
     STATUS_FIELDS = frozenset({"platform", "post_id", "status", "observed_at", "source"})
@@ -226,9 +237,7 @@ class EventParser:
         record = self._object(raw)
         status = self._string(record, "status", 32)
         if status not in STATUSES:
-            raise InvalidEvent(
-                "invalid_value", "status", f"{status!r} is not one of {', '.join(sorted(STATUSES))}"
-            )
+            raise InvalidEvent("invalid_value", "status", f"{status!r} is not one of {', '.join(sorted(STATUSES))}")
         return StatusEvent(
             platform=self._platform(record),
             post_id=self._identifier(record, "post_id"),
@@ -271,9 +280,15 @@ class EventParser:
         op = self._string(record, "op", 16)
         if op not in BANK_OPS:
             raise InvalidEvent("invalid_value", "op", f"{op!r} is not add or remove")
-        change = {"op": op, "hash_type": self._string(record, "hash_type", 16), "hash": self._string(record, "hash", 128)}
+        change = {
+            "op": op,
+            "hash_type": self._string(record, "hash_type", 16),
+            "hash": self._string(record, "hash", 128),
+        }
         if op == "add":
-            change.update(label=self._string(record, "label", MAX_ID_CHARS), source=self._string(record, "source", 1024))
+            change.update(
+                label=self._string(record, "label", MAX_ID_CHARS), source=self._string(record, "source", 1024)
+            )
         elif record.get("label") is not None:
             change["label"] = self._string(record, "label", MAX_ID_CHARS)
         return change
@@ -290,17 +305,27 @@ class EventParser:
             raise InvalidEvent("invalid_value", "op", f"{op!r} is not add or remove")
         platform = self._string(record, "platform", 64)
         if platform != "*" and platform not in self.platforms:
-            raise InvalidEvent("unknown_platform", "platform",
-                               f"{platform!r} is not a configured platform ({', '.join(sorted(self.platforms))}) or '*'")  # fmt: skip
+            raise InvalidEvent(
+                "unknown_platform",
+                "platform",
+                f"{platform!r} is not a configured platform ({', '.join(sorted(self.platforms))}) or '*'",
+            )
         account_id = self._optional_string(record, "account_id", MAX_ID_CHARS)
         handle = self._optional_string(record, "handle", MAX_ID_CHARS)
         if not (account_id or "").strip() and not (handle or "").strip():
             raise InvalidEvent("missing_field", "account_id", "an entry needs an account_id or a handle")
-        change = {"op": op, "platform": platform, "account_id": (account_id or "").strip() or None,
-                  "handle": (handle or "").strip() or None}  # fmt: skip
+        change = {
+            "op": op,
+            "platform": platform,
+            "account_id": (account_id or "").strip() or None,
+            "handle": (handle or "").strip() or None,
+        }
         if op == "add":
-            change.update(reason=self._string(record, "reason", 1024), source=self._string(record, "source", 1024),
-                          at=self._optional_string(record, "at", 64))  # fmt: skip
+            change.update(
+                reason=self._string(record, "reason", 1024),
+                source=self._string(record, "source", 1024),
+                at=self._optional_string(record, "at", 64),
+            )
         return change
 
     # -- fields -----------------------------------------------------------

@@ -167,11 +167,16 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, LanguageSummary]:
     return {
         language: LanguageSummary(
             language,
-            count["violating"], count["violating_found"],
-            count["protected"], count["protected_takedowns"], count["protected_reviews"],
-            count["benign"], count["benign_none"],
-            count["mention"], count["mention_review"],
-        )  # fmt: skip
+            count["violating"],
+            count["violating_found"],
+            count["protected"],
+            count["protected_takedowns"],
+            count["protected_reviews"],
+            count["benign"],
+            count["benign_none"],
+            count["mention"],
+            count["mention_review"],
+        )
         for language, count in sorted(counts.items(), key=lambda item: LANGUAGES.index(item[0]))
     }
 
@@ -201,12 +206,19 @@ def case_table(outcomes: Sequence[Outcome]) -> list[dict]:
         rows[(outcome.case.language, outcome.case.case)][outcome.action] += 1
     order = list(CASE_GROUPS)
     return [
-        {"language": language, "case": case, "expected": CASE_GROUPS[case], "n": sum(count.values()),
-         "takedown": count["takedown"], "review": count["review"], "none": count["none"]}
+        {
+            "language": language,
+            "case": case,
+            "expected": CASE_GROUPS[case],
+            "n": sum(count.values()),
+            "takedown": count["takedown"],
+            "review": count["review"],
+            "none": count["none"],
+        }
         for (language, case), count in sorted(
             rows.items(), key=lambda item: (LANGUAGES.index(item[0][0]), order.index(item[0][1]))
         )
-    ]  # fmt: skip
+    ]
 
 
 def misses(outcomes: Sequence[Outcome]) -> list[Outcome]:

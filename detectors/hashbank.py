@@ -321,9 +321,7 @@ class PDQIndex:
             return results
         main_rows, alive = self._main.rows, self._main_alive
         for query, found in enumerate(self._main.search(queries, radius)):
-            results[query].extend(
-                (main_rows[row].tobytes().hex(), distance) for row, distance in found if alive[row]
-            )
+            results[query].extend((main_rows[row].tobytes().hex(), distance) for row, distance in found if alive[row])
         if self._delta_positions:
             delta_rows = self._delta_rows[: self._delta_count]
             for query, found in enumerate(brute_force_search(delta_rows, queries, radius)):
@@ -648,7 +646,9 @@ class HashingConfig:
 
 
 HASHING_SCHEMA = {
-    "pdq": dict.fromkeys(("match_radius", "min_quality", "match_rotations", "unletterbox", "unletterbox_tolerance"), VALUE),
+    "pdq": dict.fromkeys(
+        ("match_radius", "min_quality", "match_rotations", "unletterbox", "unletterbox_tolerance"), VALUE
+    ),
     "images": {"max_pixels": VALUE, "jpeg_draft_side": VALUE},
     "categories": {"default": VALUE, "by_label": {ANY_KEY: VALUE}},
 }
@@ -851,8 +851,11 @@ class MediaHashDetector:
         for media in post.media:
             exact, pdq = self._media_hashes(media, counts)
             found += [{"hash_type": hash_type, "hash": value} for hash_type, value, _ in exact]
-            found += [{"hash_type": "pdq", "hash": hash.hash} for hash in pdq
-                      if hash.transform == "original" and not hash.unletterboxed]  # fmt: skip
+            found += [
+                {"hash_type": "pdq", "hash": hash.hash}
+                for hash in pdq
+                if hash.transform == "original" and not hash.unletterboxed
+            ]
         return found
 
     def _media_hashes(self, media, counts: dict[str, int]) -> tuple[list[tuple[str, str, int | None]], list[PDQHash]]:

@@ -55,34 +55,38 @@ ENGLISH_WORDS = frozenset(
 # "was", "no", "per", "met", "hoe" and "dem" are English or English slang;
 # "de", "di", "se", "le", "lo", "te", "tu", "ya", "maar", "dia" and "para"
 # are Roman Urdu. Every sentence of these languages still has several of the rest.
-OTHER_LANGUAGE_WORDS = frozenset(
-    # French
-    "les des du une est et je il elle nous vous ils elles pas avec dans sur qui que mais ou très c'est "
-    "j'ai suis sont cette ce mon mes ton tes ses leur au aux été être avoir comme tout rien bien oui non merci "
-    "aussi donc parce quand jamais fait "
-    # German
-    "der das und ist nicht ich du sie wir ihr ein eine einen einem mit auf für von zu des auch noch nur "
-    "schon sehr aber oder wenn dass wie wo hier heute mein meine dein sein kein keine habe haben bist sind "
-    "wird werden kann nach bei über jetzt immer mal danke nein nichts etwas wieder gestern morgen "
-    # Spanish
-    "el los las del es está están qué por pero muy más como mi su nos este esta esto eso hay ser soy "
-    "eres somos tengo tiene hoy ayer gracias hola también porque cuando todo nada otra otro "
-    # Portuguese
-    "os uma é não dos das mas muito mais você eu ele ela nós isso isto esse essa estou tem são foi "
-    "hoje obrigado obrigada tudo já aqui "
-    # Italian
-    "il gli è che non sono sei siamo ci si anche molto più questo questa quello oggi grazie ciao "
-    "perché tutto niente sempre ancora io lui lei noi voi loro della dei delle nel nella "
-    # Dutch
-    "het een en ik jij echt gisteren om toch niet voor zijn ook nog naar hij zij wij jullie heb hebt heeft "
-    "dit deze geen wel goed waar omdat altijd nooit vandaag "
-    # Indonesian and Malay
-    "yang dan ini itu dengan untuk tidak tak ada saya aku kamu mereka akan sudah belum juga "
-    "bisa pada tapi atau sangat banget siapa kenapa hari sekarang sama mau gak nggak "
-    # Turkish
-    "bir bu şu ve ile için çok mi mu sen siz onlar var yok değil ama gibi daha her şey sonra önce "
-    "bugün evet hayır güzel iyi nasıl neden çünkü benim senin".split()
-) - ENGLISH_WORDS - ROMAN_URDU_WORDS
+OTHER_LANGUAGE_WORDS = (
+    frozenset(
+        # French
+        "les des du une est et je il elle nous vous ils elles pas avec dans sur qui que mais ou très c'est "
+        "j'ai suis sont cette ce mon mes ton tes ses leur au aux été être avoir comme tout rien bien oui non merci "
+        "aussi donc parce quand jamais fait "
+        # German
+        "der das und ist nicht ich du sie wir ihr ein eine einen einem mit auf für von zu des auch noch nur "
+        "schon sehr aber oder wenn dass wie wo hier heute mein meine dein sein kein keine habe haben bist sind "
+        "wird werden kann nach bei über jetzt immer mal danke nein nichts etwas wieder gestern morgen "
+        # Spanish
+        "el los las del es está están qué por pero muy más como mi su nos este esta esto eso hay ser soy "
+        "eres somos tengo tiene hoy ayer gracias hola también porque cuando todo nada otra otro "
+        # Portuguese
+        "os uma é não dos das mas muito mais você eu ele ela nós isso isto esse essa estou tem são foi "
+        "hoje obrigado obrigada tudo já aqui "
+        # Italian
+        "il gli è che non sono sei siamo ci si anche molto più questo questa quello oggi grazie ciao "
+        "perché tutto niente sempre ancora io lui lei noi voi loro della dei delle nel nella "
+        # Dutch
+        "het een en ik jij echt gisteren om toch niet voor zijn ook nog naar hij zij wij jullie heb hebt heeft "
+        "dit deze geen wel goed waar omdat altijd nooit vandaag "
+        # Indonesian and Malay
+        "yang dan ini itu dengan untuk tidak tak ada saya aku kamu mereka akan sudah belum juga "
+        "bisa pada tapi atau sangat banget siapa kenapa hari sekarang sama mau gak nggak "
+        # Turkish
+        "bir bu şu ve ile için çok mi mu sen siz onlar var yok değil ama gibi daha her şey sonra önce "
+        "bugün evet hayır güzel iyi nasıl neden çünkü benim senin".split()
+    )
+    - ENGLISH_WORDS
+    - ROMAN_URDU_WORDS
+)
 # English function words make up a third to a half of the words of an English
 # post; a post where they are fewer than one word in six, and no Roman Urdu
 # words outnumber them, is more likely in a language no head was trained on.

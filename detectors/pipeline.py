@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from detectors.base import Detector, Finding
-from detectors.configfile import ANY_KEY, VALUE, Problems, Section, load_yaml
 from detectors.classifier import TextClassifierDetector
+from detectors.configfile import ANY_KEY, VALUE, Problems, Section, load_yaml
 from detectors.designations import DesignatedOrganisationDetector
-from detectors.hashbank import MediaHashDetector
 from detectors.events import EventParser, Post
+from detectors.hashbank import MediaHashDetector
 from detectors.policy import SEVERITIES, Decision, Policy
 from detectors.threats import ViolentThreatDetector
 from detectors.watchlist import WatchlistDetector
@@ -58,23 +58,28 @@ class Platform:
 
 # `delivery` is read and checked by streams/delivery.py, `recheck` by streams/poller.py.
 PLATFORMS_SCHEMA = {
-    "platforms": {ANY_KEY: Section("platform", {"name": VALUE, "jurisdiction": VALUE, "delivery": VALUE, "recheck": VALUE})},
+    "platforms": {
+        ANY_KEY: Section("platform", {"name": VALUE, "jurisdiction": VALUE, "delivery": VALUE, "recheck": VALUE})
+    },
 }
 
 JURISDICTIONS_SCHEMA = {
     "default": VALUE,
     "jurisdictions": {
-        ANY_KEY: Section("jurisdiction", {
-            "name": VALUE,
-            "legal_basis": VALUE,
-            "citation": VALUE,
-            "deadline_hours": VALUE,
-            "category_deadline_hours": {ANY_KEY: VALUE},
-            "emergency": {"deadline_hours": VALUE, "severities": [VALUE]},
-            "categories": [VALUE],
-        }),
+        ANY_KEY: Section(
+            "jurisdiction",
+            {
+                "name": VALUE,
+                "legal_basis": VALUE,
+                "citation": VALUE,
+                "deadline_hours": VALUE,
+                "category_deadline_hours": {ANY_KEY: VALUE},
+                "emergency": {"deadline_hours": VALUE, "severities": [VALUE]},
+                "categories": [VALUE],
+            },
+        ),
     },
-}  # fmt: skip
+}
 
 
 def load_platforms(path: Path, problems: Problems, jurisdiction_codes: set[str], default: str) -> dict[str, Platform]:
@@ -105,7 +110,9 @@ def load_jurisdictions(path: Path, problems: Problems) -> tuple[dict[str, Jurisd
         if document.get(where + ("deadline_hours",)) is None:
             document.problem(where + ("deadline_hours",), "is required")
         category_deadlines = {
-            category: timedelta(hours=document.number(where + ("category_deadline_hours", category), default=48, minimum=0.0001))
+            category: timedelta(
+                hours=document.number(where + ("category_deadline_hours", category), default=48, minimum=0.0001)
+            )
             for category in document.mapping(where + ("category_deadline_hours",))
         }
         emergency_hours = document.get(where + ("emergency", "deadline_hours"))
@@ -117,7 +124,8 @@ def load_jurisdictions(path: Path, problems: Problems) -> tuple[dict[str, Jurisd
             category_deadlines=category_deadlines,
             emergency_deadline=(
                 timedelta(hours=document.number(where + ("emergency", "deadline_hours"), default=1, minimum=0.0001))
-                if emergency_hours is not None else None
+                if emergency_hours is not None
+                else None
             ),
             emergency_severities=emergency_severities,
             code=code,
@@ -191,7 +199,9 @@ class Pipeline:
         self.jurisdictions = jurisdictions
         self.parser = EventParser(frozenset(platforms))
         self.media = next((detector for detector in self.detectors if isinstance(detector, MediaHashDetector)), None)
-        self.watchlist = next((detector for detector in self.detectors if isinstance(detector, WatchlistDetector)), None)
+        self.watchlist = next(
+            (detector for detector in self.detectors if isinstance(detector, WatchlistDetector)), None
+        )
         self.last_durations: dict[str, float] = {}
 
     @classmethod
@@ -263,9 +273,17 @@ class Pipeline:
         fresh = {
             name: value
             for name, value in old.items()
-            if name not in {"state", "removed_at", "removal_status", "time_to_removal_seconds",
-                            "within_deadline", "closed_at", "breaches"}
-        }  # fmt: skip
+            if name
+            not in {
+                "state",
+                "removed_at",
+                "removal_status",
+                "time_to_removal_seconds",
+                "within_deadline",
+                "closed_at",
+                "breaches",
+            }
+        }
         fresh.update(
             request_id=request_id_for(old["platform"], old["post_id"], generation),
             previous_request_id=old["request_id"],

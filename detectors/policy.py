@@ -90,9 +90,15 @@ class Policy:
             problems_before = len(problems.messages)
             review_at = document.get(where + ("review_at",))
             takedown_at = document.get(where + ("takedown_at",))
-            review = None if review_at is None else document.number(where + ("review_at",), default=1.0, minimum=0, maximum=1)
+            review = (
+                None
+                if review_at is None
+                else document.number(where + ("review_at",), default=1.0, minimum=0, maximum=1)
+            )
             takedown = (
-                None if takedown_at is None else document.number(where + ("takedown_at",), default=1.0, minimum=0, maximum=1)
+                None
+                if takedown_at is None
+                else document.number(where + ("takedown_at",), default=1.0, minimum=0, maximum=1)
             )
             thresholds_valid = len(problems.messages) == problems_before
             if thresholds_valid and review is not None and takedown is not None and takedown < review:
@@ -109,7 +115,7 @@ class Policy:
             document.text(("watchlist", "escalate_to_takedown", index), required=True)
             for index, _ in enumerate(document.sequence(("watchlist", "escalate_to_takedown")))
         )
-        for index, category in enumerate(sorted(escalate)):
+        for _index, category in enumerate(sorted(escalate)):
             if category not in {policy.category for policy in categories}:
                 document.problem(("watchlist", "escalate_to_takedown"), f"{category!r} is not a category above")
         watchlist = WatchlistPolicy(

@@ -49,6 +49,7 @@ VIOLENT_WORD = re.compile(
 
 # -- data ---------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class LabelledPost:
     text: str
@@ -174,6 +175,7 @@ def read_idioms(path: Path = IDIOMS) -> list[LabelledPost]:
 
 # -- splits -------------------------------------------------------------------
 
+
 @dataclass
 class ThreatSplits:
     train: list[LabelledPost]  # every training candidate; ThreatSettings picks the rows used
@@ -186,8 +188,10 @@ class ThreatSplits:
 
     def sizes(self) -> dict[str, Any]:
         return {
-            "test": len(self.test), "test_threatening": sum(post.is_threat for post in self.test),
-            "test_hard_negatives": len(self.test_hard_negatives), "test_everyday": len(self.test_everyday),
+            "test": len(self.test),
+            "test_threatening": sum(post.is_threat for post in self.test),
+            "test_hard_negatives": len(self.test_hard_negatives),
+            "test_everyday": len(self.test_everyday),
             "overlap_removed": sum(self.overlap_removed.values()),
             "overlap_removed_by_label": dict(sorted(self.overlap_removed.items())),
             "duplicates_removed": sum(self.duplicates_removed.values()),
@@ -195,14 +199,21 @@ class ThreatSplits:
         }
 
 
-def split_posts(implicit_hate: Corpus, others: Sequence[LabelledPost], held_out_others: Sequence[LabelledPost] = (),
-                seed: int = SPLIT_SEED, test_fraction: float = TEST_FRACTION) -> ThreatSplits:
+def split_posts(
+    implicit_hate: Corpus,
+    others: Sequence[LabelledPost],
+    held_out_others: Sequence[LabelledPost] = (),
+    seed: int = SPLIT_SEED,
+    test_fraction: float = TEST_FRACTION,
+) -> ThreatSplits:
     """Hold out a stratified share of the implicit-hate posts; the other posts train."""
     from sklearn.model_selection import train_test_split
 
     keys = list(implicit_hate.posts)
     _, held = train_test_split(
-        np.arange(len(keys)), test_size=test_fraction, random_state=seed,
+        np.arange(len(keys)),
+        test_size=test_fraction,
+        random_state=seed,
         stratify=[implicit_hate.posts[key].label for key in keys],
     )
     held_keys = {keys[index] for index in held}
@@ -211,8 +222,7 @@ def split_posts(implicit_hate: Corpus, others: Sequence[LabelledPost], held_out_
     train_keys = set(keys) - held_keys
     held_keys |= {post_key(post.text) for post in held_out_others}
     overlap = Counter(
-        implicit_hate.posts[key].label for key in held_keys & set(keys)
-        for _ in range(implicit_hate.copies.get(key, 0))
+        implicit_hate.posts[key].label for key in held_keys & set(keys) for _ in range(implicit_hate.copies.get(key, 0))
     )
     duplicates = Counter(implicit_hate.duplicates)
     for post in others:

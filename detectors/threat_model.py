@@ -145,14 +145,16 @@ class ThreatSettings:
 BASELINE = ThreatSettings(features="tfidf_words")
 
 # What docs/threat-model.md compares; each is trained on the rows it selects.
-VARIANTS: Mapping[str, ThreatSettings] = MappingProxyType({
-    "linear-svm": ThreatSettings(classifier="svm", c=0.5),
-    "incitement-class": ThreatSettings(incitement_class=True),
-    "no-hard-negatives": ThreatSettings(
-        implicit_negatives=False, davidson_neither=False, davidson_offensive=0, idioms=False
-    ),
-    "implicit-hate-only": ThreatSettings(davidson_neither=False, davidson_offensive=0, idioms=False),
-})
+VARIANTS: Mapping[str, ThreatSettings] = MappingProxyType(
+    {
+        "linear-svm": ThreatSettings(classifier="svm", c=0.5),
+        "incitement-class": ThreatSettings(incitement_class=True),
+        "no-hard-negatives": ThreatSettings(
+            implicit_negatives=False, davidson_neither=False, davidson_offensive=0, idioms=False
+        ),
+        "implicit-hate-only": ThreatSettings(davidson_neither=False, davidson_offensive=0, idioms=False),
+    }
+)
 
 
 def build_pipeline(settings: ThreatSettings, seed: int = SPLIT_SEED):
@@ -165,10 +167,12 @@ def build_pipeline(settings: ThreatSettings, seed: int = SPLIT_SEED):
     if settings.features == "tfidf_words":
         # The baseline as briefed: scikit-learn's defaults apart from n-grams,
         # class weights, and enough iterations to converge.
-        return Pipeline([
-            ("features", TfidfVectorizer(ngram_range=(1, 2))),
-            ("classifier", LogisticRegression(class_weight="balanced", max_iter=2000)),
-        ])
+        return Pipeline(
+            [
+                ("features", TfidfVectorizer(ngram_range=(1, 2))),
+                ("classifier", LogisticRegression(class_weight="balanced", max_iter=2000)),
+            ]
+        )
     features = HashedNgramVectorizer(
         bits=settings.bits, char_orders=settings.char_orders, word_orders=settings.word_orders, min_df=settings.min_df
     )
@@ -209,8 +213,13 @@ class FittedModel:
     training_rows: int
 
 
-def fit(name: str, settings: ThreatSettings, rows: Sequence[LabelledPost], seed: int = SPLIT_SEED,
-        folds: int = THRESHOLD_FOLDS) -> FittedModel:
+def fit(
+    name: str,
+    settings: ThreatSettings,
+    rows: Sequence[LabelledPost],
+    seed: int = SPLIT_SEED,
+    folds: int = THRESHOLD_FOLDS,
+) -> FittedModel:
     """Pick the threshold out of fold on ``rows``, then fit on all of them."""
     from sklearn.model_selection import StratifiedKFold
     from threadpoolctl import threadpool_limits
@@ -230,6 +239,7 @@ def fit(name: str, settings: ThreatSettings, rows: Sequence[LabelledPost], seed:
 
 
 # -- evaluation ---------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Scores:
@@ -253,8 +263,14 @@ class Scores:
         return asdict(self)
 
 
-def score_held_out(name: str, score: Callable[[Sequence[str]], np.ndarray], threshold: float,
-                   splits: ThreatSplits, validation_f1: float, training_rows: int) -> Scores:
+def score_held_out(
+    name: str,
+    score: Callable[[Sequence[str]], np.ndarray],
+    threshold: float,
+    splits: ThreatSplits,
+    validation_f1: float,
+    training_rows: int,
+) -> Scores:
     from sklearn.metrics import average_precision_score
 
     truth = np.array([post.is_threat for post in splits.test])
@@ -270,11 +286,18 @@ def score_held_out(name: str, score: Callable[[Sequence[str]], np.ndarray], thre
         return float(np.mean(score([post.text for post in posts]) >= threshold)) if posts else float("nan")
 
     return Scores(
-        name=name, threshold=threshold, validation_f1=validation_f1,
-        precision=precision, recall=recall, f1=2 * precision * recall / max(precision + recall, 1e-12),
+        name=name,
+        threshold=threshold,
+        validation_f1=validation_f1,
+        precision=precision,
+        recall=recall,
+        f1=2 * precision * recall / max(precision + recall, 1e-12),
         average_precision=float(average_precision_score(truth, scores)),
-        true_positives=true_positives, false_positives=false_positives, false_negatives=false_negatives,
-        hard_negatives_flagged=flag_rate(splits.test_hard_negatives), everyday_flagged=flag_rate(splits.test_everyday),
+        true_positives=true_positives,
+        false_positives=false_positives,
+        false_negatives=false_negatives,
+        hard_negatives_flagged=flag_rate(splits.test_hard_negatives),
+        everyday_flagged=flag_rate(splits.test_everyday),
         training_rows=training_rows,
     )
 
@@ -286,12 +309,16 @@ class ThreatReport:
     warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"models": [scores.as_dict() for scores in self.models], "sizes": dict(self.sizes),
-                "warnings": list(self.warnings)}
+        return {
+            "models": [scores.as_dict() for scores in self.models],
+            "sizes": dict(self.sizes),
+            "warnings": list(self.warnings),
+        }
 
 
-def training_record(splits: ThreatSplits, settings: ThreatSettings, rows: Sequence[LabelledPost],
-                    seed: int) -> dict[str, Any]:
+def training_record(
+    splits: ThreatSplits, settings: ThreatSettings, rows: Sequence[LabelledPost], seed: int
+) -> dict[str, Any]:
     return {
         "files": {path.name: _sha256(path) for path in DATA_FILES},
         "split_seed": seed,
@@ -303,22 +330,40 @@ def training_record(splits: ThreatSplits, settings: ThreatSettings, rows: Sequen
     }
 
 
-def train_and_evaluate(splits: ThreatSplits, settings: ThreatSettings = ThreatSettings(),
-                       variants: Mapping[str, ThreatSettings] = MappingProxyType({}), seed: int = SPLIT_SEED,
-                       folds: int = THRESHOLD_FOLDS) -> tuple[dict[str, Any], ThreatReport]:
+def train_and_evaluate(
+    splits: ThreatSplits,
+    settings: ThreatSettings = ThreatSettings(),
+    variants: Mapping[str, ThreatSettings] = MappingProxyType({}),
+    seed: int = SPLIT_SEED,
+    folds: int = THRESHOLD_FOLDS,
+) -> tuple[dict[str, Any], ThreatReport]:
     """Fit the model and the baseline on the same rows; returns the model bundle and the report."""
     rows = settings.training_rows(splits.train, seed)
     model = fit("model", settings, rows, seed, folds)
     baseline = fit("baseline", BASELINE, rows, seed, folds)
     results = [
-        score_held_out(fitted.name, lambda texts, p=fitted.pipeline: threat_probability(p, texts),
-                       fitted.threshold, splits, fitted.validation_f1, fitted.training_rows)
+        score_held_out(
+            fitted.name,
+            lambda texts, p=fitted.pipeline: threat_probability(p, texts),
+            fitted.threshold,
+            splits,
+            fitted.validation_f1,
+            fitted.training_rows,
+        )
         for fitted in (model, baseline)
     ]
     for name, variant in variants.items():
         fitted = fit(name, variant, variant.training_rows(splits.train, seed), seed, folds)
-        results.append(score_held_out(name, lambda texts, p=fitted.pipeline: threat_probability(p, texts),
-                                      fitted.threshold, splits, fitted.validation_f1, fitted.training_rows))
+        results.append(
+            score_held_out(
+                name,
+                lambda texts, p=fitted.pipeline: threat_probability(p, texts),
+                fitted.threshold,
+                splits,
+                fitted.validation_f1,
+                fitted.training_rows,
+            )
+        )
     record = training_record(splits, settings, rows, seed)
     record["held_out"] = {scores.name: scores.as_dict() for scores in results[:2]}
     bundle = {
@@ -333,14 +378,15 @@ def train_and_evaluate(splits: ThreatSplits, settings: ThreatSettings = ThreatSe
     return bundle, ThreatReport(tuple(results), MappingProxyType(sizes))
 
 
-def evaluate_model_file(model: ThreatModel, splits: ThreatSplits, seed: int = SPLIT_SEED,
-                        folds: int = THRESHOLD_FOLDS) -> ThreatReport:
+def evaluate_model_file(
+    model: ThreatModel, splits: ThreatSplits, seed: int = SPLIT_SEED, folds: int = THRESHOLD_FOLDS
+) -> ThreatReport:
     """The shipped model on today's held-out data, against a baseline fitted on its training rows."""
     recorded = model.training.get("settings") or {}
     try:
-        settings = ThreatSettings(**{
-            key: tuple(value) if isinstance(value, list) else value for key, value in recorded.items()
-        })
+        settings = ThreatSettings(
+            **{key: tuple(value) if isinstance(value, list) else value for key, value in recorded.items()}
+        )
     except TypeError as error:
         raise ModelFileError(f"{model.file_name}: training settings are not this version's: {error}") from None
     rows = settings.training_rows(splits.train, seed)
@@ -348,11 +394,22 @@ def evaluate_model_file(model: ThreatModel, splits: ThreatSplits, seed: int = SP
     warnings = _provenance_warnings(model, record)
     baseline = fit("baseline", BASELINE, rows, seed, folds)
     results = (
-        score_held_out("model", model.score, model.threshold, splits,
-                       float(model.training.get("held_out", {}).get("model", {}).get("validation_f1", "nan")),
-                       int(model.training.get("training_rows", 0))),
-        score_held_out("baseline", lambda texts: threat_probability(baseline.pipeline, texts), baseline.threshold,
-                       splits, baseline.validation_f1, baseline.training_rows),
+        score_held_out(
+            "model",
+            model.score,
+            model.threshold,
+            splits,
+            float(model.training.get("held_out", {}).get("model", {}).get("validation_f1", "nan")),
+            int(model.training.get("training_rows", 0)),
+        ),
+        score_held_out(
+            "baseline",
+            lambda texts: threat_probability(baseline.pipeline, texts),
+            baseline.threshold,
+            splits,
+            baseline.validation_f1,
+            baseline.training_rows,
+        ),
     )
     sizes = {key: value for key, value in record.items() if key not in ("files", "settings")}
     return ThreatReport(results, MappingProxyType(sizes), tuple(warnings))
@@ -366,8 +423,9 @@ def _provenance_warnings(model: ThreatModel, record: Mapping[str, Any]) -> list[
             warnings.append(f"{name} differs from the file {model.file_name} was trained with")
     for key in ("split_seed", "training_rows", "test", "test_threatening"):
         if model.training.get(key) != record.get(key):
-            warnings.append(f"{model.file_name} records {key} {model.training.get(key)!r}, today's split has "
-                            f"{record.get(key)!r}")
+            warnings.append(
+                f"{model.file_name} records {key} {model.training.get(key)!r}, today's split has {record.get(key)!r}"
+            )
     return warnings
 
 
@@ -376,6 +434,7 @@ def _sha256(path: Path) -> str:
 
 
 # -- model files --------------------------------------------------------------
+
 
 def save_bundle(bundle: Mapping[str, Any], path: Path) -> str:
     """Write ``bundle`` to ``path`` (same bytes for the same fitted model); returns its sha256."""
@@ -391,8 +450,14 @@ def save_bundle(bundle: Mapping[str, Any], path: Path) -> str:
 class ThreatModel:
     """A loaded threat model: ``score`` a batch of English posts, flag those at ``threshold``."""
 
-    def __init__(self, pipeline: Any, threshold: float, sha256: str = "", file_name: str = "",
-                 training: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        pipeline: Any,
+        threshold: float,
+        sha256: str = "",
+        file_name: str = "",
+        training: Mapping[str, Any] | None = None,
+    ):
         self.pipeline = pipeline
         self.threshold = float(threshold)
         self.sha256 = sha256
@@ -402,8 +467,10 @@ class ThreatModel:
             self._features, self._classifier = pipeline.named_steps["features"], pipeline.named_steps["classifier"]
             self._column = list(self._classifier.classes_).index(THREAT)
         except (AttributeError, KeyError, TypeError, ValueError) as error:
-            raise ModelFileError(f"{file_name or 'threat model'}: not a features + classifier pipeline "
-                                 f"with a {THREAT!r} class: {error!r}") from None
+            raise ModelFileError(
+                f"{file_name or 'threat model'}: not a features + classifier pipeline "
+                f"with a {THREAT!r} class: {error!r}"
+            ) from None
 
     @classmethod
     def load(cls, path: Path) -> ThreatModel:
@@ -413,8 +480,9 @@ class ThreatModel:
         if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT:
             raise ModelFileError(f"{path}: not a modwatch threat model (no format {MODEL_FORMAT!r})")
         if bundle.get("format_version") != MODEL_FORMAT_VERSION:
-            raise ModelFileError(f"{path}: format_version {bundle.get('format_version')!r} is not "
-                                 f"{MODEL_FORMAT_VERSION}")
+            raise ModelFileError(
+                f"{path}: format_version {bundle.get('format_version')!r} is not {MODEL_FORMAT_VERSION}"
+            )
         threshold = bundle.get("threshold")
         if not isinstance(threshold, float) or not 0.0 <= threshold <= 1.0:
             raise ModelFileError(f"{path}: threshold {threshold!r} is not a probability")
@@ -436,4 +504,3 @@ def train_model_file(path: Path, seed: int = SPLIT_SEED) -> tuple[str, ThreatRep
     """Train on the shipped data, write ``path``; returns its sha256 and the report."""
     bundle, report = train_and_evaluate(load_splits(seed), ThreatSettings(), seed=seed)
     return save_bundle(bundle, path), report
-

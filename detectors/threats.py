@@ -56,9 +56,9 @@ from typing import ClassVar
 import ahocorasick
 
 from detectors.base import Finding
-from detectors.language import guess_language
 from detectors.configfile import ANY_KEY, VALUE, Document, Problems, Section, load_yaml
 from detectors.events import Post
+from detectors.language import guess_language
 from detectors.text import NormalisedText, _fold_character, folded, folded_with_offsets, normalise, quoted_spans
 
 LANGUAGES = ("en", "roman_ur", "ur", "ps")
@@ -144,7 +144,9 @@ THREATS_SCHEMA = {
     "model_threshold": VALUE,
     "words": {ANY_KEY: [VALUE]},
     "prefilter_endings": [VALUE],
-    "acts": [Section("act", {"language": VALUE, "form": VALUE, "pattern": VALUE, "anchors": [VALUE], "requires": [VALUE]})],
+    "acts": [
+        Section("act", {"language": VALUE, "form": VALUE, "pattern": VALUE, "anchors": [VALUE], "requires": [VALUE]})
+    ],
     "roles": dict.fromkeys(ROLES, _LANGUAGE_LISTS),
     "negation": _LANGUAGE_LISTS,
     "framing": dict.fromkeys(FRAMINGS, _LANGUAGE_LISTS),
@@ -157,9 +159,7 @@ def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
     words: dict[str, list[str]] = {}
     for name, _ in document.mapping(("words",), required=True).items():
         entries = document.sequence(("words", name), required=True)
-        words[name] = [
-            document.text(("words", name, index), required=True) for index, _ in enumerate(entries)
-        ]
+        words[name] = [document.text(("words", name, index), required=True) for index, _ in enumerate(entries)]
     endings = frozenset(
         normalise(ending).text if ending else ""
         for index, _ in enumerate(document.sequence(("prefilter_endings",), required=True))
@@ -206,9 +206,7 @@ def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
         roles[role] = _word_regex(entries)
     negation = _word_regex(_language_lists(document, ("negation",)))
     framings = {framing: _word_regex(_language_lists(document, ("framing", framing))) for framing in FRAMINGS}
-    return ThreatGrammar(
-        tuple(acts), endings, MappingProxyType(roles), negation, MappingProxyType(framings)
-    )
+    return ThreatGrammar(tuple(acts), endings, MappingProxyType(roles), negation, MappingProxyType(framings))
 
 
 def _language_lists(document: Document, where: tuple) -> list[str]:
@@ -314,7 +312,11 @@ class ViolentThreatDetector:
             return _NONE
         if self._requiring & found:
             words = set(text.split())
-            found = {index for index in found if not self.grammar.acts[index].requires or self.grammar.acts[index].requires & words}
+            found = {
+                index
+                for index in found
+                if not self.grammar.acts[index].requires or self.grammar.acts[index].requires & words
+            }
         return frozenset(found)
 
     def _detect_one(self, text: str, undecided_index: int = 0, undecided: list | None = None) -> list[Finding]:
@@ -332,9 +334,7 @@ class ViolentThreatDetector:
         if not acts and not model_may_decide:
             return []
         post = folded_with_offsets(text)
-        framing = {
-            kind: _spans(regex, post) for kind, regex in self.grammar.framings.items() if regex is not None
-        }
+        framing = {kind: _spans(regex, post) for kind, regex in self.grammar.framings.items() if regex is not None}
         framing = {kind: spans for kind, spans in framing.items() if spans}
         if not acts:
             # A violent word in no threat form the grammar knows: the English model decides,
@@ -358,7 +358,8 @@ class ViolentThreatDetector:
             # Idioms explain violent verbs ("killed it"), never intimidation ("we know where you
             # live"), nor an act with a weapon in its own clause ("this pulao is a bomb" is not).
             acts = [
-                act for act in acts
+                act
+                for act in acts
                 if act.pattern.form == "intimidation"
                 or (
                     act.pattern is not _EMOJI_ACT
@@ -431,7 +432,9 @@ class ViolentThreatDetector:
                 if start >= end or (pattern.form != "intimidation" and self._negated(keyed.text, start, end)):
                     continue
                 first, last = keyed.original_span(start, end)
-                found.append(_Act(pattern, clause_start + first, clause_start + last, clause_start, clause_start + len(clause)))
+                found.append(
+                    _Act(pattern, clause_start + first, clause_start + last, clause_start, clause_start + len(clause))
+                )
         return found
 
     def _negated(self, folded: str, start: int, end: int) -> bool:
@@ -458,7 +461,7 @@ class ViolentThreatDetector:
 
 
 # Emoji that stand for a weapon; normalise() drops them, so they are read from the original.
-_WEAPON_EMOJI = re.compile("[\U0001F52A\U0001F52B\U0001F4A3\U0001F5E1\u2694\U0001F9E8]")
+_WEAPON_EMOJI = re.compile("[\U0001f52a\U0001f52b\U0001f4a3\U0001f5e1\u2694\U0001f9e8]")
 # Words that mark a condition or an ultimatum, in any of the four languages.
 _CONDITION = re.compile(
     r"(?<![^\W\d_])(?:if|unless|or else|otherwise|agar|agr|to|tou|toh|warna|varna|اگر|تو|ورنہ|که|کہ|نو|کنه|ګنې)(?![^\W\d_])",
@@ -471,7 +474,9 @@ _NONE: frozenset[int] = frozenset()
 # The word that opens the consequence of a condition: "agar ... tou", "که ... نو", "if ... then".
 _CONSEQUENCE = re.compile(r"(?<!\S)(?:then|tou|toh|تو|نو)(?!\S)")
 _CONSEQUENCE_ROMAN = re.compile(r"(?<!\S)(?:then|to|tou|toh|تو|نو)(?!\S)", re.IGNORECASE)
-_CONSEQUENCE_WORDS = frozenset(normalise(word).text for word in ("then", "to", "tou", "toh", "warna", "تو", "نو", "ورنہ"))
+_CONSEQUENCE_WORDS = frozenset(
+    normalise(word).text for word in ("then", "to", "tou", "toh", "warna", "تو", "نو", "ورنہ")
+)
 
 
 def _in_condition(text: str, span: tuple[int, int], acts: list[_Act]) -> bool:

@@ -70,13 +70,13 @@ import numpy as np
 from detectors.classifier import (
     CATEGORIES,
     DEFAULT_MIN_SCORE,
-    ClassifierSettings,
-    Head,
     MODEL_FORMAT,
     MODEL_FORMAT_VERSION,
     NO_CATEGORY,
+    ClassifierSettings,
     GatedClassifier,
     HashedNgramVectorizer,
+    Head,
     LogCountRatioScaler,
     TextModel,
     category_scores,
@@ -114,10 +114,17 @@ class ModelSettings:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "bits": self.bits, "char_orders": list(self.char_orders),
-            "word_orders": list(self.word_orders), "min_df": self.min_df, "c": self.c,
-            "class_weight": self.class_weight, "calibration": self.calibration, "gate_c": self.gate_c,
-            "normal_label": self.normal_label, "coarse_label": self.coarse_label,
+            "kind": self.kind,
+            "bits": self.bits,
+            "char_orders": list(self.char_orders),
+            "word_orders": list(self.word_orders),
+            "min_df": self.min_df,
+            "c": self.c,
+            "class_weight": self.class_weight,
+            "calibration": self.calibration,
+            "gate_c": self.gate_c,
+            "normal_label": self.normal_label,
+            "coarse_label": self.coarse_label,
         }
 
 
@@ -209,13 +216,38 @@ DATASET_SCHEMA = {
     "head": VALUE,
     "language": VALUE,
     "labels": {ANY_KEY: VALUE},
-    "model": dict.fromkeys(("kind", "bits", "char_orders", "word_orders", "min_df", "c", "class_weight", "calibration",
-                            "gate_c", "normal_label", "coarse_label"), VALUE),
-    "files": [Section("file", {
-        "path": VALUE, "format": VALUE, "codes": {ANY_KEY: VALUE}, "split": VALUE, "text_column": VALUE,
-        "label_column": VALUE, "hold_out_fraction": VALUE, "hold_out_seed": VALUE,
-    })],
-}  # fmt: skip
+    "model": dict.fromkeys(
+        (
+            "kind",
+            "bits",
+            "char_orders",
+            "word_orders",
+            "min_df",
+            "c",
+            "class_weight",
+            "calibration",
+            "gate_c",
+            "normal_label",
+            "coarse_label",
+        ),
+        VALUE,
+    ),
+    "files": [
+        Section(
+            "file",
+            {
+                "path": VALUE,
+                "format": VALUE,
+                "codes": {ANY_KEY: VALUE},
+                "split": VALUE,
+                "text_column": VALUE,
+                "label_column": VALUE,
+                "hold_out_fraction": VALUE,
+                "hold_out_seed": VALUE,
+            },
+        )
+    ],
+}
 
 
 def load_dataset(path: Path, problems: Problems) -> Dataset:
@@ -258,9 +290,7 @@ def _model_settings(document: Document, labels: dict[str, str]) -> ModelSettings
         values = []
         for index, value in enumerate(document.sequence(where + (name,))):
             if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
-                document.problem(
-                    where + (name, index), f"{value!r} is not one of {allowed.start}..{allowed.stop - 1}"
-                )
+                document.problem(where + (name, index), f"{value!r} is not one of {allowed.start}..{allowed.stop - 1}")
                 continue
             values.append(value)
         return tuple(sorted(set(values)))
@@ -329,6 +359,7 @@ def _source_file(
 
 # -- reading and splitting ----------------------------------------------------
 
+
 def read_examples(source: SourceFile) -> list[Example]:
     """Every row of ``source`` with its native label; an unknown code is a DatasetError."""
     try:
@@ -345,8 +376,7 @@ def read_examples(source: SourceFile) -> list[Example]:
             label = source.codes.get(code.strip())
             if label is None:
                 raise DatasetError(
-                    f"{source.path}:{number}: label {code!r} is not one of the codes "
-                    f"{', '.join(sorted(source.codes))}"
+                    f"{source.path}:{number}: label {code!r} is not one of the codes {', '.join(sorted(source.codes))}"
                 )
             examples.append(Example(text, label, f"{source.path.name}:{number}"))
     return examples
@@ -437,7 +467,9 @@ def split_datasets(datasets: Sequence[Dataset]) -> list[Splits]:
 
     evaluation_keys = {
         overlap_key(example.text)
-        for splits in all_splits for evaluation in splits.evaluations for example in evaluation.examples
+        for splits in all_splits
+        for evaluation in splits.evaluations
+        for example in evaluation.examples
     }
     for dataset, training_rows, splits in zip(datasets, candidates, all_splits):
         coarse = dataset.model.coarse_label if dataset.model.kind == "gated" else None
@@ -457,6 +489,7 @@ def split_datasets(datasets: Sequence[Dataset]) -> list[Splits]:
 
 # -- training -----------------------------------------------------------------
 
+
 def build_pipeline(settings: ModelSettings, seed: int):
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.pipeline import Pipeline
@@ -469,15 +502,21 @@ def build_pipeline(settings: ModelSettings, seed: int):
     # sigmoid), so the file holds one set of weights per stage, not five.
     classifier = CalibratedClassifierCV(
         LinearSVC(C=settings.c, class_weight=settings.class_weight, random_state=seed),
-        method=settings.calibration, cv=CALIBRATION_FOLDS, ensemble=False,
+        method=settings.calibration,
+        cv=CALIBRATION_FOLDS,
+        ensemble=False,
     )
     if settings.kind == "gated":
         gate = CalibratedClassifierCV(
-            Pipeline([
-                ("log_count_ratio", LogCountRatioScaler()),
-                ("svm", LinearSVC(C=settings.gate_c, class_weight="balanced", random_state=seed)),
-            ]),
-            method="sigmoid", cv=CALIBRATION_FOLDS, ensemble=False,
+            Pipeline(
+                [
+                    ("log_count_ratio", LogCountRatioScaler()),
+                    ("svm", LinearSVC(C=settings.gate_c, class_weight="balanced", random_state=seed)),
+                ]
+            ),
+            method="sigmoid",
+            cv=CALIBRATION_FOLDS,
+            ensemble=False,
         )
         classifier = GatedClassifier(
             gate=gate, subtype=classifier, normal_label=settings.normal_label, coarse_label=settings.coarse_label
@@ -489,8 +528,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def train_head(dataset: Dataset, seed: int, splits: Splits | None = None,
-               compared_with: Sequence[str] = ()) -> dict[str, Any]:
+def train_head(
+    dataset: Dataset, seed: int, splits: Splits | None = None, compared_with: Sequence[str] = ()
+) -> dict[str, Any]:
     """Fit one head; returns its entry for the model bundle.
 
     ``splits`` is this dataset's part of :func:`split_datasets` over every
@@ -581,17 +621,33 @@ class Evaluation:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "scorer": self.scorer, "head": self.head, "language": self.language, "dataset": self.dataset,
-            "evaluation": self.name, "rows": self.rows, "file_rows": self.file_rows,
-            "overlap_removed": self.overlap_removed, "duplicates_removed": self.duplicates_removed,
-            "labels": list(self.labels), "per_class": self.per_class, "confusion_matrix": self.confusion,
-            "macro_f1": self.macro_f1, "weighted_f1": self.weighted_f1, "accuracy": self.accuracy,
-            "min_score": self.min_score, "categories": self.categories, "warnings": list(self.warnings),
+            "scorer": self.scorer,
+            "head": self.head,
+            "language": self.language,
+            "dataset": self.dataset,
+            "evaluation": self.name,
+            "rows": self.rows,
+            "file_rows": self.file_rows,
+            "overlap_removed": self.overlap_removed,
+            "duplicates_removed": self.duplicates_removed,
+            "labels": list(self.labels),
+            "per_class": self.per_class,
+            "confusion_matrix": self.confusion,
+            "macro_f1": self.macro_f1,
+            "weighted_f1": self.weighted_f1,
+            "accuracy": self.accuracy,
+            "min_score": self.min_score,
+            "categories": self.categories,
+            "warnings": list(self.warnings),
         }
 
 
-def evaluate(model: TextModel, datasets: Dataset | Sequence[Dataset],
-             settings: ClassifierSettings = ClassifierSettings(), baseline: bool = False) -> list[Evaluation]:
+def evaluate(
+    model: TextModel,
+    datasets: Dataset | Sequence[Dataset],
+    settings: ClassifierSettings = ClassifierSettings(),
+    baseline: bool = False,
+) -> list[Evaluation]:
     """Score the model's head for each dataset on the unseen subset of each of its evaluation sets.
 
     The datasets are split together (:func:`split_datasets`), as ``train``
@@ -621,9 +677,7 @@ def evaluate(model: TextModel, datasets: Dataset | Sequence[Dataset],
         for evaluation in splits.evaluations:
             texts = [example.text for example in evaluation.examples]
             probabilities = head.pipeline.predict_proba(texts) if texts else np.zeros((0, len(head.labels)))
-            results.append(_score(
-                model.file_name, dataset, evaluation, probabilities, head.labels, settings, warnings
-            ))
+            results.append(_score(model.file_name, dataset, evaluation, probabilities, head.labels, settings, warnings))
     if baseline:
         for dataset, splits in zip(datasets, all_splits):
             results.extend(evaluate_baseline(dataset, splits, settings))
@@ -636,15 +690,18 @@ def build_baseline(c: float = BASELINE_C):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    features = FeatureUnion([
-        ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
-        ("characters", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)),
-    ])
+    features = FeatureUnion(
+        [
+            ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+            ("characters", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)),
+        ]
+    )
     return Pipeline([("features", features), ("classifier", LogisticRegression(C=c, max_iter=3000))])
 
 
-def evaluate_baseline(dataset: Dataset, splits: Splits,
-                      settings: ClassifierSettings = ClassifierSettings()) -> list[Evaluation]:
+def evaluate_baseline(
+    dataset: Dataset, splits: Splits, settings: ClassifierSettings = ClassifierSettings()
+) -> list[Evaluation]:
     """The baseline on ``splits``: fitted on its training rows, scored on its evaluation sets.
 
     For a gated dataset there are two baselines, as the tasks are two: one on
@@ -670,8 +727,10 @@ def evaluate_baseline(dataset: Dataset, splits: Splits,
     results = []
     for evaluation in splits.evaluations:
         truth = {example.label for example in evaluation.examples}
-        is_coarse = model_settings.kind == "gated" and truth <= {model_settings.normal_label,
-                                                                  model_settings.coarse_label}
+        is_coarse = model_settings.kind == "gated" and truth <= {
+            model_settings.normal_label,
+            model_settings.coarse_label,
+        }
         pipeline = models["coarse" if is_coarse else "fine"]
         classes = tuple(str(label) for label in pipeline.classes_)
         texts = [example.text for example in evaluation.examples]
@@ -680,16 +739,22 @@ def evaluate_baseline(dataset: Dataset, splits: Splits,
     return results
 
 
-def _score(scorer: str, dataset: Dataset, evaluation: EvaluationSet, probabilities: np.ndarray,
-           labels: Sequence[str], settings: ClassifierSettings, warnings: tuple[str, ...]) -> Evaluation:
+def _score(
+    scorer: str,
+    dataset: Dataset,
+    evaluation: EvaluationSet,
+    probabilities: np.ndarray,
+    labels: Sequence[str],
+    settings: ClassifierSettings,
+    warnings: tuple[str, ...],
+) -> Evaluation:
     from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
     model_settings = dataset.model
     truth = [example.label for example in evaluation.examples]
     texts = [example.text for example in evaluation.examples]
     labels = list(labels)
-    coarse = model_settings.kind == "gated" and set(truth) <= {model_settings.normal_label,
-                                                                model_settings.coarse_label}
+    coarse = model_settings.kind == "gated" and set(truth) <= {model_settings.normal_label, model_settings.coarse_label}
     categories: dict[str, dict[str, float]] = {}
     if coarse:
         normal = probabilities[:, labels.index(model_settings.normal_label)]
@@ -728,8 +793,14 @@ def _score(scorer: str, dataset: Dataset, evaluation: EvaluationSet, probabiliti
     )
 
 
-def _category_scores(dataset: Dataset, truth: Sequence[str], texts: Sequence[str], probabilities: np.ndarray,
-                     labels: Sequence[str], settings: ClassifierSettings) -> dict[str, dict[str, float]]:
+def _category_scores(
+    dataset: Dataset,
+    truth: Sequence[str],
+    texts: Sequence[str],
+    probabilities: np.ndarray,
+    labels: Sequence[str],
+    settings: ClassifierSettings,
+) -> dict[str, dict[str, float]]:
     """Precision and recall of the detector's findings per category, as TextClassifierDetector.detect makes them."""
     from sklearn.metrics import precision_recall_fscore_support
 
@@ -741,11 +812,12 @@ def _category_scores(dataset: Dataset, truth: Sequence[str], texts: Sequence[str
     for column, category in enumerate((*CATEGORIES, NO_CATEGORY)):
         actual = true_category == category
         flagged = ~found.any(axis=1) if category == NO_CATEGORY else found[:, column]
-        precision, recall, f1, _ = precision_recall_fscore_support(
-            actual, flagged, average="binary", zero_division=0
-        )
+        precision, recall, f1, _ = precision_recall_fscore_support(actual, flagged, average="binary", zero_division=0)
         results[category] = {
-            "precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(actual.sum()),
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": int(actual.sum()),
         }
     return results
 

@@ -44,7 +44,7 @@ class Entity:
     distinctive: set[str] = field(default_factory=set)
 
     def add_alias(self, language: str, alias: str) -> None:
-        alias = " ".join(alias.split()).strip("\"“”")
+        alias = " ".join(alias.split()).strip('"“”')
         if alias and alias.casefold() not in {known.casefold() for known in self.aliases.get(language, [])}:
             self.aliases.setdefault(language, []).append(alias)
 
@@ -125,7 +125,9 @@ def apply_overlay(entities: list[Entity], overlay_path: Path, problems: Problems
             continue
         for language, _ in document.mapping(("entries", reference, "aliases")).items():
             for index, _ in enumerate(document.sequence(("entries", reference, "aliases", language))):
-                entity.add_alias(language, document.text(("entries", reference, "aliases", language, index), required=True))
+                entity.add_alias(
+                    language, document.text(("entries", reference, "aliases", language, index), required=True)
+                )
         for index, _ in enumerate(document.sequence(("entries", reference, "acronyms"))):
             acronym = document.text(("entries", reference, "acronyms", index), required=True)
             entity.add_acronym(acronym)

@@ -40,7 +40,9 @@ class WatchlistEntry:
 
 WATCHLISTS_SCHEMA = {
     "accounts": [
-        Section("watchlist entry", dict.fromkeys(("platform", "account_id", "handle", "reason", "source", "added"), VALUE)),
+        Section(
+            "watchlist entry", dict.fromkeys(("platform", "account_id", "handle", "reason", "source", "added"), VALUE)
+        ),
     ],
 }
 

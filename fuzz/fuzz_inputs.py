@@ -54,11 +54,11 @@ import orjson
 import yaml
 
 with atheris.instrument_imports(include=["detectors"]):
-    from takedowns.campaigns import text_key
     from detectors.configfile import Problems
     from detectors.designations import DesignatedOrganisationDetector
     from detectors.events import EventParser, InvalidEvent, Post
     from detectors.text import handle_key, normalise
+    from takedowns.campaigns import text_key
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"
@@ -140,8 +140,13 @@ def TestOneInput(data: bytes) -> None:
         _check_text(surrogates)
 
     # The input as the text of a valid post: the path a real post's text takes.
-    record = {"platform": TEMPLATE_PLATFORM, "post_id": "fuzz-1", "account_id": "fuzz-account",
-              "posted_at": "2026-11-29T10:00:00Z", "text": replaced}  # fmt: skip
+    record = {
+        "platform": TEMPLATE_PLATFORM,
+        "post_id": "fuzz-1",
+        "account_id": "fuzz-account",
+        "posted_at": "2026-11-29T10:00:00Z",
+        "text": replaced,
+    }
     post = _parse("post", orjson.dumps(record))
     if post is not None:
         _detect(post)

@@ -57,11 +57,26 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.yaml"
 REPOSITORY_CONFIG = Path(__file__).resolve().parent.parent / "config"
 
 __all__ = [
-    "DEFAULT_CONFIG", "GroundTruth", "LatencyModel", "MedianCheck", "PlatformBehaviour", "PlatformsConfig",
-    "PostTruth", "RequestRecord", "SimConfig", "SimulatedPlatforms", "Traffic", "TrafficConfig",
-    "check_signature", "generate_secrets", "load_config", "median_agrees", "sign", "signed_headers",
+    "DEFAULT_CONFIG",
+    "GroundTruth",
+    "LatencyModel",
+    "MedianCheck",
+    "PlatformBehaviour",
+    "PlatformsConfig",
+    "PostTruth",
+    "RequestRecord",
+    "SimConfig",
+    "SimulatedPlatforms",
+    "Traffic",
+    "TrafficConfig",
+    "check_signature",
+    "generate_secrets",
+    "load_config",
+    "median_agrees",
+    "sign",
+    "signed_headers",
     "start_platforms",
-]  # fmt: skip
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +104,12 @@ def load_config(path: Path = DEFAULT_CONFIG, config_dir: Path = REPOSITORY_CONFI
     platforms = load_platforms_config(document, known, seed=seed)
     unsimulated = sorted(known - set(platforms.platforms))
     if unsimulated and document.readable:
-        document.problem(("platforms",), f"has no behaviour for {', '.join(unsimulated)} (config/platforms.yaml lists them)")
-    traffic = load_traffic_config(document, [name for name in listed if name in platforms.platforms], organisations, watchlist)
+        document.problem(
+            ("platforms",), f"has no behaviour for {', '.join(unsimulated)} (config/platforms.yaml lists them)"
+        )
+    traffic = load_traffic_config(
+        document, [name for name in listed if name in platforms.platforms], organisations, watchlist
+    )
     problems.raise_if_any()
     return SimConfig(traffic, platforms)
 

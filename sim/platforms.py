@@ -317,7 +317,10 @@ def _load_latency(document: Document, where: tuple) -> LatencyModel:
     }[distribution] | {"distribution"}
     for name in document.mapping(where):
         if name not in allowed:
-            document.problem(where + (name,), f"is not a parameter of a {distribution} latency ({', '.join(sorted(allowed - {'distribution'}))})")
+            document.problem(
+                where + (name,),
+                f"is not a parameter of a {distribution} latency ({', '.join(sorted(allowed - {'distribution'}))})",
+            )
     if distribution == "lognormal":
         share = document.get(where + ("share_within_deadline",))
         median = document.get(where + ("median_seconds",))
@@ -329,10 +332,11 @@ def _load_latency(document: Document, where: tuple) -> LatencyModel:
             sigma=positive("sigma") or 1.0,
             share_within_deadline=(
                 document.number(where + ("share_within_deadline",), default=0.5, minimum=0.01, maximum=0.999)
-                if share is not None else None
+                if share is not None
+                else None
             ),
             deadline_seconds=positive("deadline_seconds", required=False) or 48 * 3600,
-        )  # fmt: skip
+        )
     if distribution == "exponential":
         return LatencyModel("exponential", mean_seconds=positive("mean_seconds") or 1.0)
     if distribution == "weibull":
@@ -517,9 +521,11 @@ class SimulatedPlatforms:
                 # concurrent deliveries of one key cannot both get past it.
                 handle.requests[key].replays += 1
                 return web.Response(
-                    status=200, body=handle.answers[key], content_type="application/json",
+                    status=200,
+                    body=handle.answers[key],
+                    content_type="application/json",
                     headers={REPLAYED_HEADER: "true"},
-                )  # fmt: skip
+                )
             try:
                 takedown_request = orjson.loads(body)
             except orjson.JSONDecodeError as error:
@@ -536,8 +542,9 @@ class SimulatedPlatforms:
 
     def _refuse(self, handle: PlatformHandle, status: int, error: str, detail: str) -> web.Response:
         handle.refused.append(RefusedDelivery(handle.name, status, detail, datetime.fromtimestamp(self.clock(), UTC)))
-        return web.Response(status=status, body=orjson.dumps({"error": error, "detail": detail}),
-                            content_type="application/json")  # fmt: skip
+        return web.Response(
+            status=status, body=orjson.dumps({"error": error, "detail": detail}), content_type="application/json"
+        )
 
     def _accept(self, handle: PlatformHandle, key: str, takedown_request: dict, now: float) -> RequestRecord:
         behaviour = handle.behaviour
@@ -602,7 +609,7 @@ class SimulatedPlatforms:
                     if response.status < 500 and response.status != 429:
                         return  # delivered, or refused for good (4xx): retrying would not help
                     record.callback_error = f"HTTP {response.status}"
-            except (ClientError, asyncio.TimeoutError, OSError) as error:
+            except (TimeoutError, ClientError, OSError) as error:
                 record.callback_status = None
                 record.callback_error = f"{type(error).__name__}: {error}"[:200]
             if attempt < self.config.callback_attempts:
@@ -616,10 +623,15 @@ class SimulatedPlatforms:
             if removal is None:
                 return web.json_response({"platform": handle.name, "post_id": post_id, "status": "available"})
             return web.json_response(
-                {"platform": handle.name, "post_id": post_id, "status": "removed",
-                 "observed_at": removal.removed_at.isoformat(), "request_id": removal.request_id},
+                {
+                    "platform": handle.name,
+                    "post_id": post_id,
+                    "status": "removed",
+                    "observed_at": removal.removed_at.isoformat(),
+                    "request_id": removal.request_id,
+                },
                 status=410,
-            )  # fmt: skip
+            )
 
         return show_post
 

@@ -158,38 +158,77 @@ NEWS = {
 # Everyday posts: opener, body, closer, combined at random (hundreds of texts per language).
 EVERYDAY = {
     "en": (
-        ("Good morning", "Quick reminder", "Weekend update", "Happy Friday everyone", "Small win today",
-         "Question for the group", "News from the allotment", "Family update"),
-        ("the bakery on the corner has started selling cardamom buns", "our under-12s won the cup final on penalties",
-         "the library now stays open until 8pm on Thursdays", "I finally finished the 1,000-piece puzzle",
-         "the bus timetable changes from Monday", "grandma turned ninety and danced all evening",
-         "the rain held off for the school fete", "we planted tomatoes, chillies and mint this year",
-         "the new footpath over the river is open", "there is tea and samosas at the community hall after the meeting"),
-        ("See you there!", "Who is coming?", "Photos in the comments.", "Thanks to everyone who helped.",
-         "Recommendations welcome.", "Have a lovely day."),
+        (
+            "Good morning",
+            "Quick reminder",
+            "Weekend update",
+            "Happy Friday everyone",
+            "Small win today",
+            "Question for the group",
+            "News from the allotment",
+            "Family update",
+        ),
+        (
+            "the bakery on the corner has started selling cardamom buns",
+            "our under-12s won the cup final on penalties",
+            "the library now stays open until 8pm on Thursdays",
+            "I finally finished the 1,000-piece puzzle",
+            "the bus timetable changes from Monday",
+            "grandma turned ninety and danced all evening",
+            "the rain held off for the school fete",
+            "we planted tomatoes, chillies and mint this year",
+            "the new footpath over the river is open",
+            "there is tea and samosas at the community hall after the meeting",
+        ),
+        (
+            "See you there!",
+            "Who is coming?",
+            "Photos in the comments.",
+            "Thanks to everyone who helped.",
+            "Recommendations welcome.",
+            "Have a lovely day.",
+        ),
     ),
     "roman_ur": (
         ("Dosto", "Yaar suno", "Jumma mubarak", "Shukriya sab ka", "Aaj ka din acha raha", "Ghar se update"),
-        ("bazaar mein naye aam aa gaye hain", "kal shaam cricket ka match hai", "ammi ne aaj biryani banayi hai",
-         "bachon ke school mein science mela hai", "barish ke baad mausam bohat acha ho gaya",
-         "naye ghar ki chabi mil gayi", "library ab raat aath baje tak khuli rehti hai",
-         "chai ke sath samose bohat maze ke the"),
+        (
+            "bazaar mein naye aam aa gaye hain",
+            "kal shaam cricket ka match hai",
+            "ammi ne aaj biryani banayi hai",
+            "bachon ke school mein science mela hai",
+            "barish ke baad mausam bohat acha ho gaya",
+            "naye ghar ki chabi mil gayi",
+            "library ab raat aath baje tak khuli rehti hai",
+            "chai ke sath samose bohat maze ke the",
+        ),
         ("Zaroor aana!", "Kya khayal hai?", "Dua mein yaad rakhna.", "Tasveerein baad mein.", "Milte hain."),
     ),
     "ur": (
         ("دوستو", "جمعہ مبارک", "سب کا شکریہ", "آج کا دن اچھا رہا", "گھر سے اپڈیٹ"),
-        ("بازار میں نئے آم آ گئے ہیں", "کل شام کرکٹ کا میچ ہے", "امی نے آج بریانی بنائی ہے",
-         "بچوں کے اسکول میں سائنس میلہ ہے", "بارش کے بعد موسم بہت اچھا ہو گیا",
-         "محلے کی لائبریری اب رات آٹھ بجے تک کھلی رہتی ہے", "ہم نے اس سال ٹماٹر اور پودینہ لگایا ہے",
-         "نئے پل کا راستہ کھل گیا ہے"),
+        (
+            "بازار میں نئے آم آ گئے ہیں",
+            "کل شام کرکٹ کا میچ ہے",
+            "امی نے آج بریانی بنائی ہے",
+            "بچوں کے اسکول میں سائنس میلہ ہے",
+            "بارش کے بعد موسم بہت اچھا ہو گیا",
+            "محلے کی لائبریری اب رات آٹھ بجے تک کھلی رہتی ہے",
+            "ہم نے اس سال ٹماٹر اور پودینہ لگایا ہے",
+            "نئے پل کا راستہ کھل گیا ہے",
+        ),
         ("ضرور آئیں!", "آپ کا کیا خیال ہے؟", "تصویریں بعد میں۔", "دعاؤں میں یاد رکھیں۔"),
     ),
     "ps": (
         ("ملګرو", "جمعه مبارک", "له ټولو مننه", "نن ښه ورځ وه"),
-        ("بازار ته نوي آم راغلي دي", "سبا ماښام د کرکټ لوبه ده", "مور مې نن پلاو پوخ کړی",
-         "د ماشومانو په ښوونځي کې د ساینس نندارتون دی", "له باران وروسته هوا ډېره ښه شوه",
-         "د کلي کتابتون اوس تر اتو بجو پرانیستی وي", "موږ سږ کال رومیان او پودینه کرلي دي",
-         "د نوي پل لاره پرانیستل شوه"),
+        (
+            "بازار ته نوي آم راغلي دي",
+            "سبا ماښام د کرکټ لوبه ده",
+            "مور مې نن پلاو پوخ کړی",
+            "د ماشومانو په ښوونځي کې د ساینس نندارتون دی",
+            "له باران وروسته هوا ډېره ښه شوه",
+            "د کلي کتابتون اوس تر اتو بجو پرانیستی وي",
+            "موږ سږ کال رومیان او پودینه کرلي دي",
+            "د نوي پل لاره پرانیستل شوه",
+        ),
         ("ضرور راشئ!", "ستاسو نظر څه دی؟", "انځورونه وروسته.", "ښه ورځ مو شه."),
     ),
 }
@@ -226,7 +265,9 @@ def obfuscate(name: str, method: str, rng: random.Random) -> str:
         return {"dotted": ".", "hyphenated": "-", "spaced": " "}[method].join(name)
     if method == "leetspeak":
         # Only inside longer words, first letter kept: a lone "3" is a number, not a letter.
-        return _per_word(name, lambda word: word[0] + "".join(LEET.get(c, c) for c in word[1:]) if len(word) >= 4 else word)
+        return _per_word(
+            name, lambda word: word[0] + "".join(LEET.get(c, c) for c in word[1:]) if len(word) >= 4 else word
+        )
     if method == "homoglyph":
         return "".join(CYRILLIC_LOOKALIKES.get(character, character) for character in name)
     if method == "arabic_letters":
@@ -239,8 +280,11 @@ def obfuscate(name: str, method: str, rng: random.Random) -> str:
             name = name[: index + 1] + rng.choice(ARABIC_DIACRITICS) + name[index + 1 :]
         return name
     if method == "tatweel":
-        spots = [index for index in range(len(name) - 1)
-                 if name[index].isalpha() and name[index + 1].isalpha() and name[index] not in NON_JOINING]  # fmt: skip
+        spots = [
+            index
+            for index in range(len(name) - 1)
+            if name[index].isalpha() and name[index + 1].isalpha() and name[index] not in NON_JOINING
+        ]
         if not spots:
             return obfuscate(name, "zero_width", rng)
         index = rng.choice(spots)
@@ -280,7 +324,7 @@ def generated_image(seed: str, side: int) -> Image.Image:
     rng = random.Random(seed)
     angle = rng.uniform(0, 2 * math.pi)
     rows, columns = np.mgrid[0:side, 0:side].astype(np.float32) / side
-    ramp = (math.cos(angle) * columns + math.sin(angle) * rows)
+    ramp = math.cos(angle) * columns + math.sin(angle) * rows
     ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
     first, second = (np.array([rng.randrange(256) for _ in range(3)], dtype=np.float32) for _ in range(2))
     pixels = first * (1 - ramp[..., None]) + second * ramp[..., None]
@@ -298,10 +342,15 @@ def generated_image(seed: str, side: int) -> Image.Image:
         elif shape == "polygon":
             corners = rng.randint(3, 6)
             draw.polygon(
-                [(x + size * math.cos(2 * math.pi * k / corners + angle), y + size * math.sin(2 * math.pi * k / corners + angle))
-                 for k in range(corners)],
+                [
+                    (
+                        x + size * math.cos(2 * math.pi * k / corners + angle),
+                        y + size * math.sin(2 * math.pi * k / corners + angle),
+                    )
+                    for k in range(corners)
+                ],
                 fill=colour,
-            )  # fmt: skip
+            )
         else:
             draw.line((x, y, rng.uniform(0, side), rng.uniform(0, side)), fill=colour, width=max(4, int(size / 8)))
     return image
@@ -328,13 +377,19 @@ def reupload_copy(original: Image.Image, rng: random.Random) -> tuple[bytes, dic
     image = ImageEnhance.Brightness(image).enhance(brightness)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=max(10, height // 32))
-    draw.text((width * 0.03, height * 0.92), overlay, fill=(255, 255, 255), font=font, stroke_width=1, stroke_fill=(0, 0, 0))
+    draw.text(
+        (width * 0.03, height * 0.92), overlay, fill=(255, 255, 255), font=font, stroke_width=1, stroke_fill=(0, 0, 0)
+    )
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue(), {
-        "scale": round(scale, 4), "width": width, "height": height, "brightness": round(brightness, 4),
-        "jpeg_quality": quality, "overlay": overlay,
-    }  # fmt: skip
+        "scale": round(scale, 4),
+        "width": width,
+        "height": height,
+        "brightness": round(brightness, 4),
+        "jpeg_quality": quality,
+        "overlay": overlay,
+    }
 
 
 # -- Configuration ---------------------------------------------------------------------
@@ -349,7 +404,9 @@ class TrafficConfig:
     rate_posts_per_second: float = 20.0
     shares: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     block_posts: int = 100
-    languages: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({language: 1.0 for language in LANGUAGES}))
+    languages: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({language: 1.0 for language in LANGUAGES})
+    )
     obfuscated_share: float = 0.4
     acronym_share: float = 0.3
     watchlisted_violating_share: float = 0.5
@@ -396,9 +453,10 @@ def load_traffic_config(
     if languages and not any(languages.values()):
         document.problem(where + ("languages",), "needs at least one language with a weight above 0")
     eligible = tuple(
-        organisation for organisation in organisations
+        organisation
+        for organisation in organisations
         if {language for language, _ in organisation.aliases} >= set(LANGUAGES)
-    )  # fmt: skip
+    )
     if not eligible:
         document.problem(where, "config/designations.yaml has no organisation with aliases in en, roman_ur, ur and ps")
     label = document.text(where + ("hash_bank_label",), default="sim-banned")
@@ -489,14 +547,26 @@ class GroundTruth:
         """JSON-ready: what a demo writes beside its run (``--ground-truth``)."""
         return {
             "posts": [
-                {name: (dict(value) if isinstance(value, Mapping) else value)
-                 for name, value in ((name, getattr(post, name)) for name in PostTruth.__dataclass_fields__)}
+                {
+                    name: (dict(value) if isinstance(value, Mapping) else value)
+                    for name, value in ((name, getattr(post, name)) for name in PostTruth.__dataclass_fields__)
+                }
                 for post in self.posts.values()
             ],
-            "reports": [{name: getattr(report, name) for name in ReportTruth.__dataclass_fields__} for report in self.reports],
-            "banned_images": [{"image_id": image.image_id, "pdq": image.pdq, "quality": image.quality,
-                               "md5": image.md5, "sha256": image.sha256} for image in self.banned_images.values()],
-        }  # fmt: skip
+            "reports": [
+                {name: getattr(report, name) for name in ReportTruth.__dataclass_fields__} for report in self.reports
+            ],
+            "banned_images": [
+                {
+                    "image_id": image.image_id,
+                    "pdq": image.pdq,
+                    "quality": image.quality,
+                    "md5": image.md5,
+                    "sha256": image.sha256,
+                }
+                for image in self.banned_images.values()
+            ],
+        }
 
     def reupload_originals(self) -> dict[str, str]:
         """platform:post_id of each re-upload -> the banned original's PDQ hash."""
@@ -534,22 +604,31 @@ class Traffic:
                 image_id = f"banned-{self.config.seed}-{number}"
                 png = png_bytes(generated_image(image_id, self.config.image_side_px))
                 hashes = hasher.hash_bytes(png)
-                banned[image_id] = BannedImage(image_id, hashes.pdq[0].hash, hashes.quality, hashes.md5, hashes.sha256, png)
+                banned[image_id] = BannedImage(
+                    image_id, hashes.pdq[0].hash, hashes.quality, hashes.md5, hashes.sha256, png
+                )
             self._banned = banned
         return self._banned
 
     def hash_bank_csv(self) -> str:
         """The banned originals' PDQ hashes as a bank file (config/hashbank/*.csv), header included."""
         source = f"modwatch simulator seed {self.config.seed}"
-        return bank_csv(make_entry("pdq", image.pdq, self.config.hash_bank_label, source)
-                        for image in self.banned_images.values())  # fmt: skip
+        return bank_csv(
+            make_entry("pdq", image.pdq, self.config.hash_bank_label, source) for image in self.banned_images.values()
+        )
 
     def hash_bank_events(self) -> list[tuple[str, bytes, bytes]]:
         """The same entries as changes for the compacted hashbank topic (streams/agents.py follow_hash_bank)."""
         events = []
         for image in self.banned_images.values():
-            change = {"op": "add", "hash_type": "pdq", "hash": image.pdq, "label": self.config.hash_bank_label,
-                      "source": f"modwatch simulator seed {self.config.seed}", "at": self.start.isoformat()}  # fmt: skip
+            change = {
+                "op": "add",
+                "hash_type": "pdq",
+                "hash": image.pdq,
+                "label": self.config.hash_bank_label,
+                "source": f"modwatch simulator seed {self.config.seed}",
+                "at": self.start.isoformat(),
+            }
             events.append((HASHBANK_TOPIC, f"pdq:{image.pdq}".encode(), orjson.dumps(change)))
         return events
 
@@ -667,8 +746,12 @@ class Traffic:
             copy, transform = reupload_copy(Image.open(io.BytesIO(image.png)), rng)
             media = [{"kind": "image", "data_b64": base64.b64encode(copy).decode()}]
             text = rng.choice(CAPTIONS[language])
-            truth.update(banned_image=image.image_id, transform=MappingProxyType(transform),
-                         violating=True, expected_action="takedown")  # fmt: skip
+            truth.update(
+                banned_image=image.image_id,
+                transform=MappingProxyType(transform),
+                violating=True,
+                expected_action="takedown",
+            )
         else:
             text = self._everyday_text(rng, language)
             if kind == "benign_image":
@@ -692,8 +775,9 @@ class Traffic:
         }
         if media:
             record["media"] = media
-        return record, PostTruth(platform=platform, post_id=post_id, account_id=account_id,
-                                 watchlisted=watchlisted, **truth)  # fmt: skip
+        return record, PostTruth(
+            platform=platform, post_id=post_id, account_id=account_id, watchlisted=watchlisted, **truth
+        )
 
     def _name(self, rng: random.Random, organisation: Organisation, language: str) -> tuple[str, bool]:
         if language in ("en", "roman_ur") and organisation.acronyms and rng.random() < self.config.acronym_share:
@@ -702,7 +786,9 @@ class Traffic:
         alias = rng.choice(aliases)
         if language == "roman_ur":
             # Typed in lower case in the config; people capitalise the words, not the links.
-            alias = " ".join(word if word in {"e", "i", "ul", "ud", "al"} else word.capitalize() for word in alias.split())
+            alias = " ".join(
+                word if word in {"e", "i", "ul", "ud", "al"} else word.capitalize() for word in alias.split()
+            )
         return alias, False
 
     def _violating_text(self, rng: random.Random, language: str) -> tuple[str, dict]:
@@ -713,24 +799,36 @@ class Traffic:
         name, is_acronym = self._name(rng, organisation, language)
         obfuscation = None
         if rng.random() < self.config.obfuscated_share:
-            methods = (ACRONYM_OBFUSCATIONS if is_acronym
-                       else ARABIC_OBFUSCATIONS if language in ("ur", "ps") else LATIN_NAME_OBFUSCATIONS)  # fmt: skip
+            methods = (
+                ACRONYM_OBFUSCATIONS
+                if is_acronym
+                else ARABIC_OBFUSCATIONS
+                if language in ("ur", "ps")
+                else LATIN_NAME_OBFUSCATIONS
+            )
             if is_acronym and not name.isalpha():
                 # "ISIL-K" spelled out as "I.S.I.L.-.K" is no longer the acronym, to anyone.
                 methods = ("zero_width",)
             obfuscation = rng.choice(methods)
             name = obfuscate(name, obfuscation, rng)
         text = _fill(templates[number], name)
-        return text, {"template": f"{purpose}:{language}:{number}", "organisation": organisation.id,
-                      "name": name, "obfuscation": obfuscation}  # fmt: skip
+        return text, {
+            "template": f"{purpose}:{language}:{number}",
+            "organisation": organisation.id,
+            "name": name,
+            "obfuscation": obfuscation,
+        }
 
     def _news_text(self, rng: random.Random, language: str) -> tuple[str, dict]:
         templates = NEWS[language]
         number = rng.randrange(len(templates))
         organisation = rng.choice(self.config.organisations)
         name, _ = self._name(rng, organisation, language)
-        return _fill(templates[number], name), {"template": f"news:{language}:{number}",
-                                                "organisation": organisation.id, "name": name}  # fmt: skip
+        return _fill(templates[number], name), {
+            "template": f"news:{language}:{number}",
+            "organisation": organisation.id,
+            "name": name,
+        }
 
     @staticmethod
     def _everyday_text(rng: random.Random, language: str) -> str:
@@ -752,8 +850,13 @@ class Traffic:
             due = offset + (rng.uniform(20, 600) if burst else rng.uniform(10, 120))
             reason = rng.choice(reasons)
             reporter_id = f"sim-reporter-{reporter:06d}"
-            report = {"platform": post.platform, "post_id": post.post_id, "reporter_id": reporter_id,
-                      "reason": reason, "reported_at": _timestamp(self.start + timedelta(seconds=due))}  # fmt: skip
+            report = {
+                "platform": post.platform,
+                "post_id": post.post_id,
+                "reporter_id": reporter_id,
+                "reason": reason,
+                "reported_at": _timestamp(self.start + timedelta(seconds=due)),
+            }
             made.append((due, report, ReportTruth(post.platform, post.post_id, reporter_id, reason, burst)))
         return made
 

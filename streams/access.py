@@ -63,12 +63,16 @@ def exposure_problem(web_host: str, environ: Mapping[str, str]) -> str | None:
     """Why the worker must not start with this address and environment, or None."""
     token = api_token(environ)
     if token and len(token) < MIN_TOKEN_LENGTH:
-        return (f"environment {TOKEN_VARIABLE}: is {len(token)} characters; use at least {MIN_TOKEN_LENGTH} "
-                "(for example: openssl rand -hex 24)")  # fmt: skip
+        return (
+            f"environment {TOKEN_VARIABLE}: is {len(token)} characters; use at least {MIN_TOKEN_LENGTH} "
+            "(for example: openssl rand -hex 24)"
+        )
     if is_loopback(web_host) or token or insecure(environ):
         return None
-    return (f"web_host {web_host!r} is not loopback and {TOKEN_VARIABLE} is not set: anyone who reaches the port "
-            f"could approve takedown requests. Set {TOKEN_VARIABLE}, listen on 127.0.0.1, or start with --insecure")  # fmt: skip
+    return (
+        f"web_host {web_host!r} is not loopback and {TOKEN_VARIABLE} is not set: anyone who reaches the port "
+        f"could approve takedown requests. Set {TOKEN_VARIABLE}, listen on 127.0.0.1, or start with --insecure"
+    )
 
 
 class ReplayGuard:

@@ -16,7 +16,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 from streams import kafka_auth
 from streams.settings import TOPIC_NAMES, Settings, bootstrap_servers
 
-COMPACTED = frozenset({"alerts", "takedown-requests", "item-state", "account-state", "campaign-state", "hashbank", "watchlist"})
+COMPACTED = frozenset(
+    {"alerts", "takedown-requests", "item-state", "account-state", "campaign-state", "hashbank", "watchlist"}
+)
 # The ledger is the audit trail: every record kept, for as long as the broker keeps anything.
 KEPT_FOREVER = frozenset({"ledger"})
 

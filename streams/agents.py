@@ -47,6 +47,7 @@ from streams import kafka_auth, kafka_probe
 from streams.app import MAX_MESSAGE_BYTES, app, settings
 from streams.deadletter import dead_letter, dead_letter_key
 from streams.metrics import METRICS
+from streams.offsets import Cursor, OffsetProbe
 from streams.runtime import (
     BROKER_PROBE_SECONDS,
     BROKER_PROBE_TIMEOUT_SECONDS,
@@ -55,7 +56,6 @@ from streams.runtime import (
     decision_item_key,
     pipeline,
 )
-from streams.offsets import Cursor, OffsetProbe
 from streams.settings import bootstrap_servers
 from streams.tables import (
     account_to_state,
@@ -78,7 +78,6 @@ from streams.topics import (
     reports_topic,
 )
 from takedowns import accounts, campaigns, lifecycle
-
 
 log = logging.getLogger("modwatch.agents")
 
@@ -118,10 +117,19 @@ async def send_dead_letter(event, error: InvalidEvent) -> None:
     METRICS.events.labels(message.topic, "deadletter").inc()
     METRICS.deadletters.labels(message.topic, error.reason).inc()
     log.warning(
-        "dead letter %s[%s]@%s: %s", message.topic, message.partition, message.offset, error,
-        extra={"topic": message.topic, "partition": message.partition, "offset": message.offset,
-               "reason": error.reason, "field": error.field},
-    )  # fmt: skip
+        "dead letter %s[%s]@%s: %s",
+        message.topic,
+        message.partition,
+        message.offset,
+        error,
+        extra={
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "reason": error.reason,
+            "field": error.field,
+        },
+    )
     await deadletter_topic.send(
         key=dead_letter_key(message.topic, message.partition, message.offset),
         value=dead_letter(
@@ -186,8 +194,14 @@ async def next_offset_of(tp) -> int:
 async def rewind(tp, to: int, why: str) -> None:
     CURSOR.rewound(tp, to, time.monotonic())
     METRICS.rewinds.labels(tp.topic).inc()
-    log.warning("rewinding %s[%s] to offset %d: %s", tp.topic, tp.partition, to, why,
-                extra={"topic": tp.topic, "partition": tp.partition, "offset": to})  # fmt: skip
+    log.warning(
+        "rewinding %s[%s] to offset %d: %s",
+        tp.topic,
+        tp.partition,
+        to,
+        why,
+        extra={"topic": tp.topic, "partition": tp.partition, "offset": to},
+    )
     await app.consumer.seek(tp, to)
 
 
@@ -240,9 +254,12 @@ async def scan_posts(stream):
                 flagged["campaign"] = campaigns.fingerprint(flagged, post.text, CAMPAIGN_POLICY)
                 await item_events_topic.send(key=post.key, value={"type": "flagged", "flagged": flagged})
                 if flagged["campaign"] is not None:
-                    seen = campaigns.sighting(flagged, flagged["campaign"], request_id_for(post.platform, post.post_id),
-                                              post.posted_at)  # fmt: skip
-                    await campaign_events_topic.send(key=flagged["campaign"], value={"type": "sighting", "sighting": seen})
+                    seen = campaigns.sighting(
+                        flagged, flagged["campaign"], request_id_for(post.platform, post.post_id), post.posted_at
+                    )
+                    await campaign_events_topic.send(
+                        key=flagged["campaign"], value={"type": "sighting", "sighting": seen}
+                    )
 
 
 async def scan(parsed):
@@ -344,18 +361,38 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
         for transition in transitions:
             record = lifecycle.ledger_record(state, transition)
             acknowledgements.append(await ledger_topic.send(key=key, value=record, force=True))
-            log.info("%s %s -> %s (%s)", transition["request_id"], transition["from"], transition["to"],
-                     transition["cause"]["type"], extra={"platform": state["platform"], "key": key,
-                     "request_id": transition["request_id"], "state": transition["to"]})  # fmt: skip
+            log.info(
+                "%s %s -> %s (%s)",
+                transition["request_id"],
+                transition["from"],
+                transition["to"],
+                transition["cause"]["type"],
+                extra={
+                    "platform": state["platform"],
+                    "key": key,
+                    "request_id": transition["request_id"],
+                    "state": transition["to"],
+                },
+            )
         for transition in transitions:
-            if transition["to"] == "removed" or (transition["to"] == "requested" and transition["cause"]["type"] == "review"):
+            if transition["to"] == "removed" or (
+                transition["to"] == "requested" and transition["cause"]["type"] == "review"
+            ):
                 acknowledgements += await confirm_media(outcome.state, transition["request_id"])
                 acknowledgements += await add_strike(outcome.state, transition)
             if transition["to"] == "removed" and outcome.state["request"].get("campaign"):
-                removal = {"item": key, "platform": outcome.state["platform"],
-                           "removed_at": outcome.state["request"]["removed_at"]}  # fmt: skip
-                acknowledgements.append(await campaign_events_topic.send(
-                    key=outcome.state["request"]["campaign"], value={"type": "removal", "removal": removal}, force=True))
+                removal = {
+                    "item": key,
+                    "platform": outcome.state["platform"],
+                    "removed_at": outcome.state["request"]["removed_at"],
+                }
+                acknowledgements.append(
+                    await campaign_events_topic.send(
+                        key=outcome.state["request"]["campaign"],
+                        value={"type": "removal", "removal": removal},
+                        force=True,
+                    )
+                )
     for request in outcome.requests:
         published = post_to_takedown_request.get(key)
         if published is not None and published["request_id"] == request["request_id"]:
@@ -386,8 +423,12 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
             removal["seconds"]
         )
         METRICS.removals.labels(removal["platform"], "yes" if removal["within_deadline"] else "no").inc()
-    if (outcome.state is not None and outcome.state["request"] and outcome.state["request"]["state"] == "rejected"
-            and not account):  # fmt: skip
+    if (
+        outcome.state is not None
+        and outcome.state["request"]
+        and outcome.state["request"]["state"] == "rejected"
+        and not account
+    ):
         METRICS.rejections.labels(outcome.state["platform"]).inc()
 
 
@@ -399,8 +440,11 @@ async def add_strike(state: dict, transition: dict) -> list[asyncio.Future]:
     strike = accounts.strike_from(request or {}, cause, datetime.fromisoformat(transition["at"]))
     if strike is None:
         return []
-    return [await account_events_topic.send(key=f"{strike['platform']}:{strike['account_id']}",
-                                            value={"type": "strike", "strike": strike}, force=True)]  # fmt: skip
+    return [
+        await account_events_topic.send(
+            key=f"{strike['platform']}:{strike['account_id']}", value={"type": "strike", "strike": strike}, force=True
+        )
+    ]
 
 
 @app.agent(account_events_topic)
@@ -425,11 +469,20 @@ async def handle_account_event(key: str, account_event: dict) -> None:
     if flagged is not None:
         # On the broker before the state is stored: after a crash the strike comes again and
         # the request is sent again, which the item lifecycle de-duplicates.
-        await (await item_events_topic.send(key=accounts.account_item_key(strike["platform"], strike["account_id"]),
-                                            value={"type": "flagged", "flagged": flagged}, force=True))  # fmt: skip
+        await (
+            await item_events_topic.send(
+                key=accounts.account_item_key(strike["platform"], strike["account_id"]),
+                value={"type": "flagged", "flagged": flagged},
+                force=True,
+            )
+        )
         METRICS.account_requests.labels(strike["platform"]).inc()
-        log.info("account %s reached %d confirmed violations: account-level request", key, len(state["strikes"]),
-                 extra={"platform": strike["platform"], "key": key})  # fmt: skip
+        log.info(
+            "account %s reached %d confirmed violations: account-level request",
+            key,
+            len(state["strikes"]),
+            extra={"platform": strike["platform"], "key": key},
+        )
     account_to_state[key] = state
 
 
@@ -446,8 +499,13 @@ async def handle_campaign_event(key: str, campaign_event: dict) -> None:
         if alert is not None:
             # On the broker before the state: a crash repeats the sighting, and publish_alert de-duplicates by id.
             await asyncio.gather(*publish_alert(alert["alert_id"], alert))
-            log.info("campaign %s: %d accounts on %s", key, len(alert["accounts"]), ", ".join(alert["platforms"]),
-                     extra={"key": key})  # fmt: skip
+            log.info(
+                "campaign %s: %d accounts on %s",
+                key,
+                len(alert["accounts"]),
+                ", ".join(alert["platforms"]),
+                extra={"key": key},
+            )
     elif campaign_event["type"] == "removal":
         state = campaigns.on_removal(state, campaign_event["removal"])
     elif campaign_event["type"] == "expire":
@@ -471,11 +529,17 @@ async def confirm_media(state: dict, request_id: str) -> list[asyncio.Future]:
     request = next((found for found in requests if found and found["request_id"] == request_id), None)
     acknowledgements = []
     for media_hash in (request or {}).get("media_hashes", []):
-        change = {"op": "add", "hash_type": media_hash["hash_type"], "hash": media_hash["hash"],
-                  "label": "confirmed", "source": f"confirmed:{request_id}",
-                  "at": datetime.now(UTC).isoformat()}  # fmt: skip
+        change = {
+            "op": "add",
+            "hash_type": media_hash["hash_type"],
+            "hash": media_hash["hash"],
+            "label": "confirmed",
+            "source": f"confirmed:{request_id}",
+            "at": datetime.now(UTC).isoformat(),
+        }
         acknowledgements.append(
-            await hashbank_topic.send(key=f"{media_hash['hash_type']}:{media_hash['hash']}", value=change, force=True))
+            await hashbank_topic.send(key=f"{media_hash['hash_type']}:{media_hash['hash']}", value=change, force=True)
+        )
     return acknowledgements
 
 
@@ -513,8 +577,13 @@ async def forward_reports(stream):
             await send_dead_letter(event, error)
             continue
         METRICS.events.labels(event.message.topic, "valid").inc()
-        record = {"platform": report.platform, "post_id": report.post_id, "reporter_id": report.reporter_id,
-                  "reason": report.reason, "reported_at": report.reported_at.isoformat()}  # fmt: skip
+        record = {
+            "platform": report.platform,
+            "post_id": report.post_id,
+            "reporter_id": report.reporter_id,
+            "reason": report.reason,
+            "reported_at": report.reported_at.isoformat(),
+        }
         await item_events_topic.send(key=report.key, value={"type": "report", "report": record})
 
 
@@ -531,15 +600,25 @@ async def forward_statuses(stream):
             await send_dead_letter(event, error)
             continue
         METRICS.events.labels(event.message.topic, "valid").inc()
-        record = {"platform": status.platform, "post_id": status.post_id, "status": status.status,
-                  "observed_at": status.observed_at.isoformat(), "source": status.source}  # fmt: skip
+        record = {
+            "platform": status.platform,
+            "post_id": status.post_id,
+            "status": status.status,
+            "observed_at": status.observed_at.isoformat(),
+            "source": status.source,
+        }
         await item_events_topic.send(key=status.key, value={"type": "status", "status": record})
         if account is not None:  # the account itself: suspended counts as its removal
             account_id, account_status = account
-            account_record = dict(record, post_id=accounts.ACCOUNT_MARK + account_id,
-                                  status="removed" if account_status == "suspended" else "available")  # fmt: skip
-            await item_events_topic.send(key=accounts.account_item_key(status.platform, account_id),
-                                         value={"type": "status", "status": account_record})  # fmt: skip
+            account_record = dict(
+                record,
+                post_id=accounts.ACCOUNT_MARK + account_id,
+                status="removed" if account_status == "suspended" else "available",
+            )
+            await item_events_topic.send(
+                key=accounts.account_item_key(status.platform, account_id),
+                value={"type": "status", "status": account_record},
+            )
 
 
 ACCOUNT_STATUSES = frozenset({"suspended", "active"})
@@ -571,8 +650,14 @@ async def forward_decisions(stream):
             await send_dead_letter(event, error)
             continue
         METRICS.events.labels(event.message.topic, "valid").inc()
-        record = {"decision": decision.decision, "reviewer": decision.reviewer, "reason": decision.reason,
-                  "at": decision.at.isoformat(), "request_id": decision.request_id, "alert_id": decision.alert_id}  # fmt: skip
+        record = {
+            "decision": decision.decision,
+            "reviewer": decision.reviewer,
+            "reason": decision.reason,
+            "at": decision.at.isoformat(),
+            "request_id": decision.request_id,
+            "alert_id": decision.alert_id,
+        }
         await item_events_topic.send(key=key, value={"type": "decision", "decision": record})
 
 
@@ -670,19 +755,34 @@ async def recheck_open_requests():
         async with limit:
             RECHECKED_AT[key] = time.time()
             try:
-                result = await poll(session, request["url"], config.hosts, timeout_seconds=config.timeout_seconds,
-                                    allow_loopback=settings.recheck_allow_loopback)  # fmt: skip
+                result = await poll(
+                    session,
+                    request["url"],
+                    config.hosts,
+                    timeout_seconds=config.timeout_seconds,
+                    allow_loopback=settings.recheck_allow_loopback,
+                )
             except RefusedURL as error:
                 METRICS.rechecks.labels(platform, "refused").inc()
-                log.warning("recheck refused for %s: %s", request["request_id"], error,
-                            extra={"platform": platform, "request_id": request["request_id"]})  # fmt: skip
+                log.warning(
+                    "recheck refused for %s: %s",
+                    request["request_id"],
+                    error,
+                    extra={"platform": platform, "request_id": request["request_id"]},
+                )
                 return
         METRICS.rechecks.labels(platform, result.verdict).inc()
         if result.verdict != "removed":
             return
-        status = {"platform": platform, "post_id": request["post_id"], "status": "removed",
-                  "observed_at": result.observed_at or datetime.now(UTC).isoformat(), "source": "recheck",
-                  "request_id": request["request_id"], "evidence": result.reason}  # fmt: skip
+        status = {
+            "platform": platform,
+            "post_id": request["post_id"],
+            "status": "removed",
+            "observed_at": result.observed_at or datetime.now(UTC).isoformat(),
+            "source": "recheck",
+            "request_id": request["request_id"],
+            "evidence": result.reason,
+        }
         RECHECK_REPORTED[key] = request["request_id"]
         await platform_status_topic.send(key=key.encode(), value=orjson.dumps(status))
 
@@ -705,7 +805,9 @@ async def expire_accounts_and_campaigns():
             await account_events_topic.send(key=key, value={"type": "expire"}, force=True)
 
 
-LAG_TOPICS = frozenset(settings.topic(name) for name in ("posts", "reports", "platform-status", "decisions", "item-events"))
+LAG_TOPICS = frozenset(
+    settings.topic(name) for name in ("posts", "reports", "platform-status", "decisions", "item-events")
+)
 LAG_SERIES: set[tuple[str, str]] = set()
 LAG_SECONDS = 5.0
 
@@ -713,10 +815,12 @@ LAG_SECONDS = 5.0
 async def _metadata_with_auth(address: str, options: dict) -> None:
     from aiokafka.client import AIOKafkaClient
 
-    client = AIOKafkaClient(bootstrap_servers=address, request_timeout_ms=int(BROKER_PROBE_TIMEOUT_SECONDS * 1000), **options)
+    client = AIOKafkaClient(
+        bootstrap_servers=address, request_timeout_ms=int(BROKER_PROBE_TIMEOUT_SECONDS * 1000), **options
+    )
     try:
         await asyncio.wait_for(client.bootstrap(), timeout=BROKER_PROBE_TIMEOUT_SECONDS)
-    except asyncio.TimeoutError as error:
+    except TimeoutError as error:
         raise OSError(f"no metadata answer within {BROKER_PROBE_TIMEOUT_SECONDS:g} s") from error
     finally:
         await client.close()
@@ -778,13 +882,25 @@ def apply_watchlist_changes() -> None:
     changes, WATCHLIST_CHANGES[:] = list(WATCHLIST_CHANGES), []
     for change in changes:
         if change["op"] == "add":
-            watchlist.add(WatchlistEntry(platform=change["platform"], account_id=change["account_id"],
-                                         handle=change["handle"], reason=change["reason"], source=change["source"],
-                                         added=_date(change.get("at"))))  # fmt: skip
+            watchlist.add(
+                WatchlistEntry(
+                    platform=change["platform"],
+                    account_id=change["account_id"],
+                    handle=change["handle"],
+                    reason=change["reason"],
+                    source=change["source"],
+                    added=_date(change.get("at")),
+                )
+            )
         else:
             watchlist.remove(change["platform"], change["account_id"], change["handle"])
-        log.info("watchlist %s %s:%s", change["op"], change["platform"], change["account_id"] or "@" + (change["handle"] or ""),
-                 extra={"platform": change["platform"]})  # fmt: skip
+        log.info(
+            "watchlist %s %s:%s",
+            change["op"],
+            change["platform"],
+            change["account_id"] or "@" + (change["handle"] or ""),
+            extra={"platform": change["platform"]},
+        )
 
 
 def _date(value: str | None):
@@ -853,9 +969,13 @@ async def follow_everywhere(name: str, parse: Callable, changes: list) -> None:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        settings.topic(name), bootstrap_servers=bootstrap_servers(settings.broker),
-        group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **kafka_auth.client_options(),
-    )  # fmt: skip
+        settings.topic(name),
+        bootstrap_servers=bootstrap_servers(settings.broker),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **kafka_auth.client_options(),
+    )
     await consumer.start()
     try:
         while True:
@@ -870,10 +990,16 @@ async def follow_everywhere(name: str, parse: Callable, changes: list) -> None:
                         METRICS.deadletters.labels(record.topic, error.reason).inc()
                         await deadletter_topic.send(
                             key=dead_letter_key(record.topic, record.partition, record.offset),
-                            value=dead_letter(topic=record.topic, partition=record.partition, offset=record.offset,
-                                              key=record.key, raw=record.value, error=error),
+                            value=dead_letter(
+                                topic=record.topic,
+                                partition=record.partition,
+                                offset=record.offset,
+                                key=record.key,
+                                raw=record.value,
+                                error=error,
+                            ),
                             force=True,
-                        )  # fmt: skip
+                        )
             if changes and not SCANNING.locked():
                 apply_bank_changes()
     finally:
@@ -891,6 +1017,7 @@ DELIVERY_CONCURRENCY = 4
 async def deliverer():
     if not DELIVERER:
         from streams.delivery import Deliverer
+
         DELIVERER.append(Deliverer(DELIVERY_CHANNELS, on_attempt=record_attempt))
     return DELIVERER[0]
 
@@ -911,13 +1038,24 @@ async def deliver_requests(stream):
         request = event.value
         try:
             result = await (await deliverer()).deliver(request)
-            delivery = {"request_id": request["request_id"], "delivered": result.delivered,
-                        "delivered_at": result.delivered_at.isoformat() if result.delivered_at else None,
-                        "channel": result.channel, "attempts": result.attempts, "outcome": result.outcome,
-                        "reason": result.reason}  # fmt: skip
+            delivery = {
+                "request_id": request["request_id"],
+                "delivered": result.delivered,
+                "delivered_at": result.delivered_at.isoformat() if result.delivered_at else None,
+                "channel": result.channel,
+                "attempts": result.attempts,
+                "outcome": result.outcome,
+                "reason": result.reason,
+            }
         except Exception as error:  # noqa: BLE001 - a broken request must not stop deliveries
             log.exception("cannot deliver %r", event.key)
-            delivery = {"request_id": request.get("request_id"), "delivered": False, "delivered_at": None,
-                        "channel": None, "attempts": 0, "outcome": "failed",
-                        "reason": f"{type(error).__name__}: {error}"}  # fmt: skip
+            delivery = {
+                "request_id": request.get("request_id"),
+                "delivered": False,
+                "delivered_at": None,
+                "channel": None,
+                "attempts": 0,
+                "outcome": "failed",
+                "reason": f"{type(error).__name__}: {error}",
+            }
         await item_events_topic.send(key=event.key, value={"type": "delivery", "delivery": delivery})

@@ -48,8 +48,12 @@ def main() -> None:
 @cli.command()
 @click.option("--web-port", type=int, envvar="MODWATCH_WEB_PORT", help="Port of /metrics and the web API.")
 @click.option("--loglevel", "-l", default=None, help="debug, info, warning or error (default: config log_level).")
-@click.option("--insecure", is_flag=True, default=False,
-              help="Accept writes without MODWATCH_API_TOKEN, on any address (logged at every start).")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=False,
+    help="Accept writes without MODWATCH_API_TOKEN, on any address (logged at every start).",
+)
 def worker(web_port: int | None, loglevel: str | None, insecure: bool) -> None:
     """Run the Faust worker: consume posts, reports and statuses; publish alerts and requests."""
     import os
@@ -66,13 +70,22 @@ def worker(web_port: int | None, loglevel: str | None, insecure: bool) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True))
 @click.option(
-    "--config", "config_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None, help="Config folder (default: ./config or MODWATCH_CONFIG_DIR).",
+    "--config",
+    "config_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Config folder (default: ./config or MODWATCH_CONFIG_DIR).",
 )
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write decisions here instead of standard output.")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True,
-              help="Posts per detector batch.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write decisions here instead of standard output.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True, help="Posts per detector batch."
+)
 def scan(file: Path, config_dir: Path | None, output: Path | None, batch_size: int) -> None:
     """Validate and scan the posts in FILE (JSON lines), with no Kafka.
 
@@ -119,10 +132,18 @@ def scan(file: Path, config_dir: Path | None, output: Path | None, batch_size: i
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--topic", "-t", required=True,
-              help="Topic name, or a short name (posts, reports, platform-status) under the configured prefix.")
-@click.option("--broker", envvar="KAFKA_BOOTSTRAP_SERVERS", default=None,
-              help="host:port[,host:port] (default: the configured broker).")
+@click.option(
+    "--topic",
+    "-t",
+    required=True,
+    help="Topic name, or a short name (posts, reports, platform-status) under the configured prefix.",
+)
+@click.option(
+    "--broker",
+    envvar="KAFKA_BOOTSTRAP_SERVERS",
+    default=None,
+    help="host:port[,host:port] (default: the configured broker).",
+)
 def produce(file: Path, topic: str, broker: str | None) -> None:
     """Send each line of FILE to TOPIC, keyed by platform:post_id where the line has them.
 
@@ -144,8 +165,9 @@ async def _produce(file: Path, topic: str, bootstrap: str) -> int:
 
     from streams import kafka_auth
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=16 * 1024 * 1024,
-                                **kafka_auth.client_options())  # fmt: skip
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_request_size=16 * 1024 * 1024, **kafka_auth.client_options()
+    )
     await producer.start()
     sent = 0
     try:
@@ -172,11 +194,19 @@ def _key_of(line: bytes) -> bytes | None:
 
 @cli.command()
 @click.argument("topic")
-@click.option("--broker", envvar="KAFKA_BOOTSTRAP_SERVERS", default=None,
-              help="host:port[,host:port] (default: the configured broker).")
+@click.option(
+    "--broker",
+    envvar="KAFKA_BOOTSTRAP_SERVERS",
+    default=None,
+    help="host:port[,host:port] (default: the configured broker).",
+)
 @click.option("--from-beginning/--from-end", default=True, show_default=True)
-@click.option("--timeout", type=float, default=None,
-              help="Stop after this many seconds without a new record (default: run until Ctrl-C).")
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="Stop after this many seconds without a new record (default: run until Ctrl-C).",
+)
 @click.option("--max", "max_records", type=int, default=None, help="Stop after this many records.")
 def tail(topic: str, broker: str | None, from_beginning: bool, timeout: float | None, max_records: int | None) -> None:
     """Print the records of TOPIC as JSON lines: {topic, partition, offset, key, value}."""
@@ -184,7 +214,9 @@ def tail(topic: str, broker: str | None, from_beginning: bool, timeout: float | 
     asyncio.run(_tail(topic, bootstrap, from_beginning, timeout, max_records))
 
 
-async def _tail(topic: str, bootstrap: str, from_beginning: bool, timeout: float | None, max_records: int | None) -> None:
+async def _tail(
+    topic: str, bootstrap: str, from_beginning: bool, timeout: float | None, max_records: int | None
+) -> None:
     from aiokafka import AIOKafkaConsumer
 
     from streams import kafka_auth
@@ -236,10 +268,14 @@ def _resolve(topic: str, broker: str | None) -> tuple[str, str]:
 
 
 @cli.command()
-@click.option("--posts", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              default=SAMPLES / "posts.jsonl", show_default=True, help="Sample traffic to send.")
-@click.option("--wait", type=float, default=60.0, show_default=True,
-              help="Seconds to wait for the worker's outputs.")
+@click.option(
+    "--posts",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=SAMPLES / "posts.jsonl",
+    show_default=True,
+    help="Sample traffic to send.",
+)
+@click.option("--wait", type=float, default=60.0, show_default=True, help="Seconds to wait for the worker's outputs.")
 @click.option("--keep-broker/--stop-broker", default=False, help="Leave the local broker running afterwards.")
 def demo(posts: Path, wait: float, keep_broker: bool) -> None:
     """Start a local Kafka and a worker, send sample traffic, show what modwatch decided."""
@@ -249,17 +285,35 @@ def demo(posts: Path, wait: float, keep_broker: bool) -> None:
 
 
 @cli.command()
-@click.option("--minutes", type=click.FloatRange(min=0.05), default=3.0, show_default=True,
-              help="How long to send traffic.")
-@click.option("--time-scale", type=click.FloatRange(min=1.0), default=None,
-              help="Platform seconds per wall second (default: sim/config.yaml, 600).")
-@click.option("--rate", type=click.FloatRange(min=0.1), default=None,
-              help="Posts per second (default: sim/config.yaml, 20).")
-@click.option("--drain", "drain_seconds", type=click.FloatRange(min=0), default=20.0, show_default=True,
-              help="Seconds to keep watching after the last post.")
+@click.option(
+    "--minutes", type=click.FloatRange(min=0.05), default=3.0, show_default=True, help="How long to send traffic."
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help="Platform seconds per wall second (default: sim/config.yaml, 600).",
+)
+@click.option(
+    "--rate", type=click.FloatRange(min=0.1), default=None, help="Posts per second (default: sim/config.yaml, 20)."
+)
+@click.option(
+    "--drain",
+    "drain_seconds",
+    type=click.FloatRange(min=0),
+    default=20.0,
+    show_default=True,
+    help="Seconds to keep watching after the last post.",
+)
 @click.option("--keep-broker", is_flag=True, help="Leave the local Kafka running afterwards.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".modwatch-data"),
-              show_default=True, help="Where the report's plot goes.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".modwatch-data"),
+    show_default=True,
+    help="Where the report's plot goes.",
+)
 def simulate(minutes, time_scale, rate, drain_seconds, keep_broker, out_dir) -> None:
     """Run modwatch against simulated platforms and check what it measured.
 
@@ -275,21 +329,49 @@ def simulate(minutes, time_scale, rate, drain_seconds, keep_broker, out_dir) -> 
 
 
 @cli.command()
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
-              help="Count requests made from this time (UTC).")
-@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
-              help="Count requests made before this time (UTC).")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="Count requests made from this time (UTC).",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="Count requests made before this time (UTC).",
+)
 @click.option("--format", "output_format", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also draw one survival curve per platform into this PNG.")
-@click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="Read ledger records from this JSON-lines file (as `modwatch tail ledger` prints) instead of Kafka.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also draw one survival curve per platform into this PNG.",
+)
+@click.option(
+    "--ledger",
+    "ledger_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Read ledger records from this JSON-lines file (as `modwatch tail ledger` prints) instead of Kafka.",
+)
 @click.option("--broker", envvar="KAFKA_BOOTSTRAP_SERVERS", default=None, help="host:port[,host:port].")
-@click.option("--time-scale", type=click.FloatRange(min=1.0), default=1.0, show_default=True,
-              help="For simulator runs (modwatch simulate): platform seconds per wall second; "
-                   "open requests are censored at their elapsed wall time times this.")
-@click.option("--alerts", "alerts_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="With --ledger: alerts as JSON lines, for the campaigns section.")
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=1.0),
+    default=1.0,
+    show_default=True,
+    help="For simulator runs (modwatch simulate): platform seconds per wall second; "
+    "open requests are censored at their elapsed wall time times this.",
+)
+@click.option(
+    "--alerts",
+    "alerts_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="With --ledger: alerts as JSON lines, for the campaigns section.",
+)
 def report(since, until, output_format, plot_path, ledger_file, broker, time_scale, alerts_file) -> None:
     """Time to removal per platform, category and jurisdiction, from the ledger.
 
@@ -331,8 +413,12 @@ def report(since, until, output_format, plot_path, ledger_file, broker, time_sca
 
 
 @cli.command()
-@click.option("--url", envvar="MODWATCH_WORKER_URL", default=None,
-              help="Worker web address (default: http://127.0.0.1:<web_port>).")
+@click.option(
+    "--url",
+    envvar="MODWATCH_WORKER_URL",
+    default=None,
+    help="Worker web address (default: http://127.0.0.1:<web_port>).",
+)
 def reviews(url: str | None) -> None:
     """List what awaits review, oldest first (from the worker's web API)."""
     import urllib.request
@@ -352,15 +438,24 @@ def reviews(url: str | None) -> None:
     for column in ("since", "request_id", "platform", "post", "categories", "severity"):
         table.add_column(column)
     for item in pending:
-        table.add_row(item["since"], item["request_id"], item["platform"], item["post_id"],
-                      ", ".join(item["categories"] or []), item["severity"] or "")  # fmt: skip
+        table.add_row(
+            item["since"],
+            item["request_id"],
+            item["platform"],
+            item["post_id"],
+            ", ".join(item["categories"] or []),
+            item["severity"] or "",
+        )
     Console().print(table)
 
 
 @cli.group(invoke_without_command=True)
 @click.option(
-    "--config", "config_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None, help="Config folder (default: ./config or MODWATCH_CONFIG_DIR).",
+    "--config",
+    "config_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Config folder (default: ./config or MODWATCH_CONFIG_DIR).",
 )
 @click.pass_context
 def designations(context: click.Context, config_dir: Path | None) -> None:
@@ -373,12 +468,12 @@ def designations(context: click.Context, config_dir: Path | None) -> None:
     """
     if context.invoked_subcommand is not None:
         return
-    from detectors.configfile import Problems
-    from detectors.designations import load_all_designations
-    from detectors.pipeline import load_jurisdictions
     from rich.console import Console
     from rich.table import Table
 
+    from detectors.configfile import Problems
+    from detectors.designations import load_all_designations
+    from detectors.pipeline import load_jurisdictions
     from streams.settings import default_config_dir
 
     config_dir = config_dir or default_config_dir()
@@ -387,8 +482,21 @@ def designations(context: click.Context, config_dir: Path | None) -> None:
     jurisdictions, _ = load_jurisdictions(config_dir / "jurisdictions.yaml", problems)
     problems.raise_if_any()
     table = Table(title=f"Designations by jurisdiction ({config_dir})")
-    for column in ("jurisdiction", "list", "applies", "organisations", "en", "ur", "roman_ur", "ps", "review_only", "verified"):
-        table.add_column(column, justify="left" if column in ("jurisdiction", "list", "applies", "verified") else "right")
+    for column in (
+        "jurisdiction",
+        "list",
+        "applies",
+        "organisations",
+        "en",
+        "ur",
+        "roman_ur",
+        "ps",
+        "review_only",
+        "verified",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("jurisdiction", "list", "applies", "verified") else "right"
+        )
     lists: dict[str, dict] = {}
     for organisation in organisations:
         for designation in organisation.designations:
@@ -402,11 +510,17 @@ def designations(context: click.Context, config_dir: Path | None) -> None:
             if entry["jurisdiction"] not in ("*", code):
                 continue
             listed = entry["organisations"].values()
-            languages = [sum(any(language == wanted for language, _ in o.aliases) for o in listed)
-                         for wanted in ("en", "ur", "roman_ur", "ps")]  # fmt: skip
+            languages = [
+                sum(any(language == wanted for language, _ in o.aliases) for o in listed)
+                for wanted in ("en", "ur", "roman_ur", "ps")
+            ]
             table.add_row(
-                code, list_name, "everywhere" if entry["jurisdiction"] == "*" else code, str(len(listed)),
-                *map(str, languages), str(sum(o.review_only for o in listed)),
+                code,
+                list_name,
+                "everywhere" if entry["jurisdiction"] == "*" else code,
+                str(len(listed)),
+                *map(str, languages),
+                str(sum(o.review_only for o in listed)),
                 "yes" if entry["verified"] else "NO: compiled from public reports, verify",
             )
     Console(width=None if sys.stdout.isatty() else 160).print(table)
@@ -416,14 +530,27 @@ UN_SOURCE = Path(__file__).resolve().parent.parent / "detectors" / "datasets" / 
 
 
 @designations.command("build-un")
-@click.option("--xml", "xml_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              default=UN_SOURCE / "consolidated_list_2024-09-26.xml.gz", show_default=True,
-              help="UN Security Council Consolidated List XML (.xml or .xml.gz).")
-@click.option("--overlay", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              default=UN_SOURCE / "overlay.yaml", show_default=True,
-              help="modwatch's spellings, acronyms and exclusions applied on top.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write here (default: standard output).")
+@click.option(
+    "--xml",
+    "xml_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=UN_SOURCE / "consolidated_list_2024-09-26.xml.gz",
+    show_default=True,
+    help="UN Security Council Consolidated List XML (.xml or .xml.gz).",
+)
+@click.option(
+    "--overlay",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=UN_SOURCE / "overlay.yaml",
+    show_default=True,
+    help="modwatch's spellings, acronyms and exclusions applied on top.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write here (default: standard output).",
+)
 def build_un(xml_path: Path, overlay: Path, out: Path | None) -> None:
     """Build designations.yaml from the UN 1267 and 1988 lists."""
     from detectors.unlist import build
@@ -437,9 +564,9 @@ def build_un(xml_path: Path, overlay: Path, out: Path | None) -> None:
 
 
 from streams.cli_export import export  # noqa: E402 - commands defined in their own modules
-from streams.cli_threat import evaluate_threat  # noqa: E402
 from streams.cli_hash import hash_images, import_hash_list  # noqa: E402
 from streams.cli_model import evaluate, train  # noqa: E402
+from streams.cli_threat import evaluate_threat  # noqa: E402
 
 cli.add_command(export)
 cli.add_command(train)

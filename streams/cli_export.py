@@ -50,23 +50,61 @@ def fill_legal_basis(record: dict, jurisdictions: dict) -> tuple[dict, list[str]
 
 @click.command("export")
 @click.argument("request_id")
-@click.option("--ledger", "ledger_file", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path, allow_dash=False),
-              help="Ledger records as JSON lines (as `modwatch tail ledger` prints them, or the raw records).")
-@click.option("--format", "output_format", required=True, type=click.Choice(["dsa", "lumen"]),
-              help="dsa: a pre-filled DSA statement of reasons for the platform; lumen: a Lumen notice body.")
-@click.option("--config", "config_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Config folder for platform names and jurisdictions (default: ./config or MODWATCH_CONFIG_DIR).")
-@click.option("--sender-name", envvar="MODWATCH_AUTHORITY_NAME", default=None,
-              help="The authority sending the requests: the Lumen sender (required for --format lumen).")
-@click.option("--sender-country", envvar="MODWATCH_AUTHORITY_COUNTRY", default=None,
-              help="The authority's two-letter country code, for the Lumen sender.")
-@click.option("--territorial-scope", default=None,
-              help="Comma-separated EU/EEA country codes: the DSA territorial_scope instead of the derived one.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the JSON here instead of standard output.")
-def export(request_id: str, ledger_file: Path, output_format: str, config_dir: Path | None, sender_name: str | None,
-           sender_country: str | None, territorial_scope: str | None, output: Path | None) -> None:  # fmt: skip
+@click.option(
+    "--ledger",
+    "ledger_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path, allow_dash=False),
+    help="Ledger records as JSON lines (as `modwatch tail ledger` prints them, or the raw records).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    required=True,
+    type=click.Choice(["dsa", "lumen"]),
+    help="dsa: a pre-filled DSA statement of reasons for the platform; lumen: a Lumen notice body.",
+)
+@click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Config folder for platform names and jurisdictions (default: ./config or MODWATCH_CONFIG_DIR).",
+)
+@click.option(
+    "--sender-name",
+    envvar="MODWATCH_AUTHORITY_NAME",
+    default=None,
+    help="The authority sending the requests: the Lumen sender (required for --format lumen).",
+)
+@click.option(
+    "--sender-country",
+    envvar="MODWATCH_AUTHORITY_COUNTRY",
+    default=None,
+    help="The authority's two-letter country code, for the Lumen sender.",
+)
+@click.option(
+    "--territorial-scope",
+    default=None,
+    help="Comma-separated EU/EEA country codes: the DSA territorial_scope instead of the derived one.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the JSON here instead of standard output.",
+)
+def export(
+    request_id: str,
+    ledger_file: Path,
+    output_format: str,
+    config_dir: Path | None,
+    sender_name: str | None,
+    sender_country: str | None,
+    territorial_scope: str | None,
+    output: Path | None,
+) -> None:
     """Export takedown request REQUEST_ID from the ledger as a DSA statement of reasons or a Lumen notice.
 
     The DSA document is a draft for the platform, which is the one that submits
@@ -79,8 +117,9 @@ def export(request_id: str, ledger_file: Path, output_format: str, config_dir: P
     from streams.settings import default_config_dir
 
     if output_format == "lumen" and not (sender_name or "").strip():
-        raise click.BadParameter("is required for --format lumen (or set MODWATCH_AUTHORITY_NAME)",
-                                 param_hint="'--sender-name'")  # fmt: skip
+        raise click.BadParameter(
+            "is required for --format lumen (or set MODWATCH_AUTHORITY_NAME)", param_hint="'--sender-name'"
+        )
     config_dir = config_dir or default_config_dir()
     problems = Problems()
     jurisdictions, default = load_jurisdictions(config_dir / "jurisdictions.yaml", problems)
@@ -92,16 +131,24 @@ def export(request_id: str, ledger_file: Path, output_format: str, config_dir: P
         raise click.ClickException(f"{ledger_file}: no ledger record for request {request_id!r}")
     record, filled = fill_legal_basis(record, jurisdictions)
     if filled:
-        click.echo(f"{request_id}: {' and '.join(filled)} taken from {config_dir / 'jurisdictions.yaml'} "
-                   f"({record['jurisdiction']}), as configured now", err=True)  # fmt: skip
+        click.echo(
+            f"{request_id}: {' and '.join(filled)} taken from {config_dir / 'jurisdictions.yaml'} "
+            f"({record['jurisdiction']}), as configured now",
+            err=True,
+        )
     platform = platforms.get(record.get("platform"))
     platform_name = platform.display_name if platform else str(record.get("platform"))
     now = datetime.now(UTC)
     try:
         if output_format == "dsa":
-            scope = [code.strip().upper() for code in territorial_scope.split(",") if code.strip()] if territorial_scope else None
-            document = exports.statement_of_reasons(record, platform_name=platform_name, now=now, reviewed=reviewed,
-                                                    territorial_scope=scope)  # fmt: skip
+            scope = (
+                [code.strip().upper() for code in territorial_scope.split(",") if code.strip()]
+                if territorial_scope
+                else None
+            )
+            document = exports.statement_of_reasons(
+                record, platform_name=platform_name, now=now, reviewed=reviewed, territorial_scope=scope
+            )
             found = exports.validate_dsa(document)
         else:
             sender = {"name": sender_name.strip(), "kind": "organization"}

@@ -30,12 +30,16 @@ from detectors.hashing import (
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dihedral", is_flag=True, help="Also print the PDQ hashes of the 8 rotations and flips.")
 @click.option(
-    "--unletterbox", is_flag=True,
+    "--unletterbox",
+    is_flag=True,
     help="Also print the PDQ hash of the image with uniform borders trimmed, when it has any.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image instead of text.")
 @click.option(
-    "--max-pixels", type=click.IntRange(1), default=MAX_IMAGE_PIXELS, show_default=True,
+    "--max-pixels",
+    type=click.IntRange(1),
+    default=MAX_IMAGE_PIXELS,
+    show_default=True,
     help="Refuse images declaring more pixels than this (decompression bombs).",
 )
 def hash_images(images: tuple[Path, ...], dihedral: bool, unletterbox: bool, as_json: bool, max_pixels: int) -> None:
@@ -118,11 +122,17 @@ def _as_text(record: dict) -> str:
 @click.option("--label", required=True, help="Label of every entry: the organisation or category that listed them.")
 @click.option("--source", required=True, help="Where the list comes from; quoted in every finding's evidence.")
 @click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help="Bank file to write, e.g. config/hashbank/gifct.csv (default: standard output).",
 )
 @click.option(
-    "--min-quality", type=click.IntRange(0, 100), default=PDQ_MIN_QUALITY, show_default=True,
+    "--min-quality",
+    type=click.IntRange(0, 100),
+    default=PDQ_MIN_QUALITY,
+    show_default=True,
     help="Skip lines whose second field, the PDQ quality, is below this.",
 )
 def import_hash_list(lists: tuple[Path, ...], label: str, source: str, output: Path | None, min_quality: int) -> None:

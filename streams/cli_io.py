@@ -37,7 +37,11 @@ async def read_topic(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> 
     from streams import kafka_auth
 
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
+        topic,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
         **kafka_auth.client_options(),
     )
     await consumer.start()

@@ -33,7 +33,11 @@ def _shown(path: Path) -> str:
 
 
 _DATA_OPTION = click.option(
-    "--data", "data_files", multiple=True, default=DEFAULT_DATASETS, show_default=False,
+    "--data",
+    "data_files",
+    multiple=True,
+    default=DEFAULT_DATASETS,
+    show_default=False,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A dataset manifest (dataset.yaml); repeat for several. "
     f"Default: {' and '.join(_shown(path) for path in DEFAULT_DATASETS)}.",
@@ -52,10 +56,20 @@ def _load_datasets(paths: tuple[Path, ...]):
 
 @click.command("train")
 @_DATA_OPTION
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Where to write the model file (skops format).")
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
-              help="Seeds the SVMs' coordinate descent. Hold-out splits have their own seed in each manifest.")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the model file (skops format).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=DEFAULT_SEED,
+    show_default=True,
+    help="Seeds the SVMs' coordinate descent. Hold-out splits have their own seed in each manifest.",
+)
 def train(data_files: tuple[Path, ...], out: Path, seed: int) -> None:
     """Train the text classifier and write it to --out.
 
@@ -106,26 +120,56 @@ def train(data_files: tuple[Path, ...], out: Path, seed: int) -> None:
 
 
 @click.command("evaluate")
-@click.option("--model", "model_paths", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A model file to score; repeat to compare several on the same rows.")
+@click.option(
+    "--model",
+    "model_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A model file to score; repeat to compare several on the same rows.",
+)
 @_DATA_OPTION
-@click.option("--baseline", is_flag=True,
-              help="Also fit a TF-IDF + logistic-regression baseline on the same training rows and score it.")
-@click.option("--min-score", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Category threshold for the findings' precision and recall. "
-              "Default: min_score in config/classifier.yaml.")
+@click.option(
+    "--baseline",
+    is_flag=True,
+    help="Also fit a TF-IDF + logistic-regression baseline on the same training rows and score it.",
+)
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Category threshold for the findings' precision and recall. Default: min_score in config/classifier.yaml.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per evaluation set instead of tables.")
-@click.option("--functional", is_flag=True,
-              help="Run the functional suite through every detector and the policy instead: "
-              "a table per language and case type, the floors, the misses. Exit 1 if a floor fails.")
-@click.option("--suite", "suite_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Functional suite file (JSON lines; repeatable). Default: tests/data/functional/*.jsonl.")
-@click.option("--config", "config_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Config folder for --functional (default: ./config or MODWATCH_CONFIG_DIR).")
-def evaluate(model_paths: tuple[Path, ...], data_files: tuple[Path, ...], baseline: bool,
-             min_score: float | None, as_json: bool, functional: bool, suite_files: tuple[Path, ...],
-             config_dir: Path | None) -> None:
+@click.option(
+    "--functional",
+    is_flag=True,
+    help="Run the functional suite through every detector and the policy instead: "
+    "a table per language and case type, the floors, the misses. Exit 1 if a floor fails.",
+)
+@click.option(
+    "--suite",
+    "suite_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Functional suite file (JSON lines; repeatable). Default: tests/data/functional/*.jsonl.",
+)
+@click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Config folder for --functional (default: ./config or MODWATCH_CONFIG_DIR).",
+)
+def evaluate(
+    model_paths: tuple[Path, ...],
+    data_files: tuple[Path, ...],
+    baseline: bool,
+    min_score: float | None,
+    as_json: bool,
+    functional: bool,
+    suite_files: tuple[Path, ...],
+    config_dir: Path | None,
+) -> None:
     """Score --model on the unseen part of the evaluation sets of the --data manifests.
 
     The manifests are split together, as by ``train``: each set loses the rows
@@ -212,8 +256,11 @@ def _evaluate_functional(suite_files: tuple[Path, ...], config_dir: Path | None,
             sys.stdout.buffer.write(orjson.dumps({"table": "cases", **row}) + b"\n")
         for part, by_language in summaries.items():
             for summary in by_language.values():
-                record = {"table": "summary", "part": part, **{
-                    name: getattr(summary, name) for name in summary.__slots__}}  # fmt: skip
+                record = {
+                    "table": "summary",
+                    "part": part,
+                    **{name: getattr(summary, name) for name in summary.__slots__},
+                }
                 sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
         if failures:
             sys.exit(1)
@@ -223,28 +270,41 @@ def _evaluate_functional(suite_files: tuple[Path, ...], config_dir: Path | None,
     for column in ("language", "case", "expected", "n", "takedown", "review", "none"):
         table.add_column(column, justify="right" if column in ("n", "takedown", "review", "none") else "left")
     for row in functional.case_table(outcomes):
-        table.add_row(*(str(row[column]) for column in ("language", "case", "expected", "n", "takedown", "review", "none")))
+        table.add_row(
+            *(str(row[column]) for column in ("language", "case", "expected", "n", "takedown", "review", "none"))
+        )
     console.print(table)
     floors = functional.FLOORS
     summary_table = Table(
         title=f"Floors: violating found >= {floors['violating_recall']}, protected takedowns = 0, "
         f"benign with no action >= {floors['benign_none']}"
     )
-    for column in ("part", "language", "violating found", "protected: takedown", "protected: review",
-                   "benign: none", "mention: review"):  # fmt: skip
+    for column in (
+        "part",
+        "language",
+        "violating found",
+        "protected: takedown",
+        "protected: review",
+        "benign: none",
+        "mention: review",
+    ):
         summary_table.add_column(column)
     for part, by_language in summaries.items():
         for summary in by_language.values():
             summary_table.add_row(
-                part, summary.language,
+                part,
+                summary.language,
                 f"{summary.violating_found}/{summary.violating} ({summary.violating_recall:.2f})",
-                str(summary.protected_takedowns), f"{summary.protected_reviews}/{summary.protected}",
+                str(summary.protected_takedowns),
+                f"{summary.protected_reviews}/{summary.protected}",
                 f"{summary.benign_none}/{summary.benign} ({summary.benign_none_rate:.2f})",
                 f"{summary.mention_review}/{summary.mention}",
-            )  # fmt: skip
+            )
     console.print(summary_table)
     for outcome in functional.misses(outcomes):
-        console.print(f"miss {outcome.case.id} [{outcome.case.case}] -> {outcome.action}: {outcome.case.text}", markup=False)
+        console.print(
+            f"miss {outcome.case.id} [{outcome.case.case}] -> {outcome.action}: {outcome.case.text}", markup=False
+        )
     if failures:
         for failure in failures:
             click.echo(f"floor missed: {failure}", err=True)
@@ -252,7 +312,7 @@ def _evaluate_functional(suite_files: tuple[Path, ...], config_dir: Path | None,
 
 
 def _short_set_name(result: Evaluation) -> str:
-    """"task_1_validation.tsv (coarse: ...)" -> "task_1_validation.tsv coarse", for the summary."""
+    """ "task_1_validation.tsv (coarse: ...)" -> "task_1_validation.tsv coarse", for the summary."""
     name = result.name.split(" (", 1)[0]
     if "held-out" in result.name:
         name += " held-out"
@@ -295,12 +355,28 @@ def _print_tables(models: list[tuple[str, Path, str]], results: list[Evaluation]
             f"macro F1 {result.macro_f1:.4f}   weighted F1 {result.weighted_f1:.4f}   accuracy {result.accuracy:.4f}\n"
         )
     summary = Table(
-        title=escape(f"summary: unseen rows only; P and R of findings at min_score {results[0].min_score:g}"
-                     + (f"; {BASELINE}" if any(result.scorer == BASELINE for result in results) else ""))
-        if results else "summary", title_justify="left",
+        title=escape(
+            f"summary: unseen rows only; P and R of findings at min_score {results[0].min_score:g}"
+            + (f"; {BASELINE}" if any(result.scorer == BASELINE for result in results) else "")
+        )
+        if results
+        else "summary",
+        title_justify="left",
     )
-    for column in ("scorer", "language", "set", "scored", "removed", "macro F1",
-                   "hate P", "hate R", "abuse P", "abuse R", "none P", "none R"):
+    for column in (
+        "scorer",
+        "language",
+        "set",
+        "scored",
+        "removed",
+        "macro F1",
+        "hate P",
+        "hate R",
+        "abuse P",
+        "abuse R",
+        "none P",
+        "none R",
+    ):
         text = column in ("scorer", "language", "set")
         summary.add_column(column, justify="left" if text else "right", no_wrap=text)
     for result in results:
@@ -309,9 +385,13 @@ def _print_tables(models: list[tuple[str, Path, str]], results: list[Evaluation]
             row = result.categories.get(category)
             cells += [f"{row['precision']:.3f}", f"{row['recall']:.3f}"] if row else ["-", "-"]
         summary.add_row(
-            escape("baseline" if result.scorer == BASELINE else result.scorer), result.language,
-            escape(_short_set_name(result)), str(result.rows),
-            str(result.overlap_removed), f"{result.macro_f1:.4f}", *cells,
+            escape("baseline" if result.scorer == BASELINE else result.scorer),
+            result.language,
+            escape(_short_set_name(result)),
+            str(result.rows),
+            str(result.overlap_removed),
+            f"{result.macro_f1:.4f}",
+            *cells,
         )
     console.print(summary)
 

@@ -26,19 +26,35 @@ _REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = _REPOSITORY / "config" / "models" / "threat-en.skops"
 
 
-@click.option("--model", "model_path", default=DEFAULT_MODEL, show_default=False,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="The threat model file. Default: config/models/threat-en.skops.")
-@click.option("--train", "retrain", is_flag=True,
-              help="Retrain the model on the shipped data and write it to --model first.")
+@click.option(
+    "--model",
+    "model_path",
+    default=DEFAULT_MODEL,
+    show_default=False,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The threat model file. Default: config/models/threat-en.skops.",
+)
+@click.option(
+    "--train", "retrain", is_flag=True, help="Retrain the model on the shipped data and write it to --model first."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
-@click.option("--variant", "variant_names", multiple=True, type=click.Choice(sorted(VARIANTS)),
-              help="Also train and score this variant (repeat for several; a minute or more each).")
-@click.option("--detector", "with_detector", is_flag=True,
-              help="Also run the violent_threat detector (config/threats.yaml) on the same held-out posts, "
-              "with its grammar alone and with grammar + model: what the model adds where it is used.")
-def _evaluate_threat(model_path: Path, retrain: bool, as_json: bool, variant_names: tuple[str, ...],
-                     with_detector: bool) -> None:
+@click.option(
+    "--variant",
+    "variant_names",
+    multiple=True,
+    type=click.Choice(sorted(VARIANTS)),
+    help="Also train and score this variant (repeat for several; a minute or more each).",
+)
+@click.option(
+    "--detector",
+    "with_detector",
+    is_flag=True,
+    help="Also run the violent_threat detector (config/threats.yaml) on the same held-out posts, "
+    "with its grammar alone and with grammar + model: what the model adds where it is used.",
+)
+def _evaluate_threat(
+    model_path: Path, retrain: bool, as_json: bool, variant_names: tuple[str, ...], with_detector: bool
+) -> None:
     """Score the threat model and its baseline on the held-out split, and print both.
 
     \b
@@ -107,9 +123,15 @@ def detector_counts(splits, model: ThreatModel) -> list[dict]:
     }
     posted_at = datetime(2026, 1, 1, tzinfo=UTC)
     rows = []
-    for set_name, posts in (("held-out implicit_hate", splits.test), ("held-out hard negatives", splits.test_hard_negatives),
-                            ("held-out everyday", splits.test_everyday)):  # fmt: skip
-        for label, chosen in (("threats", [p for p in posts if p.is_threat]), ("non-threats", [p for p in posts if not p.is_threat])):
+    for set_name, posts in (
+        ("held-out implicit_hate", splits.test),
+        ("held-out hard negatives", splits.test_hard_negatives),
+        ("held-out everyday", splits.test_everyday),
+    ):
+        for label, chosen in (
+            ("threats", [p for p in posts if p.is_threat]),
+            ("non-threats", [p for p in posts if not p.is_threat]),
+        ):
             if not chosen:
                 continue
             batch = [Post("x", str(number), "a", posted_at, text=post.text) for number, post in enumerate(chosen)]
@@ -124,8 +146,10 @@ def detector_counts(splits, model: ThreatModel) -> list[dict]:
 
 
 def format_detector_table(rows: list[dict]) -> str:
-    lines = ["violent_threat detector (review or takedown score) on the same held-out posts:",
-             f"{'set':<26} {'posts':<12} {'n':>6} {'grammar alone':>14} {'grammar + model':>16}"]  # fmt: skip
+    lines = [
+        "violent_threat detector (review or takedown score) on the same held-out posts:",
+        f"{'set':<26} {'posts':<12} {'n':>6} {'grammar alone':>14} {'grammar + model':>16}",
+    ]
     for row in rows:
         lines.append(
             f"{row['set']:<26} {row['posts']:<12} {row['n']:>6} {row['grammar alone']:>14} {row['grammar + model']:>16}"
@@ -135,20 +159,42 @@ def format_detector_table(rows: list[dict]) -> str:
 
 def format_report(report: ThreatReport) -> str:
     """The report as a plain-text table and a few lines of sizes."""
-    columns = ("", "threshold", "val F1", "precision", "recall", "F1", "avg prec", "TP/FP/FN",
-               "hard neg.", "everyday", "train rows")
+    columns = (
+        "",
+        "threshold",
+        "val F1",
+        "precision",
+        "recall",
+        "F1",
+        "avg prec",
+        "TP/FP/FN",
+        "hard neg.",
+        "everyday",
+        "train rows",
+    )
     rows = [columns]
     for scores in report.models:
-        rows.append((
-            scores.name, f"{scores.threshold:.3f}", _figure(scores.validation_f1), f"{scores.precision:.3f}",
-            f"{scores.recall:.3f}", f"{scores.f1:.3f}", f"{scores.average_precision:.3f}",
-            f"{scores.true_positives}/{scores.false_positives}/{scores.false_negatives}",
-            _percent(scores.hard_negatives_flagged), _percent(scores.everyday_flagged), str(scores.training_rows),
-        ))
+        rows.append(
+            (
+                scores.name,
+                f"{scores.threshold:.3f}",
+                _figure(scores.validation_f1),
+                f"{scores.precision:.3f}",
+                f"{scores.recall:.3f}",
+                f"{scores.f1:.3f}",
+                f"{scores.average_precision:.3f}",
+                f"{scores.true_positives}/{scores.false_positives}/{scores.false_negatives}",
+                _percent(scores.hard_negatives_flagged),
+                _percent(scores.everyday_flagged),
+                str(scores.training_rows),
+            )
+        )
     widths = [max(len(row[index]) for row in rows) for index in range(len(columns))]
     lines = [
-        "  ".join(cell.ljust(width) if index == 0 else cell.rjust(width)
-                  for index, (cell, width) in enumerate(zip(row, widths)))
+        "  ".join(
+            cell.ljust(width) if index == 0 else cell.rjust(width)
+            for index, (cell, width) in enumerate(zip(row, widths))
+        )
         for row in rows
     ]
     sizes = report.sizes

@@ -13,9 +13,7 @@ from detectors.events import InvalidEvent
 RAW_LIMIT_BYTES = 4096
 
 
-def dead_letter(
-    *, topic: str, partition: int, offset: int, key: Any, raw: Any, error: InvalidEvent
-) -> dict:
+def dead_letter(*, topic: str, partition: int, offset: int, key: Any, raw: Any, error: InvalidEvent) -> dict:
     if raw is None:
         raw = b""
     elif isinstance(raw, str):

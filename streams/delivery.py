@@ -81,7 +81,6 @@ import os
 import random
 import re
 import smtplib
-import socket
 import ssl
 import tempfile
 import time
@@ -359,8 +358,12 @@ def _check_fields(document: Document, where: PathKey, section: dict, allowed: fr
             )
         elif name not in allowed:
             close = closest_key(name, allowed)
-            document.problem(where + (name,), f"is not a field of {what}; did you mean {close!r}?" if close
-                             else f"is not a field of {what} (fields: {', '.join(sorted(allowed))})")  # fmt: skip
+            document.problem(
+                where + (name,),
+                f"is not a field of {what}; did you mean {close!r}?"
+                if close
+                else f"is not a field of {what} (fields: {', '.join(sorted(allowed))})",
+            )
 
 
 def _integer(document: Document, path: PathKey, default: int, minimum: int) -> int:
@@ -401,12 +404,15 @@ def _breaker_settings(document: Document, where: PathKey) -> BreakerSettings:
     _check_fields(document, breaker, document.mapping(breaker), _BREAKER_FIELDS, "circuit_breaker")
     return BreakerSettings(
         failure_threshold=_integer(document, breaker + ("failure_threshold",), defaults.failure_threshold, 1),
-        cool_down_seconds=document.number(breaker + ("cool_down_seconds",), default=defaults.cool_down_seconds, minimum=0),
+        cool_down_seconds=document.number(
+            breaker + ("cool_down_seconds",), default=defaults.cool_down_seconds, minimum=0
+        ),
     )
 
 
-def _environment_value(document: Document, path: PathKey, environ: Mapping[str, str],
-                       required: bool) -> tuple[str | None, str | None]:  # fmt: skip
+def _environment_value(
+    document: Document, path: PathKey, environ: Mapping[str, str], required: bool
+) -> tuple[str | None, str | None]:
     """(variable name, its value) for a ``*_env`` field; (None, None) when absent and optional."""
     name = document.get(path)
     if name is None:
@@ -415,8 +421,9 @@ def _environment_value(document: Document, path: PathKey, environ: Mapping[str, 
         return None, None
     if not isinstance(name, str) or not ENVIRONMENT_NAME_PATTERN.fullmatch(name):
         # Not quoted back: someone may have pasted the secret here instead of a variable's name.
-        document.problem(path, "must be the name of an environment variable (letters, digits and _), "
-                               "not the credential itself")  # fmt: skip
+        document.problem(
+            path, "must be the name of an environment variable (letters, digits and _), not the credential itself"
+        )
         return None, None
     value = environ.get(name)
     if value is None:
@@ -428,15 +435,19 @@ def _environment_value(document: Document, path: PathKey, environ: Mapping[str, 
     return name, value
 
 
-def _secret(document: Document, path: PathKey, environ: Mapping[str, str],
-            required: bool) -> tuple[str | None, bytes | None]:  # fmt: skip
+def _secret(
+    document: Document, path: PathKey, environ: Mapping[str, str], required: bool
+) -> tuple[str | None, bytes | None]:
     name, value = _environment_value(document, path, environ, required)
     if value is None:
         return name, None
     secret = value.encode("utf-8")
     if len(secret) < MINIMUM_SECRET_BYTES:
-        document.problem(path, f"environment variable {name} holds {len(secret)} bytes; a signing secret "
-                               f"needs at least {MINIMUM_SECRET_BYTES}")  # fmt: skip
+        document.problem(
+            path,
+            f"environment variable {name} holds {len(secret)} bytes; a signing secret "
+            f"needs at least {MINIMUM_SECRET_BYTES}",
+        )
     return name, secret
 
 
@@ -449,8 +460,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _webhook(document: Document, where: PathKey, platform: str, environ: Mapping[str, str],
-             retry: RetryPolicy, breaker: BreakerSettings) -> WebhookChannel | None:  # fmt: skip
+def _webhook(
+    document: Document,
+    where: PathKey,
+    platform: str,
+    environ: Mapping[str, str],
+    retry: RetryPolicy,
+    breaker: BreakerSettings,
+) -> WebhookChannel | None:
     url = document.text(where + ("url",), required=True)
     insecure = document.get(where + ("insecure_http",), False)
     if not isinstance(insecure, bool):
@@ -469,8 +486,10 @@ def _webhook(document: Document, where: PathKey, platform: str, environ: Mapping
             document.problem(where + ("url",), "must not carry credentials: name a secret_env instead")
         elif parts.scheme == "http" and not (_is_loopback(parts.hostname) or insecure):
             # Evidence and account ids travel in the body: only in clear text on this machine, or on purpose.
-            document.problem(where + ("url",), f"{url!r} is plain http to another machine; use https, "
-                                               "or set insecure_http: true for a test network")  # fmt: skip
+            document.problem(
+                where + ("url",),
+                f"{url!r} is plain http to another machine; use https, or set insecure_http: true for a test network",
+            )
     if secret is None or not url.strip():
         return None
     return WebhookChannel(platform, url, secret_env, secret, retry, breaker)
@@ -487,8 +506,14 @@ def _address(document: Document, path: PathKey, value: Any) -> str | None:
     return value.strip()
 
 
-def _email(document: Document, where: PathKey, platform: str, environ: Mapping[str, str],
-           retry: RetryPolicy, breaker: BreakerSettings) -> EmailChannel | None:  # fmt: skip
+def _email(
+    document: Document,
+    where: PathKey,
+    platform: str,
+    environ: Mapping[str, str],
+    retry: RetryPolicy,
+    breaker: BreakerSettings,
+) -> EmailChannel | None:
     host = document.text(where + ("host",), required=True)
     starttls = document.get(where + ("starttls",), True)
     if not isinstance(starttls, bool):
@@ -522,8 +547,21 @@ def _email(document: Document, where: PathKey, platform: str, environ: Mapping[s
     secret_env, secret = _secret(document, where + ("secret_env",), environ, required=False)
     if not host.strip() or sender is None or not recipients or None in recipients:
         return None
-    return EmailChannel(platform, host, port, sender, tuple(recipients), starttls, username, password_env, password,
-                        secret_env, secret, retry, breaker)  # fmt: skip
+    return EmailChannel(
+        platform,
+        host,
+        port,
+        sender,
+        tuple(recipients),
+        starttls,
+        username,
+        password_env,
+        password,
+        secret_env,
+        secret,
+        retry,
+        breaker,
+    )
 
 
 # --- the notice: what a person reads, and the signed file beside it ------------------------------
@@ -605,9 +643,12 @@ def render_notice_html(request: Mapping[str, Any]) -> str:
     if request.get("previous_request_id"):
         rows.append(("Follows request", text(request["previous_request_id"])))
     evidence = [finding for finding in request.get("evidence") or [] if isinstance(finding, Mapping)]
-    findings = "\n".join(
-        "<li>" + "<br>".join(text(line) for line in _finding_lines(finding)) + "</li>" for finding in evidence
-    ) or "<li>No findings recorded.</li>"
+    findings = (
+        "\n".join(
+            "<li>" + "<br>".join(text(line) for line in _finding_lines(finding)) + "</li>" for finding in evidence
+        )
+        or "<li>No findings recorded.</li>"
+    )
     table = "\n".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -722,7 +763,9 @@ def write_outbox(folder: Path, request: Mapping[str, Any], secret: bytes | None,
         notice = orjson.loads(json_path.read_bytes())
     else:
         notice = notice_document(request, secret, timestamp)
-        if not _write_atomically(folder, json_path.name, orjson.dumps(notice, option=orjson.OPT_INDENT_2), exclusive=True):
+        if not _write_atomically(
+            folder, json_path.name, orjson.dumps(notice, option=orjson.OPT_INDENT_2), exclusive=True
+        ):
             notice = orjson.loads(json_path.read_bytes())  # another writer got there first: theirs stands
     page = render_notice_html(notice["request"]).encode("utf-8")
     html_path = folder / f"{request_id}.html"
@@ -759,11 +802,14 @@ def email_message(channel: EmailChannel, request: Mapping[str, Any], timestamp: 
         f"Deadline: {request.get('deadline')}",
         "",
         "Evidence:",
-        *("- " + "; ".join(_finding_lines(finding)) for finding in request.get("evidence") or []
-          if isinstance(finding, Mapping)),
+        *(
+            "- " + "; ".join(_finding_lines(finding))
+            for finding in request.get("evidence") or []
+            if isinstance(finding, Mapping)
+        ),
         "",
         f"The signed request is attached as {request_id}.json.",
-    ]  # fmt: skip
+    ]
     message.set_content("\n".join(lines))
     message.add_alternative(render_notice_html(request), subtype="html")
     message.add_attachment(
@@ -784,8 +830,11 @@ def _send_email(channel: EmailChannel, message: EmailMessage) -> None:
             client.ehlo()
         if channel.password is not None:
             client.login(channel.username or "", channel.password)
-        client.send_message(message, from_addr=parseaddr(channel.sender)[1],
-                            to_addrs=[parseaddr(recipient)[1] for recipient in channel.recipients])  # fmt: skip
+        client.send_message(
+            message,
+            from_addr=parseaddr(channel.sender)[1],
+            to_addrs=[parseaddr(recipient)[1] for recipient in channel.recipients],
+        )
 
 
 # --- the circuit breaker -------------------------------------------------------------------------
@@ -912,7 +961,9 @@ class Deliverer:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
-        self.breakers = {platform: CircuitBreaker(channel.breaker, clock) for platform, channel in self.channels.items()}
+        self.breakers = {
+            platform: CircuitBreaker(channel.breaker, clock) for platform, channel in self.channels.items()
+        }
 
     async def __aenter__(self) -> Deliverer:
         return self
@@ -942,8 +993,11 @@ class Deliverer:
         channel = self.channels.get(platform)
         if channel is None:
             reason = f"platform {platform!r} has no delivery channel (configured: {', '.join(sorted(self.channels))})"
-            await self._report(self._attempt(request_id, platform, "none", 1, "failed", _Try("rejected", error=reason),
-                                             self._clock(), None))  # fmt: skip
+            await self._report(
+                self._attempt(
+                    request_id, platform, "none", 1, "failed", _Try("rejected", error=reason), self._clock(), None
+                )
+            )
             return DeliveryResult(request_id, platform, "none", "failed", 1, None, reason)
         breaker = self.breakers[platform]
         policy = channel.retry
@@ -958,11 +1012,29 @@ class Deliverer:
                 delay = max(breaker.seconds_until_trial() + jitter, self._backoff(policy, attempt))
                 error = f"circuit open for {platform} after {breaker.failures} consecutive failures"
                 last = _Try("retryable", error=error)
-                await self._report(self._attempt(request_id, platform, channel.kind, attempt, "circuit_open", last,
-                                                 started, None if final else delay))  # fmt: skip
+                await self._report(
+                    self._attempt(
+                        request_id,
+                        platform,
+                        channel.kind,
+                        attempt,
+                        "circuit_open",
+                        last,
+                        started,
+                        None if final else delay,
+                    )
+                )
                 if final:
-                    return DeliveryResult(request_id, platform, channel.kind, "circuit_open", attempt, None,
-                                          f"{error}; gave up after {attempt} attempts", None)  # fmt: skip
+                    return DeliveryResult(
+                        request_id,
+                        platform,
+                        channel.kind,
+                        "circuit_open",
+                        attempt,
+                        None,
+                        f"{error}; gave up after {attempt} attempts",
+                        None,
+                    )
                 await self._sleep(delay)
                 continue
             try:
@@ -972,28 +1044,56 @@ class Deliverer:
                 raise
             if last.result == "delivered":
                 breaker.succeeded()
-                await self._report(self._attempt(request_id, platform, channel.kind, attempt, "delivered", last,
-                                                 started, None))  # fmt: skip
-                return DeliveryResult(request_id, platform, channel.kind, "delivered", attempt,
-                                      last.delivered_at or datetime.fromtimestamp(started, UTC), None,
-                                      last.status_code)  # fmt: skip
+                await self._report(
+                    self._attempt(request_id, platform, channel.kind, attempt, "delivered", last, started, None)
+                )
+                return DeliveryResult(
+                    request_id,
+                    platform,
+                    channel.kind,
+                    "delivered",
+                    attempt,
+                    last.delivered_at or datetime.fromtimestamp(started, UTC),
+                    None,
+                    last.status_code,
+                )
             if last.result == "rejected":
                 breaker.succeeded()  # the platform answered: it is up, the request is what it refused
-                await self._report(self._attempt(request_id, platform, channel.kind, attempt, "rejected", last,
-                                                 started, None))  # fmt: skip
-                return DeliveryResult(request_id, platform, channel.kind, "rejected", attempt, None,
-                                      f"rejected: {last.error}", last.status_code)  # fmt: skip
+                await self._report(
+                    self._attempt(request_id, platform, channel.kind, attempt, "rejected", last, started, None)
+                )
+                return DeliveryResult(
+                    request_id,
+                    platform,
+                    channel.kind,
+                    "rejected",
+                    attempt,
+                    None,
+                    f"rejected: {last.error}",
+                    last.status_code,
+                )
             breaker.failed()
             if final:
-                await self._report(self._attempt(request_id, platform, channel.kind, attempt, "failed", last,
-                                                 started, None))  # fmt: skip
-                return DeliveryResult(request_id, platform, channel.kind, "failed", attempt, None,
-                                      f"gave up after {attempt} attempts: {last.error}", last.status_code)  # fmt: skip
+                await self._report(
+                    self._attempt(request_id, platform, channel.kind, attempt, "failed", last, started, None)
+                )
+                return DeliveryResult(
+                    request_id,
+                    platform,
+                    channel.kind,
+                    "failed",
+                    attempt,
+                    None,
+                    f"gave up after {attempt} attempts: {last.error}",
+                    last.status_code,
+                )
             if last.retry_after_seconds is not None:
                 delay = min(last.retry_after_seconds, policy.max_retry_after_seconds)
             else:
                 delay = self._backoff(policy, attempt)
-            await self._report(self._attempt(request_id, platform, channel.kind, attempt, "retry", last, started, delay))
+            await self._report(
+                self._attempt(request_id, platform, channel.kind, attempt, "retry", last, started, delay)
+            )
             await self._sleep(delay)
         raise AssertionError("unreachable: the last attempt always returns")
 
@@ -1001,8 +1101,17 @@ class Deliverer:
         # Full jitter (uniform from 0 to the exponential cap): spreads out requests that failed together.
         return self._rng.uniform(0, policy.backoff_cap(attempt))
 
-    def _attempt(self, request_id: str, platform: str, channel: str, number: int, outcome: str, tried: _Try,
-                 started: float, retry_in: float | None) -> dict:  # fmt: skip
+    def _attempt(
+        self,
+        request_id: str,
+        platform: str,
+        channel: str,
+        number: int,
+        outcome: str,
+        tried: _Try,
+        started: float,
+        retry_in: float | None,
+    ) -> dict:
         return {
             "request_id": request_id,
             "platform": platform,
@@ -1060,15 +1169,19 @@ class Deliverer:
             codes = [code for code, _ in error.recipients.values()]
             transient = any(400 <= code < 500 for code in codes)
             detail = "; ".join(f"{to}: {code} {_decode(text)}" for to, (code, text) in error.recipients.items())
-            return _Try("retryable" if transient else "rejected", codes[0] if codes else None,
-                        f"recipients refused: {detail}")  # fmt: skip
+            return _Try(
+                "retryable" if transient else "rejected", codes[0] if codes else None, f"recipients refused: {detail}"
+            )
         except smtplib.SMTPResponseException as error:
             transient = 400 <= error.smtp_code < 500
-            return _Try("retryable" if transient else "rejected", error.smtp_code,
-                        f"SMTP {error.smtp_code} {_decode(error.smtp_error)}")  # fmt: skip
+            return _Try(
+                "retryable" if transient else "rejected",
+                error.smtp_code,
+                f"SMTP {error.smtp_code} {_decode(error.smtp_error)}",
+            )
         except smtplib.SMTPNotSupportedError as error:
             return _Try("rejected", error=f"the mail server does not support it: {error}")
-        except (smtplib.SMTPException, OSError, socket.timeout) as error:
+        except (TimeoutError, smtplib.SMTPException, OSError) as error:
             # Connection refused, reset or timed out; a server that hung up: try again later.
             return _Try("retryable", error=f"{type(error).__name__}: {error}")
         return _Try("delivered", 250)

@@ -158,8 +158,13 @@ async def _platforms_answer(bootstrap: str, prefix: str, requests: list[dict]) -
             if index % 2:
                 continue  # left open: the report counts it as not removed yet
             removed_at = datetime.fromisoformat(request["requested_at"]) + timedelta(minutes=7 * (index + 1))
-            status = {"platform": request["platform"], "post_id": request["post_id"], "status": "removed",
-                      "observed_at": removed_at.isoformat(), "source": "demo platform"}  # fmt: skip
+            status = {
+                "platform": request["platform"],
+                "post_id": request["post_id"],
+                "status": "removed",
+                "observed_at": removed_at.isoformat(),
+                "source": "demo platform",
+            }
             key = f"{request['platform']}:{request['post_id']}".encode()
             await producer.send_and_wait(f"{prefix}.platform-status", orjson.dumps(status), key=key)
             console.print(f"{request['platform']} removed {request['post_id']} ({request['request_id']})")
@@ -173,10 +178,16 @@ def _show(outputs: dict[str, list[dict]]) -> None:
     for column in ("platform", "post", "action", "severity", "categories", "evidence"):
         alerts.add_column(column)
     for alert in sorted(outputs["alerts"], key=lambda alert: (alert["platform"], alert["post_id"])):
-        quotes = [mention["quote"] for finding in alert["findings"] for mention in finding["evidence"].get("mentions", [])]
+        quotes = [
+            mention["quote"] for finding in alert["findings"] for mention in finding["evidence"].get("mentions", [])
+        ]
         alerts.add_row(
-            alert["platform"], alert["post_id"], alert["action"], alert["severity"],
-            ", ".join(alert["categories"]), ", ".join(quotes),
+            alert["platform"],
+            alert["post_id"],
+            alert["action"],
+            alert["severity"],
+            ", ".join(alert["categories"]),
+            ", ".join(quotes),
         )
     out.print(alerts)
     requests = Table(title=f"takedown requests ({len(outputs['takedown-requests'])})")
@@ -193,6 +204,8 @@ def _show(outputs: dict[str, list[dict]]) -> None:
     for letter in outputs["deadletter"]:
         dead.add_row(
             f"{letter['topic']}[{letter['partition']}]@{letter['offset']}",
-            letter["reason"], letter["field"] or "", letter["error"][:80],
+            letter["reason"],
+            letter["field"] or "",
+            letter["error"][:80],
         )
     out.print(dead)

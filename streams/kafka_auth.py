@@ -40,7 +40,9 @@ def credentials(environ: Mapping[str, str] = os.environ):
         problems.append("MODWATCH_KAFKA_PASSWORD: required with MODWATCH_KAFKA_SASL_MECHANISM")
     ca_file = environ.get("MODWATCH_KAFKA_CA_FILE", "")
     if mechanism == "PLAIN" and not ca_file:
-        problems.append("MODWATCH_KAFKA_SASL_MECHANISM: PLAIN sends the password in clear; set MODWATCH_KAFKA_CA_FILE (TLS)")
+        problems.append(
+            "MODWATCH_KAFKA_SASL_MECHANISM: PLAIN sends the password in clear; set MODWATCH_KAFKA_CA_FILE (TLS)"
+        )
     if ca_file and not os.path.isfile(ca_file):
         problems.append(f"MODWATCH_KAFKA_CA_FILE: {ca_file!r} is not a file")
     if problems:

@@ -32,8 +32,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def logging_config(level: str, log_format: str) -> dict:
-    formatter = {"()": "streams.logs.JsonFormatter"} if log_format == "json" else {
-        "format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"}  # fmt: skip
+    formatter = (
+        {"()": "streams.logs.JsonFormatter"}
+        if log_format == "json"
+        else {"format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"}
+    )
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -10,8 +10,22 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
 
 # From one minute to thirty days: legal deadlines run from 1 hour (EU) to 7 days (DE).
-TIME_TO_REMOVAL_BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
-                           3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400)  # fmt: skip
+TIME_TO_REMOVAL_BUCKETS = (
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    3 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86400,
+    2 * 86400,
+    3 * 86400,
+    7 * 86400,
+    14 * 86400,
+    30 * 86400,
+)
 
 
 class Metrics:
@@ -86,7 +100,7 @@ class Metrics:
             ["platform", "category", "jurisdiction"],
             buckets=TIME_TO_REMOVAL_BUCKETS,
             registry=registry,
-        )  # fmt: skip
+        )
         self.removals = Counter(
             "modwatch_removals_total",
             "Requested items the platform removed, by platform and whether within the deadline (yes/no).",

@@ -143,10 +143,13 @@ class OffsetProbe:
 
             consumer = AIOKafkaConsumer(
                 **kafka_auth.client_options(),
-                bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False,
-                auto_offset_reset="earliest", fetch_max_bytes=self.max_bytes,
+                bootstrap_servers=self.bootstrap_servers,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_bytes=self.max_bytes,
                 max_partition_fetch_bytes=self.max_bytes,
-            )  # fmt: skip
+            )
             await consumer.start()
             self._consumer = consumer
         return self._consumer

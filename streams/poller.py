@@ -26,7 +26,6 @@ is JSON with an ``observed_at`` timestamp (the simulator's pages are).
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
 import socket
@@ -102,8 +101,9 @@ def load_recheck_config(path: Path, problems: Problems) -> dict[str, RecheckConf
     return configs
 
 
-def check_url(url: str, allowed_hosts: Iterable[str], *, allow_loopback: bool = False,
-              resolve=socket.getaddrinfo) -> tuple[str, list[str]]:  # fmt: skip
+def check_url(
+    url: str, allowed_hosts: Iterable[str], *, allow_loopback: bool = False, resolve=socket.getaddrinfo
+) -> tuple[str, list[str]]:
     """The host and its addresses if ``url`` may be fetched; RefusedURL otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -128,24 +128,38 @@ def check_url(url: str, allowed_hosts: Iterable[str], *, allow_loopback: bool = 
     return host, addresses
 
 
-async def poll(session: aiohttp.ClientSession, url: str, allowed_hosts: Iterable[str], *,
-               allow_loopback: bool = False, timeout_seconds: float = 10.0, max_bytes: int = 256 * 1024) -> PollResult:  # fmt: skip
+async def poll(
+    session: aiohttp.ClientSession,
+    url: str,
+    allowed_hosts: Iterable[str],
+    *,
+    allow_loopback: bool = False,
+    timeout_seconds: float = 10.0,
+    max_bytes: int = 256 * 1024,
+) -> PollResult:
     """Fetch ``url`` once, guarded, and say whether the content looks removed."""
     check_url(url, allowed_hosts, allow_loopback=allow_loopback)
     try:
         async with session.get(
-            url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+            url,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout_seconds),
             headers={"User-Agent": "modwatch-recheck/1"},
-        ) as response:  # fmt: skip
+        ) as response:
             if response.status in (404, 410):
-                return PollResult(url, "removed", response.status, f"HTTP {response.status}",
-                                  _observed_at(await response.content.read(max_bytes)))  # fmt: skip
+                return PollResult(
+                    url,
+                    "removed",
+                    response.status,
+                    f"HTTP {response.status}",
+                    _observed_at(await response.content.read(max_bytes)),
+                )
             if 300 <= response.status < 400:
                 return PollResult(url, "unknown", response.status, "redirect not followed")
             if response.status != 200:
                 return PollResult(url, "unknown", response.status, f"HTTP {response.status}")
             body = await response.content.read(max_bytes)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+    except (TimeoutError, aiohttp.ClientError) as error:
         return PollResult(url, "unknown", None, f"{type(error).__name__}: {error}")
     if UNAVAILABLE_PATTERNS.search(body):
         return PollResult(url, "removed", 200, "page says the content is unavailable")

@@ -44,6 +44,6 @@ def decision_item_key(decision) -> str:
         except ValueError as error:
             raise InvalidEvent("invalid_value", "request_id", str(error)) from None
     prefix = "detection:"
-    if not decision.alert_id.startswith(prefix) or ":" not in decision.alert_id[len(prefix):]:
+    if not decision.alert_id.startswith(prefix) or ":" not in decision.alert_id[len(prefix) :]:
         raise InvalidEvent("invalid_value", "alert_id", f"{decision.alert_id[:80]!r} is not a detection alert id")
-    return decision.alert_id[len(prefix):]
+    return decision.alert_id[len(prefix) :]

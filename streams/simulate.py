@@ -43,9 +43,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from takedowns.accounts import ACCOUNT_MARK
 from streams.demo import LAUNCHER, ROOT, _start_worker, ensure_broker, stop_process
 from streams.settings import REPOSITORY_CONFIG
+from takedowns.accounts import ACCOUNT_MARK
 
 console = Console(stderr=True)
 MIN_REMOVALS = 8
@@ -76,8 +76,9 @@ def secret_variable(platform: str) -> str:
     return "MODWATCH_SIM_SECRET_" + "".join(char if char.isalnum() else "_" for char in platform.upper())
 
 
-def write_run_config(source: Path, destination: Path, webhook_urls: dict[str, str], polled: set[str],
-                     recheck_seconds: float) -> Path:  # fmt: skip
+def write_run_config(
+    source: Path, destination: Path, webhook_urls: dict[str, str], polled: set[str], recheck_seconds: float
+) -> Path:
     """A copy of ``source`` whose platforms deliver by webhook to the simulator and re-check polled ones."""
     if destination.exists():
         shutil.rmtree(destination)
@@ -87,7 +88,11 @@ def write_run_config(source: Path, destination: Path, webhook_urls: dict[str, st
     for name, platform in document["platforms"].items():
         platform = platform or {}
         if name in webhook_urls:
-            platform["delivery"] = {"channel": "webhook", "url": webhook_urls[name], "secret_env": secret_variable(name)}
+            platform["delivery"] = {
+                "channel": "webhook",
+                "url": webhook_urls[name],
+                "secret_env": secret_variable(name),
+            }
         if name in polled:
             platform["recheck"] = {"interval_seconds": recheck_seconds, "hosts": ["127.0.0.1"]}
         document["platforms"][name] = platform
@@ -96,8 +101,9 @@ def write_run_config(source: Path, destination: Path, webhook_urls: dict[str, st
     return destination
 
 
-def run_simulation(minutes: float, time_scale: float | None, rate: float | None, drain_seconds: float,
-                   keep_broker: bool, out_dir: Path) -> int:  # fmt: skip
+def run_simulation(
+    minutes: float, time_scale: float | None, rate: float | None, drain_seconds: float, keep_broker: bool, out_dir: Path
+) -> int:
     started_broker = False
     workers: list[subprocess.Popen] = []
     run_name = "sim-" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
@@ -105,8 +111,9 @@ def run_simulation(minutes: float, time_scale: float | None, rate: float | None,
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops everything as Ctrl-C does
     try:
         bootstrap, started_broker = ensure_broker()
-        return asyncio.run(_simulate(bootstrap, run_name, data_dir, minutes, time_scale, rate, drain_seconds,
-                                     out_dir, workers))  # fmt: skip
+        return asyncio.run(
+            _simulate(bootstrap, run_name, data_dir, minutes, time_scale, rate, drain_seconds, out_dir, workers)
+        )
     except KeyboardInterrupt:
         console.print("interrupted; stopping")
         return 130
@@ -139,10 +146,13 @@ async def _simulate(bootstrap, run_name, data_dir, minutes, time_scale, rate, dr
     try:
         polled = {name for name, behaviour in platforms_config.platforms.items() if not behaviour.callback}
         # Poll often enough that the scoreboard follows; the removal time comes from the page itself.
-        run_config = write_run_config(config_dir, data_dir / run_name / "config", handles.webhook_urls,
-                                      polled, recheck_seconds=1.0)  # fmt: skip
+        run_config = write_run_config(
+            config_dir, data_dir / run_name / "config", handles.webhook_urls, polled, recheck_seconds=1.0
+        )
         for name, url in sorted(handles.webhook_urls.items()):
-            console.print(f"  {name:<10} {url}  " + ("(no callbacks: modwatch re-checks its pages)" if name in polled else ""))
+            console.print(
+                f"  {name:<10} {url}  " + ("(no callbacks: modwatch re-checks its pages)" if name in polled else "")
+            )
 
         console.rule(f"3/5  worker on topics {run_name}.*")
         env = dict(
@@ -169,12 +179,15 @@ async def _simulate(bootstrap, run_name, data_dir, minutes, time_scale, rate, dr
             console.print("Prometheus is not installed: no dashboards this run (apt-get install prometheus)")
 
         posts = max(1, int(minutes * 60 * traffic_config.rate_posts_per_second))
-        console.rule(f"4/5  {posts} posts at {traffic_config.rate_posts_per_second:g}/s for {minutes:g} min, "
-                     f"then {drain_seconds:g} s to drain")  # fmt: skip
+        console.rule(
+            f"4/5  {posts} posts at {traffic_config.rate_posts_per_second:g}/s for {minutes:g} min, "
+            f"then {drain_seconds:g} s to drain"
+        )
         traffic = sim.Traffic(traffic_config, base_urls=handles.base_urls)
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=16 * 1024 * 1024)
         await producer.start()
         try:
+
             async def send(topic: str, key: bytes, value: bytes) -> None:
                 await producer.send(f"{run_name}.{topic}", key=key, value=value)
 
@@ -209,10 +222,15 @@ def _start_prometheus(folder: Path, web_port: int) -> tuple[subprocess.Popen, st
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     port = free_port()
     process = subprocess.Popen(
-        [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=(folder / "prometheus.log").open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            binary,
+            f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={folder / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=(folder / "prometheus.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -254,7 +272,9 @@ async def _fetch_scoreboard(web_port: int, scale: float) -> dict | None:
 def _scoreboard(board: dict | None, handles, phase: str) -> Table:
     from takedowns.compliance import duration
 
-    table = Table(title=f"modwatch scoreboard ({phase})", caption="median: Kaplan-Meier, open requests count as not removed yet")
+    table = Table(
+        title=f"modwatch scoreboard ({phase})", caption="median: Kaplan-Meier, open requests count as not removed yet"
+    )
     for column in ("platform", "requests", "removed", "open", "overdue", "median to removal", "platform says removed"):
         table.add_column(column, justify="left" if column == "platform" else "right")
     figures = (board or {}).get("platforms", {})
@@ -263,12 +283,21 @@ def _scoreboard(board: dict | None, handles, phase: str) -> Table:
         truth[record.platform] = truth.get(record.platform, 0) + (record.removed_wall_at is not None)
     for platform in sorted(set(figures) | set(truth)):
         row = figures.get(platform, {})
-        table.add_row(platform, str(row.get("requests", 0)), str(row.get("removed", 0)), str(row.get("open", 0)),
-                      str(row.get("overdue", 0)), duration(row.get("km_median_seconds")), str(truth.get(platform, 0)))  # fmt: skip
+        table.add_row(
+            platform,
+            str(row.get("requests", 0)),
+            str(row.get("removed", 0)),
+            str(row.get("open", 0)),
+            str(row.get("overdue", 0)),
+            duration(row.get("km_median_seconds")),
+            str(truth.get(platform, 0)),
+        )
     return table
 
 
-def _report_and_check(ledger: list[dict], handles, platforms_config, scale: float, plot_path: Path, run_name: str) -> int:
+def _report_and_check(
+    ledger: list[dict], handles, platforms_config, scale: float, plot_path: Path, run_name: str
+) -> int:
     import sim
     from takedowns import compliance
 
@@ -286,22 +315,31 @@ def _report_and_check(ledger: list[dict], handles, platforms_config, scale: floa
         # Posts' requests: account-level ones (takedowns/accounts.py) carry no page to re-check.
         group = [found for found in observed if found.platform == platform and found.target == "item"]
         deadlines = [
-            (datetime.fromisoformat(record["deadline"]) - datetime.fromisoformat(record["requested_at"])).total_seconds()
-            for record in latest.values() if record["platform"] == platform and record.get("deadline")
-        ]  # fmt: skip
+            (
+                datetime.fromisoformat(record["deadline"]) - datetime.fromisoformat(record["requested_at"])
+            ).total_seconds()
+            for record in latest.values()
+            if record["platform"] == platform and record.get("deadline")
+        ]
         expected = behaviour.expected_median_seconds(deadlines[0] if deadlines else None)
         durations = [(found.seconds, found.removed) for found in group]
         removed = sum(found.removed for found in group)
         curve = compliance.kaplan_meier(durations)
         measured = compliance.km_quantile(curve, 0.5)
         if removed < MIN_REMOVALS:
-            checks.append(PlatformCheck(platform, len(group), removed, expected, measured, "not checked",
-                                        f"needs {MIN_REMOVALS} removals"))  # fmt: skip
+            checks.append(
+                PlatformCheck(
+                    platform, len(group), removed, expected, measured, "not checked", f"needs {MIN_REMOVALS} removals"
+                )
+            )
             continue
         check = sim.median_agrees(durations, expected, slack_seconds=DELIVERY_SLACK_SECONDS)
         detail = f"S = {check.survival_at_expected:.2f}, 0.5 ± {check.z * check.standard_error:.2f}"
-        checks.append(PlatformCheck(platform, len(group), removed, expected, measured,
-                                    "agrees" if check.agrees else "DISAGREES", detail))  # fmt: skip
+        checks.append(
+            PlatformCheck(
+                platform, len(group), removed, expected, measured, "agrees" if check.agrees else "DISAGREES", detail
+            )
+        )
     _show_checks(checks, problems)
     checked = [check for check in checks if check.verdict != "not checked"]
     if not checked:
@@ -327,16 +365,22 @@ def _accounting_problems(ledger: list[dict], handles) -> list[str]:
         reported = record.removed_wall_at is not None and (called_back or not handles_callback(handles, record))
         settled = reported and (datetime.now(UTC) - record.removed_wall_at).total_seconds() > SETTLE_SECONDS
         if settled and record.request_id not in removals:
-            problems.append(f"{record.platform}: {record.request_id} was removed and reported, but modwatch did not record it")
+            problems.append(
+                f"{record.platform}: {record.request_id} was removed and reported, but modwatch did not record it"
+            )
     latest = {record["request_id"]: record for record in transitions}
     for record in handles.ground_truth():
         measured = latest.get(record.request_id)
         if not measured or measured["to"] != "removed" or record.removed_at is None:
             continue
-        seconds = (datetime.fromisoformat(measured["removed_at"]) - datetime.fromisoformat(measured["requested_at"])).total_seconds()
+        seconds = (
+            datetime.fromisoformat(measured["removed_at"]) - datetime.fromisoformat(measured["requested_at"])
+        ).total_seconds()
         if abs(seconds - record.latency_seconds) > DELIVERY_SLACK_SECONDS:
-            problems.append(f"{record.platform}: {record.request_id} measured {seconds:.1f} s to removal, "
-                            f"the platform took {record.latency_seconds:.1f} s")  # fmt: skip
+            problems.append(
+                f"{record.platform}: {record.request_id} measured {seconds:.1f} s to removal, "
+                f"the platform took {record.latency_seconds:.1f} s"
+            )
     for request_id, seqs in removals.items():
         if len(seqs) > 1:
             problems.append(f"{request_id}: removal recorded {len(seqs)} times")
@@ -353,22 +397,33 @@ def handles_callback(handles, record) -> bool:
 def _show_checks(checks: list[PlatformCheck], problems: list[str]) -> None:
     from takedowns.compliance import duration
 
-    table = Table(title="Does modwatch measure what the platforms did?",
-                  caption="S: Kaplan-Meier share still up at the configured median; it agrees within 0.5 ± 3.29 "
-                          "standard errors (99.9 % Brookmeyer-Crowley)")  # fmt: skip
+    table = Table(
+        title="Does modwatch measure what the platforms did?",
+        caption="S: Kaplan-Meier share still up at the configured median; it agrees within 0.5 ± 3.29 "
+        "standard errors (99.9 % Brookmeyer-Crowley)",
+    )
     for column in ("platform", "requests", "removed", "configured median", "measured median", "check", "verdict"):
         table.add_column(column)
     for check in checks:
         style = {"agrees": "green", "DISAGREES": "bold red"}.get(check.verdict, "yellow")
-        table.add_row(check.platform, str(check.requests), str(check.removed), duration(check.expected_median_seconds),
-                      duration(check.measured_median_seconds), check.detail, f"[{style}]{check.verdict}[/]")  # fmt: skip
+        table.add_row(
+            check.platform,
+            str(check.requests),
+            str(check.removed),
+            duration(check.expected_median_seconds),
+            duration(check.measured_median_seconds),
+            check.detail,
+            f"[{style}]{check.verdict}[/]",
+        )
     console.print(table)
     if problems:
         console.print(f"[bold red]{len(problems)} accounting problem(s):[/]")
         for problem in problems[:20]:
             console.print(f"  {problem}")
     else:
-        console.print("[green]accounting: every accepted request is in the ledger once, every reported removal recorded once[/]")
+        console.print(
+            "[green]accounting: every accepted request is in the ledger once, every reported removal recorded once[/]"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,17 +27,17 @@ from datetime import UTC, datetime
 
 import orjson
 from faust.exceptions import SameNode
-from faust.web import View
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.web import View
 
 from detectors.events import InvalidEvent
 from detectors.pipeline import item_key_of_request
 from streams import access
-from takedowns import compliance
 from streams.app import app
 from streams.runtime import DELIVERY_CHANNELS
 from streams.tables import account_to_state, campaign_to_state, item_to_state, post_to_alert
 from streams.topics import decisions_topic, platform_status_topic
+from takedowns import compliance
 
 # /metrics: Faust's own sensor metrics and modwatch's (streams/metrics.py) from
 # the default registry, on one endpoint.
@@ -159,12 +159,18 @@ def pending_reviews() -> list[dict]:
     for _, state in list(item_to_state.items()):
         current = state.get("request")
         if current and current["state"] == "pending_review":
-            pending.append({
-                "request_id": current["request_id"], "platform": state["platform"], "post_id": state["post_id"],
-                "url": current.get("url"), "categories": current.get("categories"),
-                "severity": current.get("severity"), "since": state["transition"]["at"],
-                "evidence": current.get("evidence"),
-            })  # fmt: skip
+            pending.append(
+                {
+                    "request_id": current["request_id"],
+                    "platform": state["platform"],
+                    "post_id": state["post_id"],
+                    "url": current.get("url"),
+                    "categories": current.get("categories"),
+                    "severity": current.get("severity"),
+                    "since": state["transition"]["at"],
+                    "evidence": current.get("evidence"),
+                }
+            )
     return sorted(pending, key=lambda item: item["since"])
 
 
@@ -176,8 +182,9 @@ class Campaigns(View):
         from takedowns.campaigns import summary
 
         everything = request.query.get("all") in {"1", "true", "yes"}
-        found = [summary(state) for _, state in list(campaign_to_state.items())
-                 if everything or state.get("alerted_at")]  # fmt: skip
+        found = [
+            summary(state) for _, state in list(campaign_to_state.items()) if everything or state.get("alerted_at")
+        ]
         found.sort(key=lambda campaign: (not campaign["alerted"], campaign["first_seen"]))
         return self.json({"campaigns": found, "scope": "this worker's partitions"})
 
@@ -197,8 +204,14 @@ class Account(View):
         state = account_to_state.get(key)
         if state is None:
             return self.json({"error": f"no confirmed violations for {key!r}"}, status=404)
-        return self.json({"account": key, "strikes": state["strikes"], "account_request_at": state.get("requested_at"),
-                          "account_item": account_item_key(platform, account_id)})  # fmt: skip
+        return self.json(
+            {
+                "account": key,
+                "strikes": state["strikes"],
+                "account_request_at": state.get("requested_at"),
+                "account_item": account_item_key(platform, account_id),
+            }
+        )
 
 
 @app.page("/scoreboard")
@@ -221,11 +234,19 @@ class Scoreboard(View):
 
 
 def _as_record(state: dict, request: dict) -> dict:
-    return {"request_id": request["request_id"], "seq": 0, "state": request["state"], "to": request["state"],
-            "at": request.get("closed_at") or state["transition"]["at"], "platform": state["platform"],
-            "jurisdiction": request.get("jurisdiction"), "categories": request.get("categories"),
-            "requested_at": request.get("requested_at"), "deadline": request.get("deadline"),
-            "removed_at": request.get("removed_at")}  # fmt: skip
+    return {
+        "request_id": request["request_id"],
+        "seq": 0,
+        "state": request["state"],
+        "to": request["state"],
+        "at": request.get("closed_at") or state["transition"]["at"],
+        "platform": state["platform"],
+        "jurisdiction": request.get("jurisdiction"),
+        "categories": request.get("categories"),
+        "requested_at": request.get("requested_at"),
+        "deadline": request.get("deadline"),
+        "removed_at": request.get("removed_at"),
+    }
 
 
 @app.page("/status")
@@ -244,8 +265,8 @@ class StatusCallback(View):
     """
 
     async def post(self, request):
-        from streams.runtime import pipeline
         from streams.delivery import SIGNATURE_HEADER, SignatureError, verify
+        from streams.runtime import pipeline
 
         body = await request.read()
         if len(body) > MAX_BODY_BYTES:
@@ -262,7 +283,9 @@ class StatusCallback(View):
             verify(secret, request.headers, body, now)
         except SignatureError as error:
             return self.refused(f"{platform}: {error}")
-        refusal = CALLBACKS_SEEN.refusal(int(request.headers["X-Modwatch-Timestamp"]), request.headers[SIGNATURE_HEADER], now)
+        refusal = CALLBACKS_SEEN.refusal(
+            int(request.headers["X-Modwatch-Timestamp"]), request.headers[SIGNATURE_HEADER], now
+        )
         if refusal is not None:
             return self.refused(f"{platform}: {refusal}")
         try:
@@ -334,7 +357,11 @@ async def announce_write_access() -> None:
     if access.api_token(os.environ):
         log.info("writes need the bearer token (MODWATCH_API_TOKEN)")
     elif access.insecure(os.environ):
-        log.warning("started with --insecure: anyone who reaches %s:%s can approve takedown requests "
-                    "(set MODWATCH_API_TOKEN instead)", app.conf.web_host, app.conf.web_port)  # fmt: skip
+        log.warning(
+            "started with --insecure: anyone who reaches %s:%s can approve takedown requests "
+            "(set MODWATCH_API_TOKEN instead)",
+            app.conf.web_host,
+            app.conf.web_port,
+        )
     else:
         log.warning("writes are off: POST /decisions answers 401 until MODWATCH_API_TOKEN is set")

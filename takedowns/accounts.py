@@ -35,7 +35,9 @@ class AccountPolicy:
     severity: str = "high"
 
 
-ACCOUNTS_SCHEMA = dict.fromkeys(("confirmed_violations", "window_days", "watchlisted_confirmed_violations", "severity"), VALUE)
+ACCOUNTS_SCHEMA = dict.fromkeys(
+    ("confirmed_violations", "window_days", "watchlisted_confirmed_violations", "severity"), VALUE
+)
 
 
 def load_account_policy(path: Path, problems: Problems) -> AccountPolicy:
@@ -46,12 +48,21 @@ def load_account_policy(path: Path, problems: Problems) -> AccountPolicy:
     document.check_keys(ACCOUNTS_SCHEMA, where)
     defaults = AccountPolicy()
     return AccountPolicy(
-        confirmed_violations=int(document.number(where + ("confirmed_violations",), default=defaults.confirmed_violations, minimum=1)),
+        confirmed_violations=int(
+            document.number(where + ("confirmed_violations",), default=defaults.confirmed_violations, minimum=1)
+        ),
         window=timedelta(days=document.number(where + ("window_days",), default=defaults.window.days, minimum=0.0001)),
-        watchlisted_confirmed_violations=int(document.number(
-            where + ("watchlisted_confirmed_violations",), default=defaults.watchlisted_confirmed_violations, minimum=1)),
-        severity=document.choice(where + ("severity",), {"low", "medium", "high", "critical"}, default=defaults.severity),
-    )  # fmt: skip
+        watchlisted_confirmed_violations=int(
+            document.number(
+                where + ("watchlisted_confirmed_violations",),
+                default=defaults.watchlisted_confirmed_violations,
+                minimum=1,
+            )
+        ),
+        severity=document.choice(
+            where + ("severity",), {"low", "medium", "high", "critical"}, default=defaults.severity
+        ),
+    )
 
 
 def account_item_key(platform: str, account_id: str) -> str:
@@ -80,18 +91,27 @@ def strike_from(request: dict, cause: str, at: datetime) -> dict | None:
 
 def on_strike(state: dict | None, strike: dict, policy: AccountPolicy) -> tuple[dict | None, dict | None]:
     """(new state or None when nothing changed, the flagged record of an account request or None)."""
-    state = state or {"platform": strike["platform"], "account_id": strike["account_id"], "strikes": [],
-                      "requested_at": None}  # fmt: skip
+    state = state or {
+        "platform": strike["platform"],
+        "account_id": strike["account_id"],
+        "strikes": [],
+        "requested_at": None,
+    }
     if any(known["item"] == strike["item"] for known in state["strikes"]):
         return None, None  # the same item confirmed twice (approval, then removal; or a replay)
     # Strikes arrive in any order (their items sit on different partitions): keep them in time order,
     # and the window ends at the latest one, so the evidence is the same whatever the arrival order.
-    strikes = sorted([*state["strikes"], strike], key=lambda known: (datetime.fromisoformat(known["at"]), known["item"]))
+    strikes = sorted(
+        [*state["strikes"], strike], key=lambda known: (datetime.fromisoformat(known["at"]), known["item"])
+    )
     latest = datetime.fromisoformat(strikes[-1]["at"])
     strikes = [known for known in strikes if latest - datetime.fromisoformat(known["at"]) <= policy.window]
     state = dict(state, strikes=strikes)
-    threshold = (policy.watchlisted_confirmed_violations if any(known["watchlisted"] for known in strikes)
-                 else policy.confirmed_violations)  # fmt: skip
+    threshold = (
+        policy.watchlisted_confirmed_violations
+        if any(known["watchlisted"] for known in strikes)
+        else policy.confirmed_violations
+    )
     if state["requested_at"] is not None or len(strikes) < threshold:
         return state, None
     state["requested_at"] = strike["at"]  # once: later strikes are evidence, not new requests
@@ -109,16 +129,18 @@ def account_flagged(state: dict, policy: AccountPolicy, threshold: int) -> dict:
         "action": "takedown",
         "severity": policy.severity,
         "categories": [ACCOUNT_CATEGORY],
-        "findings": [{
-            "detector": "account_strikes",
-            "category": ACCOUNT_CATEGORY,
-            "score": 1.0,
-            "evidence": {
-                "threshold": threshold,
-                "window_days": policy.window.total_seconds() / 86400,
-                "confirmed": [_confirmed(known) for known in strikes],
-            },
-        }],
+        "findings": [
+            {
+                "detector": "account_strikes",
+                "category": ACCOUNT_CATEGORY,
+                "score": 1.0,
+                "evidence": {
+                    "threshold": threshold,
+                    "window_days": policy.window.total_seconds() / 86400,
+                    "confirmed": [_confirmed(known) for known in strikes],
+                },
+            }
+        ],
         "url": None,
         "posted_at": strikes[0]["at"],
         "media_hashes": [],

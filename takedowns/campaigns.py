@@ -49,7 +49,9 @@ class CampaignPolicy:
     severity: str = "high"
 
 
-CAMPAIGNS_SCHEMA = dict.fromkeys(("min_accounts", "min_platforms", "min_items", "window_hours", "min_words", "severity"), VALUE)
+CAMPAIGNS_SCHEMA = dict.fromkeys(
+    ("min_accounts", "min_platforms", "min_items", "window_hours", "min_words", "severity"), VALUE
+)
 
 
 def load_campaign_policy(path: Path, problems: Problems) -> CampaignPolicy:
@@ -69,7 +71,9 @@ def load_campaign_policy(path: Path, problems: Problems) -> CampaignPolicy:
         min_items=count("min_items", defaults.min_items),
         window=timedelta(hours=document.number(where + ("window_hours",), default=24, minimum=0.001)),
         min_words=count("min_words", defaults.min_words),
-        severity=document.choice(where + ("severity",), {"low", "medium", "high", "critical"}, default=defaults.severity),
+        severity=document.choice(
+            where + ("severity",), {"low", "medium", "high", "critical"}, default=defaults.severity
+        ),
     )
 
 
@@ -85,8 +89,11 @@ def fingerprint(flagged: dict, text: str, policy: CampaignPolicy) -> str | None:
     # Only matches that gave the post an actioned category: a bank may also hold the same
     # photo under a recorded-only label, and the nearest entry must not flip between copies.
     actioned = set(flagged.get("categories") or ())
-    matches = [finding for finding in flagged["findings"]
-               if finding["detector"] == "media_hash" and finding.get("category") in actioned]  # fmt: skip
+    matches = [
+        finding
+        for finding in flagged["findings"]
+        if finding["detector"] == "media_hash" and finding.get("category") in actioned
+    ]
     if matches:
         best = max(matches, key=lambda finding: (finding["score"], finding["category"]))
         return f"media:{best['evidence']['hash_type']}:{best['evidence']['hash']}"
@@ -94,9 +101,15 @@ def fingerprint(flagged: dict, text: str, policy: CampaignPolicy) -> str | None:
 
 
 def sighting(flagged: dict, key: str, request_id: str, seen_at: datetime) -> dict:
-    return {"fingerprint": key, "item": f"{flagged['platform']}:{flagged['post_id']}", "platform": flagged["platform"],
-            "account_id": flagged["account_id"], "request_id": request_id, "action": flagged["action"],
-            "at": seen_at.isoformat()}  # fmt: skip
+    return {
+        "fingerprint": key,
+        "item": f"{flagged['platform']}:{flagged['post_id']}",
+        "platform": flagged["platform"],
+        "account_id": flagged["account_id"],
+        "request_id": request_id,
+        "action": flagged["action"],
+        "at": seen_at.isoformat(),
+    }
 
 
 def on_sighting(state: dict | None, seen: dict, policy: CampaignPolicy) -> tuple[dict | None, dict | None]:
@@ -112,8 +125,12 @@ def on_sighting(state: dict | None, seen: dict, policy: CampaignPolicy) -> tuple
     state = dict(state, sightings=sightings)
     accounts = {(known["platform"], known["account_id"]) for known in sightings}
     platforms = {known["platform"] for known in sightings}
-    if (state["alerted_at"] is not None or len(accounts) < policy.min_accounts
-            or len(platforms) < policy.min_platforms or len(sightings) < policy.min_items):  # fmt: skip
+    if (
+        state["alerted_at"] is not None
+        or len(accounts) < policy.min_accounts
+        or len(platforms) < policy.min_platforms
+        or len(sightings) < policy.min_items
+    ):
         return state, None
     state["alerted_at"] = seen["at"]
     return state, campaign_alert(state, policy)
@@ -154,8 +171,12 @@ def campaign_alert(state: dict, policy: CampaignPolicy) -> dict:
         "request_ids": [known["request_id"] for known in sightings],
         "first_seen": min(known["at"] for known in sightings),
         "latest_seen": max(known["at"] for known in sightings),
-        "thresholds": {"min_accounts": policy.min_accounts, "min_platforms": policy.min_platforms,
-                       "min_items": policy.min_items, "window_hours": policy.window.total_seconds() / 3600},  # fmt: skip
+        "thresholds": {
+            "min_accounts": policy.min_accounts,
+            "min_platforms": policy.min_platforms,
+            "min_items": policy.min_items,
+            "window_hours": policy.window.total_seconds() / 3600,
+        },
         "raised_at": state["alerted_at"],
     }
 
@@ -174,8 +195,12 @@ def summary(state: dict) -> dict:
         "first_seen": first_seen,
         "latest_seen": max(known["at"] for known in sightings),
         "first_removal_by_platform": {
-            platform: {"removed_at": at, "seconds_after_first_seen":
-                       (datetime.fromisoformat(at) - datetime.fromisoformat(first_seen)).total_seconds()}
+            platform: {
+                "removed_at": at,
+                "seconds_after_first_seen": (
+                    datetime.fromisoformat(at) - datetime.fromisoformat(first_seen)
+                ).total_seconds(),
+            }
             for platform, at in sorted(removals.items())
-        },  # fmt: skip
+        },
     }

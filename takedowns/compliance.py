@@ -52,8 +52,13 @@ def latest_records(records: Iterable[dict]) -> dict[str, dict]:
     return latest
 
 
-def observations(records: Iterable[dict], now: datetime, since: datetime | None = None,
-                 until: datetime | None = None, time_scale: float = 1.0) -> list[Observation]:  # fmt: skip
+def observations(
+    records: Iterable[dict],
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    time_scale: float = 1.0,
+) -> list[Observation]:
     """One observation per counted request.
 
     ``time_scale`` is for simulator runs whose platforms compress waiting
@@ -197,23 +202,37 @@ def campaigns_section(alerts: Iterable[dict], records: Iterable[dict]) -> list[d
             if record and record.get("removed_at") and record.get("state") in {"removed", "reappeared"}:
                 seconds = max(0.0, (datetime.fromisoformat(record["removed_at"]) - first_seen).total_seconds())
                 removed[record["platform"]] = min(seconds, removed.get(record["platform"], seconds))
-        rows.append({
-            "fingerprint": alert["fingerprint"], "accounts": len(alert["accounts"]), "platforms": alert["platforms"],
-            "items": len(alert["items"]), "first_seen": alert["first_seen"],
-            "first_removal_seconds": {platform: removed.get(platform) for platform in alert["platforms"]},
-        })  # fmt: skip
+        rows.append(
+            {
+                "fingerprint": alert["fingerprint"],
+                "accounts": len(alert["accounts"]),
+                "platforms": alert["platforms"],
+                "items": len(alert["items"]),
+                "first_seen": alert["first_seen"],
+                "first_removal_seconds": {platform: removed.get(platform) for platform in alert["platforms"]},
+            }
+        )
     return sorted(rows, key=lambda row: row["first_seen"])
 
 
 def render_campaigns(rows: list[dict]) -> str:
-    lines = ["## Campaigns", "",
-             "The same content from several accounts (takedowns/campaigns.py); per platform, the time "
-             "from the first sighting to that platform's first removal of a copy.", "",
-             "| campaign | accounts | items | first seen | first removal by platform |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "## Campaigns",
+        "",
+        "The same content from several accounts (takedowns/campaigns.py); per platform, the time "
+        "from the first sighting to that platform's first removal of a copy.",
+        "",
+        "| campaign | accounts | items | first seen | first removal by platform |",
+        "|---|---|---|---|---|",
+    ]
     for row in rows:
-        removals = ", ".join(f"{platform} {duration(seconds) if seconds is not None else 'none yet'}"
-                             for platform, seconds in row["first_removal_seconds"].items())  # fmt: skip
-        lines.append(f"| {row['fingerprint'][:24]} | {row['accounts']} | {row['items']} | {row['first_seen']} | {removals} |")
+        removals = ", ".join(
+            f"{platform} {duration(seconds) if seconds is not None else 'none yet'}"
+            for platform, seconds in row["first_removal_seconds"].items()
+        )
+        lines.append(
+            f"| {row['fingerprint'][:24]} | {row['accounts']} | {row['items']} | {row['first_seen']} | {removals} |"
+        )
     return "\n".join(lines + [""])
 
 
@@ -235,22 +254,35 @@ COLUMNS = ("requests", "removed", "rejected", "expired", "open", "overdue")
 
 
 def render_markdown(report: dict, since: str, until: str) -> str:
-    lines = [f"# Time to removal, {since} to {until}", "",
-             "Medians and 90th percentiles are Kaplan–Meier estimates: requests still open count as "
-             "not removed yet (censored), not as removed. \"naive median\" uses removed requests only "
-             "and flatters platforms that leave requests open.", ""]  # fmt: skip
-    titles = {"platform": "By platform", "category": "By category", "jurisdiction": "By jurisdiction",
-              "platform_category": "By platform and category", "all": "All requests",
-              "accounts": "Account-level requests, by platform"}  # fmt: skip
+    lines = [
+        f"# Time to removal, {since} to {until}",
+        "",
+        "Medians and 90th percentiles are Kaplan–Meier estimates: requests still open count as "
+        'not removed yet (censored), not as removed. "naive median" uses removed requests only '
+        "and flatters platforms that leave requests open.",
+        "",
+    ]
+    titles = {
+        "platform": "By platform",
+        "category": "By category",
+        "jurisdiction": "By jurisdiction",
+        "platform_category": "By platform and category",
+        "all": "All requests",
+        "accounts": "Account-level requests, by platform",
+    }
     for section in ("platform", "platform_category", "category", "jurisdiction", "all", "accounts"):
         if not report.get(section):
             continue
-        lines += [f"## {titles[section]}", "",
-                  "| | " + " | ".join(COLUMNS) + " | median (KM) | p90 (KM) | within deadline | naive median |",
-                  "|---" * (len(COLUMNS) + 5) + "|"]  # fmt: skip
+        lines += [
+            f"## {titles[section]}",
+            "",
+            "| | " + " | ".join(COLUMNS) + " | median (KM) | p90 (KM) | within deadline | naive median |",
+            "|---" * (len(COLUMNS) + 5) + "|",
+        ]
         for name, row in report[section].items():
             lines.append(
-                f"| {name} | " + " | ".join(str(row[column]) for column in COLUMNS)
+                f"| {name} | "
+                + " | ".join(str(row[column]) for column in COLUMNS)
                 + f" | {duration(row['km_median_seconds'])} | {duration(row['km_p90_seconds'])}"
                 + f" | {share(row['share_removed_within_deadline'])} | {duration(row['naive_median_of_removed_seconds'])} |"
             )
@@ -261,8 +293,12 @@ def render_markdown(report: dict, since: str, until: str) -> str:
 def render_csv(report: dict) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    fields = list(COLUMNS) + ["km_median_seconds", "km_p90_seconds", "share_removed_within_deadline",
-                              "naive_median_of_removed_seconds"]  # fmt: skip
+    fields = list(COLUMNS) + [
+        "km_median_seconds",
+        "km_p90_seconds",
+        "share_removed_within_deadline",
+        "naive_median_of_removed_seconds",
+    ]
     writer.writerow(["dimension", "value"] + fields)
     for section, rows in report.items():
         for name, row in rows.items():
@@ -303,4 +339,3 @@ def plot(observations_: list[Observation], path, title: str) -> None:
     figure.tight_layout()
     figure.savefig(path)
     pyplot.close(figure)
-

@@ -99,8 +99,14 @@ DSA_REQUIRED = (
 DSA_REQUIRED_ONE_OF = ("decision_visibility", "decision_monetary", "decision_provision", "decision_account")
 # (field, value) -> fields required when the field has (or, for a list, contains) that value.
 DSA_REQUIRED_IF = {
-    ("decision_ground", "DECISION_GROUND_ILLEGAL_CONTENT"): ("illegal_content_legal_ground", "illegal_content_explanation"),
-    ("decision_ground", "DECISION_GROUND_INCOMPATIBLE_CONTENT"): ("incompatible_content_ground", "incompatible_content_explanation"),
+    ("decision_ground", "DECISION_GROUND_ILLEGAL_CONTENT"): (
+        "illegal_content_legal_ground",
+        "illegal_content_explanation",
+    ),
+    ("decision_ground", "DECISION_GROUND_INCOMPATIBLE_CONTENT"): (
+        "incompatible_content_ground",
+        "incompatible_content_explanation",
+    ),
     ("decision_visibility", "DECISION_VISIBILITY_OTHER"): ("decision_visibility_other",),
     ("decision_monetary", "DECISION_MONETARY_OTHER"): ("decision_monetary_other",),
     ("content_type", "CONTENT_TYPE_OTHER"): ("content_type_other",),
@@ -118,11 +124,39 @@ DSA_MAX_LENGTHS = {
     "source_identity": 500,
     "puid": 500,
 }
-DSA_LIST_FIELDS = frozenset({"decision_visibility", "content_type", "category_addition", "category_specification",
-                             "territorial_scope"})  # fmt: skip
+DSA_LIST_FIELDS = frozenset(
+    {"decision_visibility", "content_type", "category_addition", "category_specification", "territorial_scope"}
+)
 
-EU_COUNTRIES = ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
-                "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK")  # fmt: skip
+EU_COUNTRIES = (
+    "AT",
+    "BE",
+    "BG",
+    "CY",
+    "CZ",
+    "DE",
+    "DK",
+    "EE",
+    "ES",
+    "FI",
+    "FR",
+    "GR",
+    "HR",
+    "HU",
+    "IE",
+    "IT",
+    "LT",
+    "LU",
+    "LV",
+    "MT",
+    "NL",
+    "PL",
+    "PT",
+    "RO",
+    "SE",
+    "SI",
+    "SK",
+)
 EEA_COUNTRIES = tuple(sorted(EU_COUNTRIES + ("IS", "LI", "NO")))
 
 _DSA_CATEGORIES = (
@@ -144,32 +178,76 @@ _DSA_CATEGORIES = (
     "STATEMENT_CATEGORY_VIOLENCE",
 )
 _DSA_KEYWORDS = (
-    "KEYWORD_ANIMAL_HARM", "KEYWORD_ADULT_SEXUAL_MATERIAL", "KEYWORD_AGE_SPECIFIC_RESTRICTIONS",
-    "KEYWORD_AGE_SPECIFIC_RESTRICTIONS_MINORS", "KEYWORD_BIOMETRIC_DATA_BREACH", "KEYWORD_BULLYING_AGAINST_GIRLS",
-    "KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL", "KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL_DEEPFAKE",
-    "KEYWORD_CONTENT_PROMOTING_EATING_DISORDERS", "KEYWORD_COORDINATED_HARM", "KEYWORD_COPYRIGHT_INFRINGEMENT",
-    "KEYWORD_CYBER_BULLYING_INTIMIDATION", "KEYWORD_CYBER_HARASSMENT", "KEYWORD_CYBER_HARASSMENT_AGAINST_WOMEN",
-    "KEYWORD_CYBER_INCITEMENT", "KEYWORD_CYBER_STALKING", "KEYWORD_CYBER_STALKING_AGAINST_WOMEN",
-    "KEYWORD_DATA_FALSIFICATION", "KEYWORD_DEFAMATION", "KEYWORD_DESIGN_INFRINGEMENT", "KEYWORD_DISCRIMINATION",
-    "KEYWORD_MISINFORMATION_DISINFORMATION", "KEYWORD_FEMALE_GENDERED_DISINFORMATION",
-    "KEYWORD_GEOGRAPHIC_INDICATIONS_INFRINGEMENT", "KEYWORD_GEOGRAPHICAL_REQUIREMENTS",
-    "KEYWORD_GOODS_SERVICES_NOT_PERMITTED", "KEYWORD_GROOMING_SEXUAL_ENTICEMENT_MINORS", "KEYWORD_HATE_SPEECH",
-    "KEYWORD_HIDDEN_ADVERTISEMENT", "KEYWORD_HUMAN_EXPLOITATION", "KEYWORD_HUMAN_TRAFFICKING",
-    "KEYWORD_ILLEGAL_ORGANIZATIONS", "KEYWORD_IMPERSONATION_ACCOUNT_HIJACKING", "KEYWORD_INAUTHENTIC_ACCOUNTS",
-    "KEYWORD_INAUTHENTIC_LISTINGS", "KEYWORD_INAUTHENTIC_USER_REVIEWS", "KEYWORD_INCITEMENT_AGAINST_WOMEN",
-    "KEYWORD_INCITEMENT_VIOLENCE_HATRED", "KEYWORD_INSUFFICIENT_INFORMATION_ON_TRADERS",
-    "KEYWORD_LANGUAGE_REQUIREMENTS", "KEYWORD_MISLEADING_INFO_CONSUMER_RIGHTS",
-    "KEYWORD_MISLEADING_INFO_GOODS_SERVICES", "KEYWORD_MISSING_PROCESSING_GROUND",
-    "KEYWORD_NON_CONSENSUAL_IMAGE_SHARING", "KEYWORD_NON_CONSENSUAL_IMAGE_SHARING_AGAINST_WOMEN",
-    "KEYWORD_NON_CONSENSUAL_MATERIAL_DEEPFAKE", "KEYWORD_NON_CONSENSUAL_MATERIAL_DEEPFAKE_AGAINST_WOMEN",
-    "KEYWORD_NONCOMPLIANCE_PRICING", "KEYWORD_NUDITY", "KEYWORD_PATENT_INFRINGEMENT", "KEYWORD_PHISHING",
-    "KEYWORD_PROHIBITED_PRODUCTS", "KEYWORD_PYRAMID_SCHEMES", "KEYWORD_RIGHT_TO_BE_FORGOTTEN",
-    "KEYWORD_RISK_ENVIRONMENTAL_DAMAGE", "KEYWORD_RISK_PUBLIC_HEALTH", "KEYWORD_SELF_MUTILATION", "KEYWORD_STALKING",
-    "KEYWORD_SUICIDE", "KEYWORD_TERRORIST_CONTENT", "KEYWORD_TRADE_SECRET_INFRINGEMENT",
-    "KEYWORD_TRADEMARK_INFRINGEMENT", "KEYWORD_TRAFFICKING_WOMEN_GIRLS", "KEYWORD_UNLAWFUL_SALE_ANIMALS",
-    "KEYWORD_UNSAFE_CHALLENGES", "KEYWORD_UNSAFE_PRODUCTS", "KEYWORD_VIOLATION_EU_LAW",
-    "KEYWORD_VIOLATION_NATIONAL_LAW", "KEYWORD_OTHER",
-)  # fmt: skip
+    "KEYWORD_ANIMAL_HARM",
+    "KEYWORD_ADULT_SEXUAL_MATERIAL",
+    "KEYWORD_AGE_SPECIFIC_RESTRICTIONS",
+    "KEYWORD_AGE_SPECIFIC_RESTRICTIONS_MINORS",
+    "KEYWORD_BIOMETRIC_DATA_BREACH",
+    "KEYWORD_BULLYING_AGAINST_GIRLS",
+    "KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL",
+    "KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL_DEEPFAKE",
+    "KEYWORD_CONTENT_PROMOTING_EATING_DISORDERS",
+    "KEYWORD_COORDINATED_HARM",
+    "KEYWORD_COPYRIGHT_INFRINGEMENT",
+    "KEYWORD_CYBER_BULLYING_INTIMIDATION",
+    "KEYWORD_CYBER_HARASSMENT",
+    "KEYWORD_CYBER_HARASSMENT_AGAINST_WOMEN",
+    "KEYWORD_CYBER_INCITEMENT",
+    "KEYWORD_CYBER_STALKING",
+    "KEYWORD_CYBER_STALKING_AGAINST_WOMEN",
+    "KEYWORD_DATA_FALSIFICATION",
+    "KEYWORD_DEFAMATION",
+    "KEYWORD_DESIGN_INFRINGEMENT",
+    "KEYWORD_DISCRIMINATION",
+    "KEYWORD_MISINFORMATION_DISINFORMATION",
+    "KEYWORD_FEMALE_GENDERED_DISINFORMATION",
+    "KEYWORD_GEOGRAPHIC_INDICATIONS_INFRINGEMENT",
+    "KEYWORD_GEOGRAPHICAL_REQUIREMENTS",
+    "KEYWORD_GOODS_SERVICES_NOT_PERMITTED",
+    "KEYWORD_GROOMING_SEXUAL_ENTICEMENT_MINORS",
+    "KEYWORD_HATE_SPEECH",
+    "KEYWORD_HIDDEN_ADVERTISEMENT",
+    "KEYWORD_HUMAN_EXPLOITATION",
+    "KEYWORD_HUMAN_TRAFFICKING",
+    "KEYWORD_ILLEGAL_ORGANIZATIONS",
+    "KEYWORD_IMPERSONATION_ACCOUNT_HIJACKING",
+    "KEYWORD_INAUTHENTIC_ACCOUNTS",
+    "KEYWORD_INAUTHENTIC_LISTINGS",
+    "KEYWORD_INAUTHENTIC_USER_REVIEWS",
+    "KEYWORD_INCITEMENT_AGAINST_WOMEN",
+    "KEYWORD_INCITEMENT_VIOLENCE_HATRED",
+    "KEYWORD_INSUFFICIENT_INFORMATION_ON_TRADERS",
+    "KEYWORD_LANGUAGE_REQUIREMENTS",
+    "KEYWORD_MISLEADING_INFO_CONSUMER_RIGHTS",
+    "KEYWORD_MISLEADING_INFO_GOODS_SERVICES",
+    "KEYWORD_MISSING_PROCESSING_GROUND",
+    "KEYWORD_NON_CONSENSUAL_IMAGE_SHARING",
+    "KEYWORD_NON_CONSENSUAL_IMAGE_SHARING_AGAINST_WOMEN",
+    "KEYWORD_NON_CONSENSUAL_MATERIAL_DEEPFAKE",
+    "KEYWORD_NON_CONSENSUAL_MATERIAL_DEEPFAKE_AGAINST_WOMEN",
+    "KEYWORD_NONCOMPLIANCE_PRICING",
+    "KEYWORD_NUDITY",
+    "KEYWORD_PATENT_INFRINGEMENT",
+    "KEYWORD_PHISHING",
+    "KEYWORD_PROHIBITED_PRODUCTS",
+    "KEYWORD_PYRAMID_SCHEMES",
+    "KEYWORD_RIGHT_TO_BE_FORGOTTEN",
+    "KEYWORD_RISK_ENVIRONMENTAL_DAMAGE",
+    "KEYWORD_RISK_PUBLIC_HEALTH",
+    "KEYWORD_SELF_MUTILATION",
+    "KEYWORD_STALKING",
+    "KEYWORD_SUICIDE",
+    "KEYWORD_TERRORIST_CONTENT",
+    "KEYWORD_TRADE_SECRET_INFRINGEMENT",
+    "KEYWORD_TRADEMARK_INFRINGEMENT",
+    "KEYWORD_TRAFFICKING_WOMEN_GIRLS",
+    "KEYWORD_UNLAWFUL_SALE_ANIMALS",
+    "KEYWORD_UNSAFE_CHALLENGES",
+    "KEYWORD_UNSAFE_PRODUCTS",
+    "KEYWORD_VIOLATION_EU_LAW",
+    "KEYWORD_VIOLATION_NATIONAL_LAW",
+    "KEYWORD_OTHER",
+)
 
 DSA_ENUMS: dict[str, tuple[str, ...]] = {
     "decision_visibility": (
@@ -206,9 +284,18 @@ DSA_ENUMS: dict[str, tuple[str, ...]] = {
     "category_addition": _DSA_CATEGORIES,
     "category_specification": _DSA_KEYWORDS,
     "territorial_scope": EEA_COUNTRIES,
-    "source_type": ("SOURCE_ARTICLE_16", "SOURCE_TRUSTED_FLAGGER", "SOURCE_TYPE_OTHER_NOTIFICATION", "SOURCE_VOLUNTARY"),
+    "source_type": (
+        "SOURCE_ARTICLE_16",
+        "SOURCE_TRUSTED_FLAGGER",
+        "SOURCE_TYPE_OTHER_NOTIFICATION",
+        "SOURCE_VOLUNTARY",
+    ),
     "automated_detection": ("Yes", "No"),
-    "automated_decision": ("AUTOMATED_DECISION_FULLY", "AUTOMATED_DECISION_PARTIALLY", "AUTOMATED_DECISION_NOT_AUTOMATED"),
+    "automated_decision": (
+        "AUTOMATED_DECISION_FULLY",
+        "AUTOMATED_DECISION_PARTIALLY",
+        "AUTOMATED_DECISION_NOT_AUTOMATED",
+    ),
 }
 # Earliest date the API accepts per date field; end dates must not precede application_date.
 DSA_DATE_FIELDS = {
@@ -220,10 +307,14 @@ DSA_DATE_FIELDS = {
     "end_date_visibility_restriction": None,
 }
 DSA_FIELDS = frozenset(
-    set(DSA_REQUIRED) | set(DSA_REQUIRED_ONE_OF) | set(DSA_MAX_LENGTHS) | set(DSA_ENUMS) | set(DSA_DATE_FIELDS)
+    set(DSA_REQUIRED)
+    | set(DSA_REQUIRED_ONE_OF)
+    | set(DSA_MAX_LENGTHS)
+    | set(DSA_ENUMS)
+    | set(DSA_DATE_FIELDS)
     | {field for fields in DSA_REQUIRED_IF.values() for field in fields}
     | {"decision_ground_reference_url", "content_language", "content_id"}
-)  # fmt: skip
+)
 # Letters, digits, hyphen and underscore only: the API refuses anything else in a puid.
 PUID_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 CONTENT_LANGUAGE_PATTERN = re.compile(r"^[A-Z]{2}$")
@@ -242,8 +333,9 @@ CATEGORY_TO_DSA: dict[str, DsaCategory] = {
     # Glorification, recruitment or propaganda for a designated group.
     "terrorism_promotion": DsaCategory("STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY", ("KEYWORD_TERRORIST_CONTENT",)),
     # A designated organisation named without promotion: the group is what is illegal.
-    "designated_organisation_mention": DsaCategory("STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY",
-                                                   ("KEYWORD_ILLEGAL_ORGANIZATIONS",)),
+    "designated_organisation_mention": DsaCategory(
+        "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY", ("KEYWORD_ILLEGAL_ORGANIZATIONS",)
+    ),
     # A threat or call to violence, with or without a group behind it.
     "violent_threat": DsaCategory("STATEMENT_CATEGORY_VIOLENCE", ("KEYWORD_INCITEMENT_VIOLENCE_HATRED",)),
     # Incitement against people for protected characteristics.
@@ -252,18 +344,22 @@ CATEGORY_TO_DSA: dict[str, DsaCategory] = {
     "abuse": DsaCategory("STATEMENT_CATEGORY_CYBER_VIOLENCE", ("KEYWORD_CYBER_HARASSMENT",)),
     # Only actionable if an operator gives it a threshold: the author is listed for acting
     # for a designated organisation.
-    "watchlisted_account": DsaCategory("STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY", ("KEYWORD_ILLEGAL_ORGANIZATIONS",)),
+    "watchlisted_account": DsaCategory(
+        "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY", ("KEYWORD_ILLEGAL_ORGANIZATIONS",)
+    ),
 }
 
 # removal_status -> (decision_visibility, decision_visibility_other); None: a request still open.
 VISIBILITY_FOR_REMOVAL_STATUS: dict[str | None, tuple[str, str | None]] = {
     "removed": ("DECISION_VISIBILITY_CONTENT_REMOVED", None),
     "geo_blocked": ("DECISION_VISIBILITY_CONTENT_DISABLED", None),
-    "restricted": ("DECISION_VISIBILITY_OTHER",
-                   "The platform reported the content as restricted (not removed, not geo-blocked); "
-                   "replace this with the restriction applied."),
+    "restricted": (
+        "DECISION_VISIBILITY_OTHER",
+        "The platform reported the content as restricted (not removed, not geo-blocked); "
+        "replace this with the restriction applied.",
+    ),
     None: ("DECISION_VISIBILITY_CONTENT_REMOVED", None),
-}  # fmt: skip
+}
 # Restrictions that apply only where the law applies; a removal applies everywhere.
 TERRITORIAL_REMOVAL_STATUSES = frozenset({"geo_blocked", "restricted"})
 
@@ -272,10 +368,29 @@ DSA_EXPORTABLE_STATES = OPEN_STATES | {"removed", "reappeared"}
 LUMEN_EXPORTABLE_STATES = DSA_EXPORTABLE_STATES | {"rejected", "expired"}
 
 # Fields of the request (or ledger record) each export reads.
-DSA_INPUT_FIELDS = ("request_id", "state", "categories", "evidence", "jurisdiction", "legal_basis", "citation",
-                    "posted_at", "requested_at")  # fmt: skip
-LUMEN_INPUT_FIELDS = ("request_id", "state", "platform", "post_id", "url", "categories", "jurisdiction", "legal_basis",
-                      "citation", "requested_at")  # fmt: skip
+DSA_INPUT_FIELDS = (
+    "request_id",
+    "state",
+    "categories",
+    "evidence",
+    "jurisdiction",
+    "legal_basis",
+    "citation",
+    "posted_at",
+    "requested_at",
+)
+LUMEN_INPUT_FIELDS = (
+    "request_id",
+    "state",
+    "platform",
+    "post_id",
+    "url",
+    "categories",
+    "jurisdiction",
+    "legal_basis",
+    "citation",
+    "requested_at",
+)
 
 # Detectors that read a post's text: their findings make the content type text.
 TEXT_DETECTORS = frozenset({"designated_organisation", "text_classifier"})
@@ -298,21 +413,49 @@ LUMEN_REQUIRED = (
 LUMEN_REQUIRED_ROLES = ("sender", "recipient")
 LUMEN_ENUMS: dict[str, tuple[str, ...]] = {
     # Lumen's Notice::TYPES, less "Placeholder" (Lumen's own stand-in while it processes a submission).
-    "notice.type": ("DMCA", "Counterfeit", "Counternotice", "CourtOrder", "DataProtection", "Defamation",
-                    "GovernmentRequest", "LawEnforcementRequest", "PrivateInformation", "Trademark", "Other"),
+    "notice.type": (
+        "DMCA",
+        "Counterfeit",
+        "Counternotice",
+        "CourtOrder",
+        "DataProtection",
+        "Defamation",
+        "GovernmentRequest",
+        "LawEnforcementRequest",
+        "PrivateInformation",
+        "Trademark",
+        "Other",
+    ),
     "notice.action_taken": ("Yes", "No", "Partial", "Unspecified"),
     "notice.request_type": ("Agency", "Civil Subpoena", "Email", "Records Preservation", "Subpoena", "Warrant"),
-    "notice.entity_notice_roles_attributes[].name": ("principal", "agent", "attorney", "recipient", "sender",
-                                                     "submitter", "target", "issuing_court", "plaintiff", "defendant"),
+    "notice.entity_notice_roles_attributes[].name": (
+        "principal",
+        "agent",
+        "attorney",
+        "recipient",
+        "sender",
+        "submitter",
+        "target",
+        "issuing_court",
+        "plaintiff",
+        "defendant",
+    ),
     "notice.entity_notice_roles_attributes[].entity_attributes.kind": ("organization", "individual"),
-}  # fmt: skip
+}
 LUMEN_DATE_FIELDS = ("notice.date_sent", "notice.date_received")
 # Lumen refuses notice dates before its predecessor's founding and more than a day ahead.
 LUMEN_EARLIEST_DATE = date(1998, 10, 29)
 LUMEN_NOTICE_TYPE = "GovernmentRequest"
 # removal_status (or state, when nothing was removed) -> Lumen action_taken.
-LUMEN_ACTION_TAKEN = {"removed": "Yes", "geo_blocked": "Partial", "restricted": "Partial", "rejected": "No",
-                      "expired": "Unspecified", "requested": "Unspecified", "acknowledged": "Unspecified"}  # fmt: skip
+LUMEN_ACTION_TAKEN = {
+    "removed": "Yes",
+    "geo_blocked": "Partial",
+    "restricted": "Partial",
+    "rejected": "No",
+    "expired": "Unspecified",
+    "requested": "Unspecified",
+    "acknowledged": "Unspecified",
+}
 
 _MISSING = object()
 
@@ -320,8 +463,14 @@ _MISSING = object()
 # --- building ------------------------------------------------------------------------------------
 
 
-def statement_of_reasons(request: Mapping[str, Any], *, platform_name: str, now: datetime, reviewed: bool = False,
-                         territorial_scope: Iterable[str] | None = None) -> dict:  # fmt: skip
+def statement_of_reasons(
+    request: Mapping[str, Any],
+    *,
+    platform_name: str,
+    now: datetime,
+    reviewed: bool = False,
+    territorial_scope: Iterable[str] | None = None,
+) -> dict:
     """A pre-filled DSA statement of reasons for the platform to check and submit.
 
     ``reviewed``: a reviewer approved the request (a ``review`` cause in its
@@ -362,13 +511,15 @@ def statement_of_reasons(request: Mapping[str, Any], *, platform_name: str, now:
         "source_identity": _clip(f"Public authority's removal request {request_id} under {request['citation']}", 500),
         "automated_detection": "Yes" if detected else "No",
         "automated_decision": (
-            "AUTOMATED_DECISION_PARTIALLY" if reviewed
-            else "AUTOMATED_DECISION_FULLY" if detected
+            "AUTOMATED_DECISION_PARTIALLY"
+            if reviewed
+            else "AUTOMATED_DECISION_FULLY"
+            if detected
             else "AUTOMATED_DECISION_NOT_AUTOMATED"
         ),
         # The platform's own identifier belongs here; the request id marks the draft until then.
         "puid": request_id.replace("~", "-"),
-    }  # fmt: skip
+    }
     additions = sorted({item.category for item in mapped[1:]} - {mapped[0].category})
     if additions:
         document["category_addition"] = additions
@@ -379,8 +530,14 @@ def statement_of_reasons(request: Mapping[str, Any], *, platform_name: str, now:
     return document
 
 
-def lumen_notice(request: Mapping[str, Any], *, sender: Mapping[str, Any], now: datetime,
-                 recipient: Mapping[str, Any] | None = None, principal: Mapping[str, Any] | None = None) -> dict:  # fmt: skip
+def lumen_notice(
+    request: Mapping[str, Any],
+    *,
+    sender: Mapping[str, Any],
+    now: datetime,
+    recipient: Mapping[str, Any] | None = None,
+    principal: Mapping[str, Any] | None = None,
+) -> dict:
     """The body of Lumen's ``POST /notices`` for this request (add ``authentication_token`` to send it).
 
     ``sender``: the authority, as a Lumen entity (``name``; optional ``kind``,
@@ -416,16 +573,18 @@ def lumen_notice(request: Mapping[str, Any], *, sender: Mapping[str, Any], now: 
         "language": "en",
         "action_taken": LUMEN_ACTION_TAKEN[removal_status or state],
         "body": _lumen_body(request, sender, recipient, removal_status, now),
-        "works_attributes": [{
-            "description": f"{', '.join(labels)}: post {request['post_id']} on {request['platform']}",
-            "infringing_urls_attributes": [{"url": request["url"]}],
-        }],
+        "works_attributes": [
+            {
+                "description": f"{', '.join(labels)}: post {request['post_id']} on {request['platform']}",
+                "infringing_urls_attributes": [{"url": request["url"]}],
+            }
+        ],
         "entity_notice_roles_attributes": [
             {"name": "sender", "entity_attributes": sender},
             {"name": "principal", "entity_attributes": principal},
             {"name": "recipient", "entity_attributes": recipient},
         ],
-    }  # fmt: skip
+    }
     return {"notice": notice}
 
 
@@ -469,8 +628,9 @@ def jurisdiction_territory(jurisdiction: str) -> tuple[str, ...]:
     return (jurisdiction,) if jurisdiction in EEA_COUNTRIES else ()
 
 
-def _territorial_scope(request: Mapping[str, Any], removal_status: str | None,
-                       override: Iterable[str] | None) -> list[str]:  # fmt: skip
+def _territorial_scope(
+    request: Mapping[str, Any], removal_status: str | None, override: Iterable[str] | None
+) -> list[str]:
     if override is not None:
         return sorted(set(override))
     if removal_status not in TERRITORIAL_REMOVAL_STATUSES:
@@ -524,7 +684,9 @@ def _finding_summary(finding: Mapping[str, Any]) -> str:
         parts.append("designated under " + ", ".join(map(str, details["designations"])))
     elif details.get("organisations"):
         parts.append("listed organisations " + ", ".join(map(str, details["organisations"])))
-    cues = sorted({str(cue["kind"]) for cue in details.get("cues") or [] if isinstance(cue, Mapping) and cue.get("kind")})
+    cues = sorted(
+        {str(cue["kind"]) for cue in details.get("cues") or [] if isinstance(cue, Mapping) and cue.get("kind")}
+    )
     if cues:
         parts.append("cues: " + ", ".join(cues))
     if details.get("hash_type"):
@@ -537,20 +699,28 @@ def _finding_summary(finding: Mapping[str, Any]) -> str:
             match += f" from {details['source']}"
         parts.append(match)
     elif details.get("model"):
-        parts.append(f"model {details['model']}" + (f" labelled it {details['label']!r}" if details.get("label") else ""))
+        parts.append(
+            f"model {details['model']}" + (f" labelled it {details['label']!r}" if details.get("label") else "")
+        )
     return "; ".join(parts)
 
 
 def _explanation(request: Mapping[str, Any], evidence: list[Mapping[str, Any]], reviewed: bool) -> str:
     labels = _labels(request["categories"])
     findings = _findings_text(evidence) or "no content findings recorded"
-    review = ("A human reviewer approved the request before it was sent." if reviewed
-              else "The request was sent without human review: the findings reached the authority's takedown threshold.")  # fmt: skip
-    return f"The content was identified as {labels}, unlawful under {request['citation']}. Findings: {findings}. {review}"
+    review = (
+        "A human reviewer approved the request before it was sent."
+        if reviewed
+        else "The request was sent without human review: the findings reached the authority's takedown threshold."
+    )
+    return (
+        f"The content was identified as {labels}, unlawful under {request['citation']}. Findings: {findings}. {review}"
+    )
 
 
-def _decision_facts(request: Mapping[str, Any], platform_name: str, removal_status: str | None, scope: list[str],
-                    now: datetime) -> str:  # fmt: skip
+def _decision_facts(
+    request: Mapping[str, Any], platform_name: str, removal_status: str | None, scope: list[str], now: datetime
+) -> str:
     if removal_status == "removed":
         outcome = f"the platform removed the content on {_date(request['removed_at'])}."
     elif removal_status == "geo_blocked":
@@ -558,8 +728,10 @@ def _decision_facts(request: Mapping[str, Any], platform_name: str, removal_stat
     elif removal_status == "restricted":
         outcome = f"the platform restricted the content on {_date(request['removed_at'])}."
     else:
-        outcome = (f"no action reported as of {now.astimezone(UTC).date().isoformat()}. This draft describes the "
-                   "restriction requested (removal), not one applied; set application_date to the day it is applied.")  # fmt: skip
+        outcome = (
+            f"no action reported as of {now.astimezone(UTC).date().isoformat()}. This draft describes the "
+            "restriction requested (removal), not one applied; set application_date to the day it is applied."
+        )
     if request["state"] == "reappeared":
         outcome += " The content was later reported available again and a new request was opened."
     deadline = f", with a deadline of {request['deadline']}" if request.get("deadline") else ""
@@ -572,8 +744,13 @@ def _decision_facts(request: Mapping[str, Any], platform_name: str, removal_stat
     )
 
 
-def _lumen_body(request: Mapping[str, Any], sender: Mapping[str, Any], recipient: Mapping[str, Any],
-                removal_status: str | None, now: datetime) -> str:  # fmt: skip
+def _lumen_body(
+    request: Mapping[str, Any],
+    sender: Mapping[str, Any],
+    recipient: Mapping[str, Any],
+    removal_status: str | None,
+    now: datetime,
+) -> str:
     state = request["state"]
     if removal_status:
         outcome = {"removed": "removed", "geo_blocked": "geo-blocked", "restricted": "restricted"}[removal_status]
@@ -673,19 +850,24 @@ def validate_dsa(document: Mapping[str, Any]) -> list[str]:
     if "application_date" in dates:
         for field in (name for name in DSA_DATE_FIELDS if name.startswith("end_date_")):
             if field in dates and dates[field] < dates["application_date"]:
-                problems.append(f"{field}: {document[field]!r} is before application_date {document['application_date']!r}")
+                problems.append(
+                    f"{field}: {document[field]!r} is before application_date {document['application_date']!r}"
+                )
     return problems
 
 
 def validate_lumen(document: Mapping[str, Any], *, now: datetime | None = None) -> list[str]:
     """Every way ``document`` breaks the Lumen notice fields; ``now`` also checks dates are not ahead."""
     if not isinstance(document, Mapping) or not isinstance(document.get("notice"), Mapping):
-        return ["notice: is required (the body is {\"notice\": {...}})"]
+        return ['notice: is required (the body is {"notice": {...}})']
     problems = []
     for path in LUMEN_REQUIRED:
         problems.extend(f"{where}: is required" for where, value in _resolve(document, path) if not _is_present(value))
-    for path in ("notice.works_attributes", "notice.works_attributes[].infringing_urls_attributes",
-                 "notice.entity_notice_roles_attributes"):  # fmt: skip
+    for path in (
+        "notice.works_attributes",
+        "notice.works_attributes[].infringing_urls_attributes",
+        "notice.entity_notice_roles_attributes",
+    ):
         problems.extend(
             f"{where}: expected a list, got {value!r}"
             for where, value in _resolve(document, path)
@@ -697,7 +879,9 @@ def validate_lumen(document: Mapping[str, Any], *, now: datetime | None = None) 
     roles = {value for _, value in _resolve(document, "notice.entity_notice_roles_attributes[].name")}
     if isinstance(document["notice"].get("entity_notice_roles_attributes"), list):
         problems.extend(
-            f"notice.entity_notice_roles_attributes: no {role!r} role" for role in LUMEN_REQUIRED_ROLES if role not in roles
+            f"notice.entity_notice_roles_attributes: no {role!r} role"
+            for role in LUMEN_REQUIRED_ROLES
+            if role not in roles
         )
     latest = (now.astimezone(UTC).date().toordinal() + 1) if now else None
     for path in LUMEN_DATE_FIELDS:

@@ -97,9 +97,24 @@ def _transition(state: dict, to: str, at: datetime, cause: dict) -> dict:
 
 
 LEDGER_REQUEST_FIELDS = (
-    "target", "account_id", "state", "delivered_at", "jurisdiction", "legal_basis", "citation", "categories", "severity", "url", "posted_at",
-    "requested_at", "deadline", "removed_at", "removal_status", "previous_request_id", "evidence",
-)  # fmt: skip
+    "target",
+    "account_id",
+    "state",
+    "delivered_at",
+    "jurisdiction",
+    "legal_basis",
+    "citation",
+    "categories",
+    "severity",
+    "url",
+    "posted_at",
+    "requested_at",
+    "deadline",
+    "removed_at",
+    "removal_status",
+    "previous_request_id",
+    "evidence",
+)
 
 
 def ledger_record(state: dict, transition: dict) -> dict:
@@ -115,8 +130,14 @@ def ledger_record(state: dict, transition: dict) -> dict:
 
 
 def new_item(flagged: dict) -> dict:
-    return {"key": f"{flagged['platform']}:{flagged['post_id']}", "platform": flagged["platform"],
-            "post_id": flagged["post_id"], "seq": 0, "request": None, "previous_requests": []}  # fmt: skip
+    return {
+        "key": f"{flagged['platform']}:{flagged['post_id']}",
+        "platform": flagged["platform"],
+        "post_id": flagged["post_id"],
+        "seq": 0,
+        "request": None,
+        "previous_requests": [],
+    }
 
 
 def on_flagged(state: dict | None, flagged: dict, request: dict, now: datetime) -> Outcome:
@@ -141,8 +162,13 @@ def on_decision(state: dict | None, decision: dict, request_for_now, now: dateti
     """A reviewer's decision on a pending item; ``request_for_now(pending)`` restamps the clock."""
     if state is None or state.get("request") is None or state["request"]["state"] != "pending_review":
         return NOTHING
-    cause = {"type": "review", "decision": decision["decision"], "reviewer": decision["reviewer"],
-             "reason": decision.get("reason"), "decided_at": decision.get("at")}  # fmt: skip
+    cause = {
+        "type": "review",
+        "decision": decision["decision"],
+        "reviewer": decision["reviewer"],
+        "reason": decision.get("reason"),
+        "decided_at": decision.get("at"),
+    }
     if decision["decision"] == "approve":
         state = dict(state, request=request_for_now(state["request"]))
         state = _transition(state, "requested", now, cause)
@@ -155,8 +181,12 @@ def on_decision(state: dict | None, decision: dict, request_for_now, now: dateti
 def on_status(state: dict | None, status: dict, reopen, now: datetime) -> Outcome:
     """A platform status event. ``reopen(old_request)`` makes the linked request for reappeared content."""
     observed = _time(status["observed_at"])
-    cause = {"type": "status", "status": status["status"], "source": status["source"],
-             "observed_at": status["observed_at"]}  # fmt: skip
+    cause = {
+        "type": "status",
+        "status": status["status"],
+        "source": status["source"],
+        "observed_at": status["observed_at"],
+    }
     if state is None:
         state = new_item(status)
     request = state.get("request")
@@ -166,8 +196,9 @@ def on_status(state: dict | None, status: dict, reopen, now: datetime) -> Outcom
             changed = dict(state, removed_at=status["observed_at"], removal_status=kind)
             if request is not None:
                 changed = _transition(changed, "removed", now, dict(cause, before_request=True))
-                changed["request"] = dict(changed["request"], removed_at=status["observed_at"], removal_status=kind,
-                                          closed_at=_iso(now))  # fmt: skip
+                changed["request"] = dict(
+                    changed["request"], removed_at=status["observed_at"], removal_status=kind, closed_at=_iso(now)
+                )
             return Outcome(changed, [], [])
         if kind == "available" and state.get("removed_at"):
             return Outcome(dict(state, removed_at=None, removal_status=None), [], [])
@@ -178,12 +209,21 @@ def on_status(state: dict | None, status: dict, reopen, now: datetime) -> Outcom
             requested = _time(request["requested_at"])
             seconds = max(0.0, (observed - requested).total_seconds())
             within = observed <= _time(request["deadline"])
-            state["request"] = dict(state["request"], removed_at=status["observed_at"], removal_status=kind,
-                                    time_to_removal_seconds=seconds, within_deadline=within,
-                                    closed_at=_iso(now))  # fmt: skip
-            removal = {"platform": request["platform"], "jurisdiction": request["jurisdiction"],
-                       "category": (request["categories"] or ["unknown"])[0], "seconds": seconds,
-                       "within_deadline": within}  # fmt: skip
+            state["request"] = dict(
+                state["request"],
+                removed_at=status["observed_at"],
+                removal_status=kind,
+                time_to_removal_seconds=seconds,
+                within_deadline=within,
+                closed_at=_iso(now),
+            )
+            removal = {
+                "platform": request["platform"],
+                "jurisdiction": request["jurisdiction"],
+                "category": (request["categories"] or ["unknown"])[0],
+                "seconds": seconds,
+                "within_deadline": within,
+            }
             return Outcome(state, [], [], removal)
         if kind == "rejected":
             state = _transition(state, "rejected", now, cause)
@@ -195,7 +235,9 @@ def on_status(state: dict | None, status: dict, reopen, now: datetime) -> Outcom
         state = _transition(state, "reappeared", now, cause)
         old = state["request"]
         new = reopen(old)
-        state = dict(state, previous_requests=state.get("previous_requests", []) + [old], request=dict(new, state="new"))
+        state = dict(
+            state, previous_requests=state.get("previous_requests", []) + [old], request=dict(new, state="new")
+        )
         state = _transition(state, "requested", now, dict(cause, previous_request_id=old["request_id"]))
         return Outcome(state, [state["request"]], [])
     return NOTHING  # a duplicate, or news about a closed request
@@ -209,11 +251,19 @@ def on_delivery(state: dict | None, delivery: dict, restamp, now: datetime) -> O
     ``delivery_failed`` with a critical alert: never silently.
     """
     request = (state or {}).get("request")
-    if (request is None or request["request_id"] != delivery["request_id"]
-            or request["state"] not in OPEN_STATES or request.get("delivered_at")):  # fmt: skip
+    if (
+        request is None
+        or request["request_id"] != delivery["request_id"]
+        or request["state"] not in OPEN_STATES
+        or request.get("delivered_at")
+    ):
         return NOTHING  # a repeated result, or news about a request already closed
-    cause = {"type": "delivery", "channel": delivery["channel"], "attempts": delivery["attempts"],
-             "outcome": delivery["outcome"]}  # fmt: skip
+    cause = {
+        "type": "delivery",
+        "channel": delivery["channel"],
+        "attempts": delivery["attempts"],
+        "outcome": delivery["outcome"],
+    }
     if delivery["delivered"]:
         delivered_at = _time(delivery["delivered_at"])
         state = dict(state, request=dict(restamp(request, delivered_at), delivered_at=delivery["delivered_at"]))
@@ -257,20 +307,22 @@ def on_tick(state: dict, now: datetime, settings: LifecycleSettings) -> Outcome:
     for multiple in BREACH_MULTIPLES:
         if multiple not in breaches and now >= requested + multiple * allowed:
             breaches.append(multiple)
-            alerts.append({
-                "alert_id": f"sla_breach:{request['request_id']}:{multiple}",
-                "type": "sla_breach",
-                "platform": request["platform"],
-                "post_id": request["post_id"],
-                "request_id": request["request_id"],
-                "jurisdiction": request["jurisdiction"],
-                "categories": request["categories"],
-                "severity": "high" if multiple == 1 else "critical",
-                "deadline": request["deadline"],
-                "overdue_seconds": (now - _time(request["deadline"])).total_seconds(),
-                "deadline_multiple": multiple,
-                "raised_at": _iso(now),
-            })  # fmt: skip
+            alerts.append(
+                {
+                    "alert_id": f"sla_breach:{request['request_id']}:{multiple}",
+                    "type": "sla_breach",
+                    "platform": request["platform"],
+                    "post_id": request["post_id"],
+                    "request_id": request["request_id"],
+                    "jurisdiction": request["jurisdiction"],
+                    "categories": request["categories"],
+                    "severity": "high" if multiple == 1 else "critical",
+                    "deadline": request["deadline"],
+                    "overdue_seconds": (now - _time(request["deadline"])).total_seconds(),
+                    "deadline_multiple": multiple,
+                    "raised_at": _iso(now),
+                }
+            )
     if not alerts and not deliver:
         return NOTHING
     state = dict(state, request=dict(request, breaches=breaches))
@@ -284,7 +336,9 @@ def next_check(state: dict, settings: LifecycleSettings) -> datetime | None:
         return None
     requested = _time(request["requested_at"])
     allowed = _time(request["deadline"]) - requested
-    due = [requested + multiple * allowed for multiple in BREACH_MULTIPLES if multiple not in request.get("breaches", [])]
+    due = [
+        requested + multiple * allowed for multiple in BREACH_MULTIPLES if multiple not in request.get("breaches", [])
+    ]
     redeliver = _redelivery_due(request, settings)
     return min(due + [requested + settings.expire_after] + ([redeliver] if redeliver else []))
 
@@ -324,16 +378,18 @@ def on_report(state: dict | None, report: dict, velocity: ReportVelocity, now: d
     if len(recent) >= velocity.threshold and not state.get("report_velocity_alerted"):
         state["report_velocity_alerted"] = True
         flagged = state.get("request") is not None
-        alerts.append({
-            "alert_id": f"report_velocity:{state['key']}",
-            "type": "report_velocity",
-            "platform": state["platform"],
-            "post_id": state["post_id"],
-            "reports": len(recent),
-            "window_seconds": velocity.window.total_seconds(),
-            "already_flagged": flagged,
-            "request_id": state["request"]["request_id"] if flagged else None,
-            "severity": "high" if flagged else "medium",
-            "raised_at": _iso(now),
-        })  # fmt: skip
+        alerts.append(
+            {
+                "alert_id": f"report_velocity:{state['key']}",
+                "type": "report_velocity",
+                "platform": state["platform"],
+                "post_id": state["post_id"],
+                "reports": len(recent),
+                "window_seconds": velocity.window.total_seconds(),
+                "already_flagged": flagged,
+                "request_id": state["request"]["request_id"] if flagged else None,
+                "severity": "high" if flagged else "medium",
+                "raised_at": _iso(now),
+            }
+        )
     return Outcome(state, [], alerts)

@@ -63,8 +63,14 @@ def test_a_timestamp_more_than_30_seconds_ahead_is_refused():
 
 def worker_start(env: dict) -> subprocess.CompletedProcess:
     base = {"PATH": "/usr/bin:/bin", "MODWATCH_CONFIG_DIR": str(ROOT / "config")}
-    return subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=base | env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker"],
+        env=base | env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_worker_refuses_to_listen_beyond_loopback_without_a_token():

@@ -15,8 +15,15 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 def request(post_id: str, account_id="acct-9", watchlisted=False, target="item") -> dict:
     evidence = [{"detector": "designated_organisation"}] + ([{"detector": "watchlist"}] if watchlisted else [])
-    return {"request_id": f"tr-{post_id}", "platform": "x", "post_id": post_id, "account_id": account_id,
-            "categories": ["terrorism_promotion"], "evidence": evidence, "target": target}  # fmt: skip
+    return {
+        "request_id": f"tr-{post_id}",
+        "platform": "x",
+        "post_id": post_id,
+        "account_id": account_id,
+        "categories": ["terrorism_promotion"],
+        "evidence": evidence,
+        "target": target,
+    }
 
 
 def strikes(state, *posts, at=T0, watchlisted=False):
@@ -72,7 +79,11 @@ def test_the_accounts_policy_is_read_and_every_fault_named(tmp_path):
     problems = Problems()
     policy = accounts.load_account_policy(path, problems)
     problems.raise_if_any()
-    assert (policy.confirmed_violations, policy.window, policy.watchlisted_confirmed_violations) == (5, timedelta(days=7), 1)
+    assert (policy.confirmed_violations, policy.window, policy.watchlisted_confirmed_violations) == (
+        5,
+        timedelta(days=7),
+        1,
+    )
     path.write_text("accounts:\n  confirmed_violations: 0\n  strikes: 3\n")
     problems = Problems()
     accounts.load_account_policy(path, problems)
@@ -96,7 +107,9 @@ def test_strikes_arriving_out_of_order_give_the_same_request_in_time_order():
         state, request_made = None, None
         for post_id in order:
             at = T0 + timedelta(hours=int(post_id[1:]))
-            state, request_made = accounts.on_strike(state, accounts.strike_from(request(post_id), "removed", at), POLICY)
+            state, request_made = accounts.on_strike(
+                state, accounts.strike_from(request(post_id), "removed", at), POLICY
+            )
         made.append([known["item"] for known in request_made["findings"][0]["evidence"]["confirmed"]])
     assert made == [["x:p1", "x:p2", "x:p3"]] * 3
 

@@ -16,8 +16,14 @@ ACCOUNT_KEY = "x:~account~acct-9"
 
 
 def status(post_id: str, observed_at: str, **extra) -> tuple[bytes, bytes]:
-    record = {"platform": "x", "post_id": post_id, "status": "removed", "observed_at": observed_at,
-              "source": "platform_api", **extra}  # fmt: skip
+    record = {
+        "platform": "x",
+        "post_id": post_id,
+        "status": "removed",
+        "observed_at": observed_at,
+        "source": "platform_api",
+        **extra,
+    }
     return f"x:{post_id}".encode(), orjson.dumps(record)
 
 
@@ -33,29 +39,46 @@ def test_one_account_request_at_the_third_strike_tracked_to_suspension_and_kept_
     prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
     worker = start_worker()
     posts = [f"s{n}" for n in range(4)]
-    produce(kafka_bootstrap, f"{prefix}.posts", [post("x", post_id, VIOLATING, account_id="acct-9") for post_id in posts])
+    produce(
+        kafka_bootstrap, f"{prefix}.posts", [post("x", post_id, VIOLATING, account_id="acct-9") for post_id in posts]
+    )
     consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=4, timeout=30, settle=0.5)
 
-    produce(kafka_bootstrap, f"{prefix}.platform-status", [status("s0", "2026-11-29T10:00:00Z"), status("s1", "2026-11-29T10:05:00Z")])
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.platform-status",
+        [status("s0", "2026-11-29T10:00:00Z"), status("s1", "2026-11-29T10:05:00Z")],
+    )
     assert account_requests(kafka_bootstrap, prefix, expect=4) == []  # two strikes: below the threshold
-    produce(kafka_bootstrap, f"{prefix}.platform-status", [status("s2", "2026-11-29T10:10:00Z"), status("s3", "2026-11-29T10:15:00Z")])
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.platform-status",
+        [status("s2", "2026-11-29T10:10:00Z"), status("s3", "2026-11-29T10:15:00Z")],
+    )
     [request] = account_requests(kafka_bootstrap, prefix, expect=5)
     assert (request["target"], request["account_id"], request["categories"]) == ("account", "acct-9", ["account"])
     confirmed = request["evidence"][0]["evidence"]["confirmed"]
     assert [known["item"] for known in confirmed] == ["x:s0", "x:s1", "x:s2"]
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{worker_env['MODWATCH_WEB_PORT']}/accounts/x/acct-9", timeout=10) as answer:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{worker_env['MODWATCH_WEB_PORT']}/accounts/x/acct-9", timeout=10
+    ) as answer:
         account = orjson.loads(answer.read())
     assert [known["item"] for known in account["strikes"]] == ["x:s0", "x:s1", "x:s2", "x:s3"]
     assert account["account_request_at"] is not None and account["account_item"] == ACCOUNT_KEY
 
     worker.kill()  # kill -9, then every status again: no second account request
     start_worker()
-    produce(kafka_bootstrap, f"{prefix}.platform-status", [status(post_id, "2026-11-29T10:20:00Z") for post_id in posts])
+    produce(
+        kafka_bootstrap, f"{prefix}.platform-status", [status(post_id, "2026-11-29T10:20:00Z") for post_id in posts]
+    )
     assert len(account_requests(kafka_bootstrap, prefix, expect=5)) == 1
 
-    produce(kafka_bootstrap, f"{prefix}.platform-status",
-            [status("s3", "2026-11-29T11:00:00Z", account_id="acct-9", account_status="suspended")])  # fmt: skip
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.platform-status",
+        [status("s3", "2026-11-29T11:00:00Z", account_id="acct-9", account_status="suspended")],
+    )
     ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=12, timeout=40, settle=2.0)
     account = [record for key, record in ledger if key == ACCOUNT_KEY and "to" in record]
     assert [record["to"] for record in account][-1] == "removed"
@@ -67,7 +90,9 @@ def test_one_account_request_at_the_third_strike_tracked_to_suspension_and_kept_
 def test_an_account_status_without_its_account_is_dead_lettered(worker_env, start_worker, kafka_bootstrap):
     prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
     worker = start_worker()
-    produce(kafka_bootstrap, f"{prefix}.platform-status", [status("s9", "2026-11-29T10:00:00Z", account_status="suspended")])
+    produce(
+        kafka_bootstrap, f"{prefix}.platform-status", [status("s9", "2026-11-29T10:00:00Z", account_status="suspended")]
+    )
     [(_, letter)] = consume(kafka_bootstrap, f"{prefix}.deadletter", expect=1, timeout=30, settle=0.5)
     assert (letter["reason"], letter["field"]) == ("missing_field", "account_id")
     assert worker.alive()

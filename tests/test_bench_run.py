@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("module", [entry[0] for entry in BENCHMARKS])
 def test_every_benchmark_make_bench_names_answers_help(module):
-    finished = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finished = subprocess.run(
+        [sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "usage:" in finished.stdout
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from takedowns import campaigns
 from detectors.configfile import ConfigError, Problems
+from takedowns import campaigns
 
 POLICY = campaigns.CampaignPolicy(min_accounts=5, min_platforms=3, min_items=5, window=timedelta(hours=24), min_words=5)
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -21,8 +21,13 @@ OBFUSCATED = [
 
 
 def flagged(platform: str, post_id: str, account_id: str, findings=()) -> dict:
-    return {"platform": platform, "post_id": post_id, "account_id": account_id, "action": "takedown",
-            "findings": list(findings) or [{"detector": "designated_organisation", "score": 0.9, "evidence": {}}]}  # fmt: skip
+    return {
+        "platform": platform,
+        "post_id": post_id,
+        "account_id": account_id,
+        "action": "takedown",
+        "findings": list(findings) or [{"detector": "designated_organisation", "score": 0.9, "evidence": {}}],
+    }
 
 
 def test_obfuscated_copies_of_a_text_share_one_key_and_a_different_text_does_not():
@@ -33,8 +38,12 @@ def test_obfuscated_copies_of_a_text_share_one_key_and_a_different_text_does_not
 
 
 def test_a_bank_match_groups_by_the_entry_matched():
-    match = {"detector": "media_hash", "category": "terrorism_promotion", "score": 0.95,
-             "evidence": {"hash_type": "pdq", "hash": "ab" * 32}}  # fmt: skip
+    match = {
+        "detector": "media_hash",
+        "category": "terrorism_promotion",
+        "score": 0.95,
+        "evidence": {"hash_type": "pdq", "hash": "ab" * 32},
+    }
     recorded_only = dict(match, category="media_hash_test", score=1.0, evidence={"hash_type": "pdq", "hash": "cd" * 32})
     with_media = dict(flagged("x", "1", "a", [recorded_only, match]), categories=["terrorism_promotion"])
     assert campaigns.fingerprint(with_media, TEXT, POLICY) == "media:pdq:" + "ab" * 32
@@ -42,8 +51,10 @@ def test_a_bank_match_groups_by_the_entry_matched():
 
 
 def sightings(posts, start=T0):
-    return [campaigns.sighting(flagged(platform, post_id, account), "text:k", f"tr-{post_id}", start + timedelta(minutes=n))
-            for n, (platform, post_id, account) in enumerate(posts)]  # fmt: skip
+    return [
+        campaigns.sighting(flagged(platform, post_id, account), "text:k", f"tr-{post_id}", start + timedelta(minutes=n))
+        for n, (platform, post_id, account) in enumerate(posts)
+    ]
 
 
 FIVE_ON_THREE = [("x", "1", "a"), ("tiktok", "2", "b"), ("x", "3", "c"), ("telegram", "4", "d"), ("tiktok", "5", "e")]
@@ -86,10 +97,13 @@ def test_each_platforms_first_removal_is_kept():
         state = campaigns.on_sighting(state, seen, POLICY)[0] or state
     state = campaigns.on_removal(state, {"item": "x:3", "platform": "x", "removed_at": "2026-11-29T09:00:00+00:00"})
     state = campaigns.on_removal(state, {"item": "x:1", "platform": "x", "removed_at": "2026-11-29T08:30:00+00:00"})
-    assert campaigns.on_removal(state, {"item": "x:3", "platform": "x", "removed_at": "2026-11-29T10:00:00+00:00"}) is None
+    assert (
+        campaigns.on_removal(state, {"item": "x:3", "platform": "x", "removed_at": "2026-11-29T10:00:00+00:00"}) is None
+    )
     summary = campaigns.summary(state)
-    assert summary["first_removal_by_platform"] == {"x": {"removed_at": "2026-11-29T08:30:00+00:00",
-                                                          "seconds_after_first_seen": 1800.0}}  # fmt: skip
+    assert summary["first_removal_by_platform"] == {
+        "x": {"removed_at": "2026-11-29T08:30:00+00:00", "seconds_after_first_seen": 1800.0}
+    }
 
 
 def test_the_campaigns_policy_is_read_and_every_fault_named(tmp_path):

@@ -44,10 +44,20 @@ def traffic() -> list[tuple[bytes, bytes]]:
     posts = [post(platform, f"t{n}", texts[n], account_id=account) for n, (platform, account) in enumerate(ACCOUNTS)]
     # The banked photo, edited differently by each account: resized, rotated, recompressed.
     edits = [dict(side=512), dict(side=400), dict(side=512, rotate=90), dict(side=300), dict(side=460, rotate=180)]
-    posts += [image_post(platform, f"i{n}", jpeg(IMAGES / "reg-test-input" / "dih" / "bridge-1-original.jpg", **edits[n]),
-                         text="look at this", account_id=account)
-              for n, (platform, account) in enumerate(ACCOUNTS)]  # fmt: skip
-    posts += [post(platform, f"u{n}", UNRELATED[n], account_id=f"u-{account}") for n, (platform, account) in enumerate(ACCOUNTS)]
+    posts += [
+        image_post(
+            platform,
+            f"i{n}",
+            jpeg(IMAGES / "reg-test-input" / "dih" / "bridge-1-original.jpg", **edits[n]),
+            text="look at this",
+            account_id=account,
+        )
+        for n, (platform, account) in enumerate(ACCOUNTS)
+    ]
+    posts += [
+        post(platform, f"u{n}", UNRELATED[n], account_id=f"u-{account}")
+        for n, (platform, account) in enumerate(ACCOUNTS)
+    ]
     return posts
 
 
@@ -69,7 +79,9 @@ def test_one_campaign_per_shared_content_none_for_lookalike_texts_and_none_again
         alert = by_kind[kind]
         assert alert["accounts"] == sorted(f"{platform}:{account}" for platform, account in ACCOUNTS)
         assert alert["platforms"] == ["telegram", "tiktok", "x"]
-        assert sorted(alert["items"]) == sorted(f"{platform}:{prefix_letter}{n}" for n, (platform, _) in enumerate(ACCOUNTS))
+        assert sorted(alert["items"]) == sorted(
+            f"{platform}:{prefix_letter}{n}" for n, (platform, _) in enumerate(ACCOUNTS)
+        )
 
     port = campaign_env["MODWATCH_WEB_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/campaigns", timeout=10) as answer:

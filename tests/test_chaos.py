@@ -22,10 +22,13 @@ def ledger(request_id: str, key: str, seq: int, source: str, target: str, cause:
 
 ALERTS = [("x:v0", {"type": "detection"}), ("x:v1", {"type": "detection"}), ("x:r2", {"type": "detection"})]
 REQUESTS = [("x:v0", {"request_id": "tr-0"}), ("x:v1", {"request_id": "tr-1"})]
-LEDGER = [ledger("tr-0", "x:v0", 1, "none", "requested", "detection"), ledger("tr-0", "x:v0", 2, "requested", "removed", "status"),
-          ledger("tr-1", "x:v1", 1, "none", "requested", "detection"),
-          ("x:v0", {"kind": "delivery_attempt", "request_id": "tr-0", "outcome": "delivered"}),
-          ("x:v1", {"kind": "delivery_attempt", "request_id": "tr-1", "outcome": "delivered"})]  # fmt: skip
+LEDGER = [
+    ledger("tr-0", "x:v0", 1, "none", "requested", "detection"),
+    ledger("tr-0", "x:v0", 2, "requested", "removed", "status"),
+    ledger("tr-1", "x:v1", 1, "none", "requested", "detection"),
+    ("x:v0", {"kind": "delivery_attempt", "request_id": "tr-0", "outcome": "delivered"}),
+    ("x:v1", {"kind": "delivery_attempt", "request_id": "tr-1", "outcome": "delivered"}),
+]
 
 
 def rows_by_name(rows):
@@ -42,8 +45,12 @@ def test_a_clean_run_counts_every_cause_and_nothing_lost_or_duplicated():
 
 
 def test_a_lost_alert_a_doubled_request_and_a_transition_under_two_seqs_are_each_counted():
-    rows = chaos.tally(plan(), ALERTS[1:], REQUESTS + REQUESTS[:1],
-                       LEDGER + [ledger("tr-1", "x:v1", 2, "none", "requested", "detection")])  # fmt: skip
+    rows = chaos.tally(
+        plan(),
+        ALERTS[1:],
+        REQUESTS + REQUESTS[:1],
+        LEDGER + [ledger("tr-1", "x:v1", 2, "none", "requested", "detection")],
+    )
     counted = rows_by_name(rows)
     assert counted["detection alerts"] == (3, 1, 0)
     assert counted["takedown requests"] == (2, 0, 1)
@@ -67,7 +74,11 @@ def test_three_strikes_earn_one_account_request_and_a_second_is_a_duplicate():
     earned.removed |= {"x:v5", "x:v6"}
     account = ("x:~account~acct-0", {"request_id": "tr-a"})
     assert rows_by_name(chaos.tally(earned, ALERTS, REQUESTS, LEDGER))["account requests"] == (1, 1, 0)
-    assert rows_by_name(chaos.tally(earned, ALERTS, REQUESTS + [account, account], LEDGER))["account requests"] == (1, 0, 1)
+    assert rows_by_name(chaos.tally(earned, ALERTS, REQUESTS + [account, account], LEDGER))["account requests"] == (
+        1,
+        0,
+        1,
+    )
 
 
 @pytest.mark.kafka

@@ -44,8 +44,12 @@ MAX_MODEL_BYTES = 25 * 1024 * 1024
 
 def make_post(text: str, lang: str | None = None, number: int = 0) -> Post:
     return Post(
-        platform="x", post_id=f"p{number}", account_id="acct-1",
-        posted_at=datetime(2026, 11, 29, tzinfo=UTC), text=text, lang=lang,
+        platform="x",
+        post_id=f"p{number}",
+        account_id="acct-1",
+        posted_at=datetime(2026, 11, 29, tzinfo=UTC),
+        text=text,
+        lang=lang,
     )
 
 
@@ -80,6 +84,7 @@ def retrained_model(tmp_path_factory) -> Path:
 
 
 # -- the model file -----------------------------------------------------------
+
 
 def test_shipped_model_loads_with_both_heads_and_is_small(detector):
     assert set(detector.model.heads) == {"en", "roman_ur"}
@@ -134,6 +139,7 @@ def test_retraining_with_the_default_command_reproduces_the_shipped_model_bit_fo
 
 # -- splits and held-out quality ----------------------------------------------
 
+
 @pytest.mark.slow
 def test_no_evaluation_text_is_in_the_training_rows_of_any_dataset(datasets):
     all_splits = split_datasets(list(datasets.values()))
@@ -183,8 +189,8 @@ def test_ruhsold_coarse_validation_macro_f1_stays_at_its_measured_0_89(evaluatio
 
 
 @pytest.mark.xfail(
-    strict=True, reason="coarse macro-F1 is 0.889 on the 325 unseen rows; no setting supported by "
-    "cross-validation reaches 0.90"
+    strict=True,
+    reason="coarse macro-F1 is 0.889 on the 325 unseen rows; no setting supported by cross-validation reaches 0.90",
 )
 def test_ruhsold_coarse_validation_macro_f1_meets_the_0_90_target(evaluations):
     result = evaluations[("roman_ur", "task_1_validation.tsv (coarse: normal vs offensive)")]
@@ -334,6 +340,7 @@ def test_config_pointing_at_a_missing_model_reports_file_line_and_field(tmp_path
 
 # -- head choice ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("lang", "text", "expected"),
     [
@@ -414,10 +421,13 @@ def oracle_counts(texts: list[str], bits: int, char_orders, word_orders) -> Coun
                 counts[row, _mix((_polynomial(gram) + order * GOLDEN) & MASK) >> shift] += 1
         words = [
             match.group()
-            for match in re.finditer(r"\S+", "".join(
-                character if ord(character) < 0x10000 and unicodedata.category(character)[0] in "LNM" else " "
-                for character in text
-            ))
+            for match in re.finditer(
+                r"\S+",
+                "".join(
+                    character if ord(character) < 0x10000 and unicodedata.category(character)[0] in "LNM" else " "
+                    for character in text
+                ),
+            )
         ]
         hashes = [_mix(_polynomial(word)) for word in words]
         if 1 in word_orders:

@@ -61,8 +61,14 @@ def scored(policy) -> list[tuple[dict, dict[str, float], str]]:
     problems.raise_if_any()
     cases = read_cases()
     posts = [
-        Post(platform="x", post_id=f"hygiene-{number}", account_id="acct-1",
-             posted_at=datetime(2026, 12, 1, tzinfo=UTC), text=case["text"], lang=LANGUAGE_TAGS[case["lang"]])
+        Post(
+            platform="x",
+            post_id=f"hygiene-{number}",
+            account_id="acct-1",
+            posted_at=datetime(2026, 12, 1, tzinfo=UTC),
+            text=case["text"],
+            lang=LANGUAGE_TAGS[case["lang"]],
+        )
         for number, case in enumerate(cases)
     ]
     results = []
@@ -133,14 +139,21 @@ def test_hate_naming_a_group_is_kept_even_with_profanity():
     problems = Problems()
     detector = TextClassifierDetector.from_config(CONFIG, problems)
     problems.raise_if_any()
-    post = Post(platform="x", post_id="p", account_id="a", posted_at=datetime(2026, 12, 1, tzinfo=UTC),
-                text="kill all the fucking niggers", lang="en")
+    post = Post(
+        platform="x",
+        post_id="p",
+        account_id="a",
+        posted_at=datetime(2026, 12, 1, tzinfo=UTC),
+        text="kill all the fucking niggers",
+        lang="en",
+    )
     [findings] = detector.detect([post])
     assert [finding.category for finding in findings] == ["hate"]
     assert "hate_without_target" not in findings[0].evidence
 
 
 def test_not_hate_posts_get_no_action_at_all(scored):
-    acted = [(case["text"], action) for case, _, action in scored
-             if case["expected"] == "not_hate" and action != "none"]
+    acted = [
+        (case["text"], action) for case, _, action in scored if case["expected"] == "not_hate" and action != "none"
+    ]
     assert acted == []

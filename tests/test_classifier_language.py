@@ -98,8 +98,14 @@ OTHER_LANGUAGES = WRITTEN_WHILE_TUNING + WRITTEN_AFTERWARDS
 
 
 def make_post(text: str, number: int = 0, lang: str | None = None) -> Post:
-    return Post(platform="x", post_id=f"p{number}", account_id="acct-1",
-                posted_at=datetime(2026, 12, 1, tzinfo=UTC), text=text, lang=lang)
+    return Post(
+        platform="x",
+        post_id=f"p{number}",
+        account_id="acct-1",
+        posted_at=datetime(2026, 12, 1, tzinfo=UTC),
+        text=text,
+        lang=lang,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +116,9 @@ def detector() -> TextClassifierDetector:
     return built
 
 
-@pytest.mark.parametrize(("language", "text"), OTHER_LANGUAGES, ids=[f"{lang}-{n}" for n, (lang, _) in
-                                                                     enumerate(OTHER_LANGUAGES)])
+@pytest.mark.parametrize(
+    ("language", "text"), OTHER_LANGUAGES, ids=[f"{lang}-{n}" for n, (lang, _) in enumerate(OTHER_LANGUAGES)]
+)
 def test_latin_script_post_in_a_language_without_a_head_is_not_guessed_english(language, text):
     assert guess_language(text) is None
 
@@ -166,9 +173,7 @@ def test_training_tweets_still_reach_their_heads():
     davidson, ruhsold = (load_dataset(path, problems) for path in DEFAULT_DATASETS)
     problems.raise_if_any()
     english = Counter(guess_language(example.text) for example in read_examples(davidson.files[0]))
-    roman_urdu = Counter(
-        guess_language(example.text) for source in ruhsold.files for example in read_examples(source)
-    )
+    roman_urdu = Counter(guess_language(example.text) for source in ruhsold.files for example in read_examples(source))
     assert english["en"] / english.total() >= 0.97
     assert english["roman_ur"] / english.total() < 0.001
     assert roman_urdu["roman_ur"] / roman_urdu.total() >= 0.84

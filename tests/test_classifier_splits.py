@@ -58,10 +58,14 @@ def test_different_words_or_emoji_keep_different_keys():
 
 
 def test_test_row_whose_text_is_trained_on_is_removed_from_its_set_not_from_training(tmp_path):
-    manifest = write_dataset(tmp_path / "a", "en", {
-        "train.tsv": ("train", [("you are a clown", 1), ("nice day", 0), ("lovely weather", 0)]),
-        "test.tsv": ("test", [("RT @x: You are a CLOWN!!", 1), ("what a nice match", 0), ("what a nice match", 0)]),
-    })
+    manifest = write_dataset(
+        tmp_path / "a",
+        "en",
+        {
+            "train.tsv": ("train", [("you are a clown", 1), ("nice day", 0), ("lovely weather", 0)]),
+            "test.tsv": ("test", [("RT @x: You are a CLOWN!!", 1), ("what a nice match", 0), ("what a nice match", 0)]),
+        },
+    )
     [splits] = split_datasets(load(manifest))
     [test] = splits.evaluations
     assert (test.file_rows, test.overlap, test.duplicates) == (3, 1, 1)
@@ -71,10 +75,14 @@ def test_test_row_whose_text_is_trained_on_is_removed_from_its_set_not_from_trai
 
 def test_held_out_row_whose_text_another_file_trains_on_is_trained_on_with_its_label(tmp_path):
     rows = [(f"post number {index}", index % 2) for index in range(20)]
-    manifest = write_dataset(tmp_path / "a", "en", {
-        "fine.tsv": ("hold_out", rows),
-        "coarse.tsv": ("train", [(text.upper(), code) for text, code in rows]),  # every text again
-    })
+    manifest = write_dataset(
+        tmp_path / "a",
+        "en",
+        {
+            "fine.tsv": ("hold_out", rows),
+            "coarse.tsv": ("train", [(text.upper(), code) for text, code in rows]),  # every text again
+        },
+    )
     [splits] = split_datasets(load(manifest))
     [held] = splits.evaluations
     assert (held.file_rows, held.overlap, len(held.examples)) == (10, 10, 0)
@@ -84,14 +92,22 @@ def test_held_out_row_whose_text_another_file_trains_on_is_trained_on_with_its_l
 
 
 def test_overlap_is_removed_across_datasets(tmp_path):
-    english = write_dataset(tmp_path / "en", "en", {
-        "train.tsv": ("train", [("shared text here", 1), ("english only", 0)]),
-        "test.tsv": ("test", [("english test", 0)]),
-    })
-    other = write_dataset(tmp_path / "xx", "xx", {
-        "train.tsv": ("train", [("another one", 0)]),
-        "test.tsv": ("test", [("Shared   text here!", 1), ("unseen", 0)]),
-    })
+    english = write_dataset(
+        tmp_path / "en",
+        "en",
+        {
+            "train.tsv": ("train", [("shared text here", 1), ("english only", 0)]),
+            "test.tsv": ("test", [("english test", 0)]),
+        },
+    )
+    other = write_dataset(
+        tmp_path / "xx",
+        "xx",
+        {
+            "train.tsv": ("train", [("another one", 0)]),
+            "test.tsv": ("test", [("Shared   text here!", 1), ("unseen", 0)]),
+        },
+    )
     _, splits = split_datasets(load(english, other))
     [test] = splits.evaluations
     assert test.overlap == 1 and [example.text for example in test.examples] == ["unseen"]
@@ -114,10 +130,14 @@ def test_baseline_is_fitted_on_the_training_rows_and_scores_each_set(tmp_path):
     words = ["idiot", "clown", "loser", "moron"]
     rows = [(f"you {word} {index}", 1) for index in range(10) for word in words[:2]]
     rows += [(f"nice {word} day {index}", 0) for index in range(10) for word in ("sunny", "warm")]
-    manifest = write_dataset(tmp_path / "a", "en", {
-        "train.tsv": ("train", rows),
-        "test.tsv": ("test", [("you idiot now", 1), ("nice sunny morning", 0)]),
-    })
+    manifest = write_dataset(
+        tmp_path / "a",
+        "en",
+        {
+            "train.tsv": ("train", rows),
+            "test.tsv": ("test", [("you idiot now", 1), ("nice sunny morning", 0)]),
+        },
+    )
     [dataset] = load(manifest)
     [splits] = split_datasets([dataset])
     [result] = evaluate_baseline(dataset, splits)

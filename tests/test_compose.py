@@ -43,10 +43,16 @@ SERVICES = {"kafka", "worker", "prometheus", "alertmanager", "grafana"}
 # The issue's alert list: worker down or not scraped, broker cut off, stalled input,
 # dead letters, lag, delivery, a platform over its SLA, overdue requests.
 ALERTS = {
-    "ModwatchWorkerDown", "ModwatchWorkerNotScraped", "ModwatchBrokerUnreachable",
-    "ModwatchNoInput", "ModwatchDeadLetterRateHigh", "ModwatchConsumerLagGrowing",
-    "ModwatchDeliveryFailing", "ModwatchPlatformOverSLA", "ModwatchRequestsOverdue",
-}  # fmt: skip
+    "ModwatchWorkerDown",
+    "ModwatchWorkerNotScraped",
+    "ModwatchBrokerUnreachable",
+    "ModwatchNoInput",
+    "ModwatchDeadLetterRateHigh",
+    "ModwatchConsumerLagGrowing",
+    "ModwatchDeliveryFailing",
+    "ModwatchPlatformOverSLA",
+    "ModwatchRequestsOverdue",
+}
 
 # Where alertmanager.yml sends each (team, severity) of the alert rules.
 RECEIVERS = {
@@ -97,12 +103,14 @@ def mounts(service: dict) -> list[dict]:
             kind = "bind" if source.startswith((".", "/", "~")) else "volume"
             result.append({"type": kind, "source": source, "target": target, "read_only": "ro" in options})
         else:
-            result.append({
-                "type": volume.get("type", "volume"),
-                "source": volume.get("source"),
-                "target": volume["target"],
-                "read_only": bool(volume.get("read_only", False)),
-            })
+            result.append(
+                {
+                    "type": volume.get("type", "volume"),
+                    "source": volume.get("source"),
+                    "target": volume["target"],
+                    "read_only": bool(volume.get("read_only", False)),
+                }
+            )
     return result
 
 
@@ -152,7 +160,7 @@ def local_sh_kafka_version() -> str:
 
 def local_sh_default_port() -> int:
     match = re.search(r'port="\$\{MODWATCH_KAFKA_PORT:-(\d+)\}"', LOCAL_SH.read_text())
-    assert match, f"{LOCAL_SH} has no port=\"${{MODWATCH_KAFKA_PORT:-...}}\" default"
+    assert match, f'{LOCAL_SH} has no port="${{MODWATCH_KAFKA_PORT:-...}}" default'
     return int(match.group(1))
 
 
@@ -196,11 +204,7 @@ def series_names(registry: CollectorRegistry, *, created: bool = True) -> set[st
         "summary": ["_count", "_sum"] + (["_created"] if created else []),
         "info": ["_info"],
     }
-    return {
-        family.name + suffix
-        for family in registry.collect()
-        for suffix in suffixes.get(family.type, [""])
-    }
+    return {family.name + suffix for family in registry.collect() for suffix in suffixes.get(family.type, [""])}
 
 
 def exported_metric_names() -> set[str]:
@@ -275,7 +279,9 @@ def dashboard_queries(paths: list[Path] | None = None) -> list[tuple[str, str]]:
         variables = {}
         for variable in dashboard.get("templating", {}).get("list", []):
             where = f"{path.name}: variable ${variable['name']}"
-            assert variable.get("includeAll") and variable.get("allValue"), f"{where}: give it an All option with an allValue regex"
+            assert variable.get("includeAll") and variable.get("allValue"), (
+                f"{where}: give it an All option with an allValue regex"
+            )
             variables[variable["name"]] = variable["allValue"]
             query = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
             match = re.fullmatch(r"\s*label_values\((.+),\s*(\w+)\)\s*", query)
@@ -398,8 +404,10 @@ def test_worker_environment_names_real_settings(services):
     fields = {field.name for field in dataclasses.fields(Settings)}
     env = environment(services["worker"])
     unknown = [
-        name for name in env
-        if name.startswith("MODWATCH_") and name not in {"MODWATCH_CONFIG_DIR", "MODWATCH_API_TOKEN"}
+        name
+        for name in env
+        if name.startswith("MODWATCH_")
+        and name not in {"MODWATCH_CONFIG_DIR", "MODWATCH_API_TOKEN"}
         and name.removeprefix("MODWATCH_").lower() not in fields
     ]
     assert not unknown, f"streams/settings.py has no setting for {unknown}"
@@ -451,7 +459,9 @@ def test_both_prometheus_configs_agree_apart_from_addresses():
     local, composed = load_yaml(PROMETHEUS_LOCAL), load_yaml(PROMETHEUS_COMPOSE)
     assert local["rule_files"] == composed["rule_files"]
     assert local["global"] == composed["global"]
-    assert [job["job_name"] for job in local["scrape_configs"]] == [job["job_name"] for job in composed["scrape_configs"]]
+    assert [job["job_name"] for job in local["scrape_configs"]] == [
+        job["job_name"] for job in composed["scrape_configs"]
+    ]
 
 
 @pytest.mark.parametrize("config_path", [PROMETHEUS_LOCAL, PROMETHEUS_COMPOSE], ids=lambda path: path.name)
@@ -508,9 +518,7 @@ def test_rules_and_dashboards_use_only_exported_metrics():
     used = {rule.get("alert") or rule["record"]: rule["expr"] for rule in rules()}
     used.update({where: expr for where, expr in dashboard_queries()})
     unknown = {
-        where: sorted(
-            name for name in set(re.findall(r"\b(?:\w+:)?modwatch_\w+(?::\w+)?", expr)) - exported - recorded
-        )
+        where: sorted(name for name in set(re.findall(r"\b(?:\w+:)?modwatch_\w+(?::\w+)?", expr)) - exported - recorded)
         for where, expr in used.items()
     }
     unknown = {where: names for where, names in unknown.items() if names}
@@ -522,16 +530,22 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test():
     firing = {case["alertname"] for case in cases if case.get("exp_alerts")}
     silent = {case["alertname"] for case in cases if not case.get("exp_alerts")}
     for rule in alert_rules():
-        assert rule["alert"] in firing and rule["alert"] in silent, f"{rule['alert']} needs a firing and a not-firing case"
+        assert rule["alert"] in firing and rule["alert"] in silent, (
+            f"{rule['alert']} needs a firing and a not-firing case"
+        )
 
 
 def test_every_firing_severity_is_tested():
     fired = {
         (case["alertname"], alert["exp_labels"]["severity"])
-        for test in rule_tests() for case in test.get("alert_rule_test", []) for alert in case.get("exp_alerts") or []
+        for test in rule_tests()
+        for case in test.get("alert_rule_test", [])
+        for alert in case.get("exp_alerts") or []
     }
     for rule in alert_rules():
-        assert (rule["alert"], rule["labels"]["severity"]) in fired, f"{rule['alert']} ({rule['labels']['severity']}) never fires in a test"
+        assert (rule["alert"], rule["labels"]["severity"]) in fired, (
+            f"{rule['alert']} ({rule['labels']['severity']}) never fires in a test"
+        )
 
 
 def test_every_recording_rule_has_a_unit_test():
@@ -563,7 +577,9 @@ def test_alertmanager_receivers_page_and_mail():
     receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
     assert set(RECEIVERS.values()) <= set(receivers)
     for name, receiver in receivers.items():
-        assert receiver.get("webhook_configs") and receiver.get("email_configs"), f"{name}: needs a webhook and an email"
+        assert receiver.get("webhook_configs") and receiver.get("email_configs"), (
+            f"{name}: needs a webhook and an email"
+        )
     assert [hook["url"] for hook in receivers["pager"]["webhook_configs"]] == ["http://127.0.0.1:5001/page"]
     assert config["global"]["smtp_smarthost"] and config["global"]["smtp_from"]
 
@@ -575,14 +591,22 @@ def test_worker_down_inhibits_its_downstream_alerts():
             source
             for rule in config["inhibit_rules"]
             for source in ALERTS
-            if matches(rule["target_matchers"], {"alertname": alert}) and matches(rule["source_matchers"], {"alertname": source})
+            if matches(rule["target_matchers"], {"alertname": alert})
+            and matches(rule["source_matchers"], {"alertname": source})
         }
         for alert in ALERTS
     }
-    downstream = {"ModwatchNoInput", "ModwatchDeadLetterRateHigh", "ModwatchConsumerLagGrowing",
-                  "ModwatchDeliveryFailing", "ModwatchRequestsOverdue"}  # fmt: skip
+    downstream = {
+        "ModwatchNoInput",
+        "ModwatchDeadLetterRateHigh",
+        "ModwatchConsumerLagGrowing",
+        "ModwatchDeliveryFailing",
+        "ModwatchRequestsOverdue",
+    }
     for alert in downstream:
-        assert {"ModwatchWorkerDown", "ModwatchWorkerNotScraped", "ModwatchBrokerUnreachable"} <= inhibited_by[alert], alert
+        assert {"ModwatchWorkerDown", "ModwatchWorkerNotScraped", "ModwatchBrokerUnreachable"} <= inhibited_by[alert], (
+            alert
+        )
     assert not inhibited_by["ModwatchPlatformOverSLA"], "a worker outage does not change removals already counted"
     for rule in config["inhibit_rules"]:
         if any("alertname" in matcher for matcher in rule["source_matchers"]):
@@ -592,9 +616,11 @@ def test_worker_down_inhibits_its_downstream_alerts():
 def test_a_critical_alert_inhibits_its_own_warning():
     config = load_yaml(ALERTMANAGER)
     (rule,) = [
-        rule for rule in config["inhibit_rules"]
-        if matches(rule["source_matchers"], {"severity": "critical"}) and matches(rule["target_matchers"], {"severity": "warning"})
-    ]  # fmt: skip
+        rule
+        for rule in config["inhibit_rules"]
+        if matches(rule["source_matchers"], {"severity": "critical"})
+        and matches(rule["target_matchers"], {"severity": "warning"})
+    ]
     assert {"alertname", "platform"} <= set(rule["equal"])
     both = {rule["alert"] for rule in alert_rules() if rule["labels"]["severity"] == "critical"} & {
         rule["alert"] for rule in alert_rules() if rule["labels"]["severity"] == "warning"
@@ -673,7 +699,11 @@ def test_pipeline_dashboard_panels():
 def test_compliance_dashboard_panels():
     path = GRAFANA / "dashboards" / "platform-compliance.json"
     dashboard = json.loads(path.read_text())
-    assert [variable["name"] for variable in dashboard["templating"]["list"]] == ["platform", "category", "jurisdiction"]
+    assert [variable["name"] for variable in dashboard["templating"]["list"]] == [
+        "platform",
+        "category",
+        "jurisdiction",
+    ]
     exprs = compact(path)
     for needle in (
         "job_platform:modwatch_time_to_removal_seconds:p50_rate1d",  # percentiles over time
@@ -720,8 +750,7 @@ def test_promtool(tmp_path):
     assert "SUCCESS" in output, output
     # The dashboards' queries parse, variables substituted: check them as recording rules.
     records = [
-        {"record": f"dashboard:query_{index}", "expr": expr}
-        for index, (_, expr) in enumerate(dashboard_queries())
+        {"record": f"dashboard:query_{index}", "expr": expr} for index, (_, expr) in enumerate(dashboard_queries())
     ]
     dashboard_rules = tmp_path / "dashboard-queries.yml"
     dashboard_rules.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": records}]}))
@@ -734,12 +763,25 @@ def test_amtool():
     run(amtool, "check-config", str(ALERTMANAGER.relative_to(ROOT)))
     for rule in alert_rules():
         labels = {"alertname": rule["alert"], "job": "modwatch", "platform": "x", **rule["labels"]}
-        output = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER.relative_to(ROOT)}",
-                     *(f"{name}={value}" for name, value in labels.items()))  # fmt: skip
+        output = run(
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={ALERTMANAGER.relative_to(ROOT)}",
+            *(f"{name}={value}" for name, value in labels.items()),
+        )
         expected = RECEIVERS[(rule["labels"]["team"], rule["labels"]["severity"])]
         assert output.split()[0] == expected, (labels, output)
     # An alert without a team still reaches someone: pages if critical, a ticket if not.
     for severity, receiver in (("critical", "pager"), ("warning", "ticket"), ("info", "ticket")):
-        output = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER.relative_to(ROOT)}",
-                     "alertname=Unknown", f"severity={severity}")  # fmt: skip
+        output = run(
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={ALERTMANAGER.relative_to(ROOT)}",
+            "alertname=Unknown",
+            f"severity={severity}",
+        )
         assert output.split()[0] == receiver, (severity, output)

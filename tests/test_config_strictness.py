@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from takedowns.campaigns import load_campaign_policy
 from detectors.configfile import ConfigError, Problems, load_yaml
 from detectors.hashbank import load_bank_dir
 from detectors.pipeline import load_jurisdictions
 from detectors.policy import Policy
 from detectors.unlist import apply_overlay, read_entities
 from detectors.watchlist import WatchlistDetector
-from takedowns.accounts import load_account_policy
 from streams.settings import Settings
+from takedowns.accounts import load_account_policy
+from takedowns.campaigns import load_campaign_policy
 from tests.conftest import ROOT
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
@@ -244,7 +244,8 @@ def test_hashbank_csv_with_invalid_utf8_reports_the_line_of_the_bad_bytes(tmp_pa
     folder.mkdir()
     path = folder / "latin1.csv"
     path.write_bytes(
-        bom + b"hash_type,hash,label,source\n"
+        bom
+        + b"hash_type,hash,label,source\n"
         + f"pdq,{PDQ},group-a,list\n".encode()
         + f"pdq,{PDQ},caf\xe9 list,list\n".encode("latin-1")
     )

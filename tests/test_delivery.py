@@ -55,12 +55,18 @@ def takedown_request(post_id: str = "1001", quote: str = "Long live <b>TTP</b>")
         "url": f"https://x.example/status/{post_id}",
         "categories": ["terrorism_promotion"],
         "severity": "critical",
-        "evidence": [{
-            "detector": "designated_organisation", "category": "terrorism_promotion", "score": 0.9,
-            "evidence": {"designations": ["UN 1267 QDe.132"],
-                         "mentions": [{"kind": "name", "term": "ttp", "quote": quote, "start": 0, "end": len(quote)}],
-                         "cues": [{"kind": "promotion", "term": "long live", "quote": "Long live"}]},
-        }],  # fmt: skip
+        "evidence": [
+            {
+                "detector": "designated_organisation",
+                "category": "terrorism_promotion",
+                "score": 0.9,
+                "evidence": {
+                    "designations": ["UN 1267 QDe.132"],
+                    "mentions": [{"kind": "name", "term": "ttp", "quote": quote, "start": 0, "end": len(quote)}],
+                    "cues": [{"kind": "promotion", "term": "long live", "quote": "Long live"}],
+                },
+            }
+        ],
         "media_hashes": [],
         "jurisdiction": "PK",
         "legal_basis": "Prevention of Electronic Crimes Act 2016, s.37",
@@ -115,8 +121,9 @@ class Platform:
         answer = self.script[min(len(self.received), len(self.script)) - 1] if self.script else {}
         if answer.get("delay"):
             await asyncio.sleep(answer["delay"])
-        return web.Response(status=answer.get("status", 200), headers=answer.get("headers", {}),
-                            text=answer.get("text", "ok"))  # fmt: skip
+        return web.Response(
+            status=answer.get("status", 200), headers=answer.get("headers", {}), text=answer.get("text", "ok")
+        )
 
     async def start(self) -> None:
         app = web.Application()
@@ -143,8 +150,13 @@ def webhook(url: str, **retry) -> WebhookChannel:
 
 
 def deliverer(channel, fake: FakeTime, attempts: list | None = None, rng: random.Random | None = None) -> Deliverer:
-    return Deliverer({"x": channel}, sleep=fake.sleep, clock=fake.clock, rng=rng or random.Random(1),
-                     on_attempt=attempts.append if attempts is not None else None)  # fmt: skip
+    return Deliverer(
+        {"x": channel},
+        sleep=fake.sleep,
+        clock=fake.clock,
+        rng=rng or random.Random(1),
+        on_attempt=attempts.append if attempts is not None else None,
+    )
 
 
 # --- signing --------------------------------------------------------------------------------------
@@ -179,8 +191,11 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body():
 
 
 def signed(body: bytes, timestamp: int) -> dict:
-    return {"Idempotency-Key": "tr-x", "X-Modwatch-Timestamp": str(timestamp),
-            "X-Modwatch-Signature": sign(SECRET, timestamp, body)}  # fmt: skip
+    return {
+        "Idempotency-Key": "tr-x",
+        "X-Modwatch-Timestamp": str(timestamp),
+        "X-Modwatch-Signature": sign(SECRET, timestamp, body),
+    }
 
 
 @pytest.mark.parametrize(
@@ -189,14 +204,27 @@ def signed(body: bytes, timestamp: int) -> dict:
         (lambda headers, body: (dict(headers, **{"X-Modwatch-Signature": "v1=" + "0" * 64}), body), "mismatch"),
         (lambda headers, body: (headers, body + b" "), "mismatch"),
         (lambda headers, body: (dict(headers, **{"X-Modwatch-Timestamp": str(int(T0) + 1)}), body), "mismatch"),
-        (lambda headers, body: ({k: v for k, v in headers.items() if k != "X-Modwatch-Signature"}, body), "missing_header"),
-        (lambda headers, body: ({k: v for k, v in headers.items() if k != "X-Modwatch-Timestamp"}, body), "missing_header"),
+        (
+            lambda headers, body: ({k: v for k, v in headers.items() if k != "X-Modwatch-Signature"}, body),
+            "missing_header",
+        ),
+        (
+            lambda headers, body: ({k: v for k, v in headers.items() if k != "X-Modwatch-Timestamp"}, body),
+            "missing_header",
+        ),
         (lambda headers, body: (dict(headers, **{"X-Modwatch-Signature": "sha1=abc"}), body), "bad_format"),
         (lambda headers, body: (dict(headers, **{"X-Modwatch-Timestamp": "yesterday"}), body), "bad_format"),
     ],
-    ids=["forged signature", "altered body", "altered timestamp", "no signature", "no timestamp",
-         "unknown scheme", "timestamp not a number"],
-)  # fmt: skip
+    ids=[
+        "forged signature",
+        "altered body",
+        "altered timestamp",
+        "no signature",
+        "no timestamp",
+        "unknown scheme",
+        "timestamp not a number",
+    ],
+)
 def test_verify_rejects_a_bad_or_missing_signature(change, reason):
     body = orjson.dumps(takedown_request())
     headers, body = change(signed(body, int(T0)), body)
@@ -237,7 +265,9 @@ def test_verify_matches_header_names_without_case_and_refuses_a_repeated_header(
 async def test_server_errors_are_retried_with_growing_jittered_backoff_until_delivered(platform):
     platform.script = [{"status": 500}, {"status": 502}, {"status": 503}, {"status": 201}]
     fake, attempts, rng = FakeTime(), [], BoundsRandom(20261129)
-    async with deliverer(webhook(platform.url, base_delay_seconds=2, max_delay_seconds=300), fake, attempts, rng) as sender:
+    async with deliverer(
+        webhook(platform.url, base_delay_seconds=2, max_delay_seconds=300), fake, attempts, rng
+    ) as sender:
         result = await sender.deliver(takedown_request())
     assert len(platform.received) == 4
     assert result.delivered and result.attempts == 4 and result.status_code == 201
@@ -299,8 +329,11 @@ async def test_429_waits_for_retry_after_seconds_then_delivers(platform):
 
 async def test_429_retry_after_http_date_is_honoured_and_capped(platform):
     when = format_datetime(datetime.fromtimestamp(T0 + 45, UTC), usegmt=True)
-    platform.script = [{"status": 429, "headers": {"Retry-After": when}},
-                       {"status": 429, "headers": {"Retry-After": "86400"}}, {"status": 200}]  # fmt: skip
+    platform.script = [
+        {"status": 429, "headers": {"Retry-After": when}},
+        {"status": 429, "headers": {"Retry-After": "86400"}},
+        {"status": 200},
+    ]
     fake = FakeTime()
     async with deliverer(webhook(platform.url, max_retry_after_seconds=600), fake) as sender:
         result = await sender.deliver(takedown_request())
@@ -446,7 +479,9 @@ def test_shipped_config_delivers_every_platform_to_its_outbox_without_any_secret
 
 
 def test_missing_environment_variable_is_reported_with_file_line_and_field(tmp_path):
-    path = write_platforms(tmp_path, """\
+    path = write_platforms(
+        tmp_path,
+        """\
 platforms:
   x:
     name: X
@@ -462,7 +497,8 @@ platforms:
       to: [abuse@telegram.example]
       username: takedowns
       password_env: MODWATCH_SMTP_PASSWORD
-""")
+""",
+    )
     problems = Problems()
     channels = load_delivery_config(path, problems, environ={"MODWATCH_SECRET_X": "short"})
     assert problems.messages == [
@@ -473,8 +509,9 @@ platforms:
     ]
     assert "telegram" in channels  # loading goes on, so every problem is found in one pass
     problems = Problems()
-    channels = load_delivery_config(path, problems, environ={"MODWATCH_SECRET_X": SECRET.decode(),
-                                                             "MODWATCH_SMTP_PASSWORD": "hunter2"})  # fmt: skip
+    channels = load_delivery_config(
+        path, problems, environ={"MODWATCH_SECRET_X": SECRET.decode(), "MODWATCH_SMTP_PASSWORD": "hunter2"}
+    )
     assert problems.messages == []
     assert channels["x"].secret == SECRET and channels["telegram"].password == "hunter2"
     assert channels["telegram"].port == 587 and channels["telegram"].starttls
@@ -482,7 +519,9 @@ platforms:
 
 
 def test_bad_url_scheme_and_other_faults_are_all_reported_at_once(tmp_path):
-    path = write_platforms(tmp_path, """\
+    path = write_platforms(
+        tmp_path,
+        """\
 platforms:
   x:
     delivery:
@@ -500,7 +539,8 @@ platforms:
     delivery: {channel: pigeon}
   telegram:
     delivery: {channel: outbox}
-""")
+""",
+    )
     problems = Problems()
     load_delivery_config(path, problems, environ={"MODWATCH_SECRET_X": SECRET.decode()})
     where = lambda fragment, field: f"{path}:{line_of(path, fragment)}: {field}: "  # noqa: E731
@@ -525,11 +565,14 @@ platforms:
 
 
 def test_a_secret_pasted_as_the_variable_name_is_not_quoted_back(tmp_path):
-    path = write_platforms(tmp_path, """\
+    path = write_platforms(
+        tmp_path,
+        """\
 platforms:
   x:
     delivery: {channel: outbox, folder: out, secret_env: "s3cr3t value!"}
-""")
+""",
+    )
     problems = Problems()
     load_delivery_config(path, problems, environ={})
     [message] = problems.messages
@@ -538,7 +581,9 @@ platforms:
 
 
 def test_loopback_webhook_may_use_plain_http(tmp_path):
-    path = write_platforms(tmp_path, """\
+    path = write_platforms(
+        tmp_path,
+        """\
 platforms:
   x:
     delivery:
@@ -547,7 +592,8 @@ platforms:
       secret_env: MODWATCH_SECRET_X
       timeout_seconds: 2.5
       circuit_breaker: {failure_threshold: 3}
-""")
+""",
+    )
     problems = Problems()
     channels = load_delivery_config(path, problems, environ={"MODWATCH_SECRET_X": SECRET.decode()})
     assert problems.messages == []
@@ -594,8 +640,14 @@ async def test_outbox_writes_a_signed_notice_and_an_escaped_html_page_once(tmp_p
 def test_outbox_html_never_links_a_non_web_url_and_leaves_out_watchlist_details():
     request = takedown_request()
     request["url"] = "javascript:alert(1)"
-    request["evidence"].append({"detector": "watchlist", "category": "watchlisted_account", "score": 1.0,
-                                "evidence": {"matched_on": "account_id", "reason": "secret informant tip"}})  # fmt: skip
+    request["evidence"].append(
+        {
+            "detector": "watchlist",
+            "category": "watchlisted_account",
+            "score": 1.0,
+            "evidence": {"matched_on": "account_id", "reason": "secret informant tip"},
+        }
+    )
     page = delivery.render_notice_html(request)
     assert "href=" not in page and "javascript:alert(1)" in page
     assert "secret informant tip" not in page and "on the authority&#x27;s watchlist" in page
@@ -637,7 +689,9 @@ async def test_unwritable_outbox_is_retried_then_fails(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the folder should be")
     fake, attempts = FakeTime(), []
-    async with deliverer(OutboxChannel("x", blocker / "x", retry=RetryPolicy(max_attempts=2)), fake, attempts) as sender:
+    async with deliverer(
+        OutboxChannel("x", blocker / "x", retry=RetryPolicy(max_attempts=2)), fake, attempts
+    ) as sender:
         result = await sender.deliver(takedown_request())
     assert result.outcome == "failed" and [a["outcome"] for a in attempts] == ["retry", "failed"]
 
@@ -672,9 +726,17 @@ def mailbox():
 
 
 def email_channel(port: int, **retry) -> EmailChannel:
-    return EmailChannel("x", "127.0.0.1", port, "Online Harms Unit <takedowns@authority.example>",
-                        ("abuse@x.example", "legal@x.example"), starttls=False, secret_env="MODWATCH_SECRET_X",
-                        secret=SECRET, retry=RetryPolicy(**retry))  # fmt: skip
+    return EmailChannel(
+        "x",
+        "127.0.0.1",
+        port,
+        "Online Harms Unit <takedowns@authority.example>",
+        ("abuse@x.example", "legal@x.example"),
+        starttls=False,
+        secret_env="MODWATCH_SECRET_X",
+        secret=SECRET,
+        retry=RetryPolicy(**retry),
+    )
 
 
 async def test_email_arrives_with_the_signed_notice_attached_and_an_escaped_html_body(mailbox):
@@ -705,7 +767,10 @@ async def test_smtp_temporary_failure_is_retried_and_permanent_failure_is_not(ma
     fake, attempts = FakeTime(), []
     async with deliverer(email_channel(mailbox.port), fake, attempts) as sender:
         result = await sender.deliver(takedown_request())
-    assert result.delivered and [(a["outcome"], a["status_code"]) for a in attempts] == [("retry", 451), ("delivered", 250)]
+    assert result.delivered and [(a["outcome"], a["status_code"]) for a in attempts] == [
+        ("retry", 451),
+        ("delivered", 250),
+    ]
     assert len(mailbox.messages) == 1
 
     mailbox.answers, mailbox.calls, attempts[:] = ["554 5.7.1 rejected: policy"], 0, []
@@ -716,8 +781,9 @@ async def test_smtp_temporary_failure_is_retried_and_permanent_failure_is_not(ma
 
 
 async def test_email_starttls_to_a_server_without_it_is_rejected(mailbox):
-    channel = EmailChannel("x", "127.0.0.1", mailbox.port, "takedowns@authority.example", ("abuse@x.example",),
-                           starttls=True)  # fmt: skip
+    channel = EmailChannel(
+        "x", "127.0.0.1", mailbox.port, "takedowns@authority.example", ("abuse@x.example",), starttls=True
+    )
     async with deliverer(channel, FakeTime()) as sender:
         result = await sender.deliver(takedown_request())
     assert result.outcome == "rejected" and "STARTTLS" in result.reason and mailbox.messages == []

@@ -41,8 +41,12 @@ def webhook_config(tmp_path, url: str):
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
     platforms = config / "platforms.yaml"
-    text = re.sub(r"(?m)^  x:\n(    .*\n)+", "  x:\n    name: X\n    delivery:\n      channel: webhook\n"
-                  f"      url: {url}\n      secret_env: MODWATCH_SECRET_X\n", platforms.read_text())  # fmt: skip
+    text = re.sub(
+        r"(?m)^  x:\n(    .*\n)+",
+        "  x:\n    name: X\n    delivery:\n      channel: webhook\n"
+        f"      url: {url}\n      secret_env: MODWATCH_SECRET_X\n",
+        platforms.read_text(),
+    )
     platforms.write_text(text)
     return config
 
@@ -52,8 +56,11 @@ def test_a_delivered_request_is_signed_carries_its_idempotency_key_and_starts_th
 ):
     platform = Platform(200)
     try:
-        env = dict(worker_env, MODWATCH_SECRET_X=SECRET,
-                   MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")))  # fmt: skip
+        env = dict(
+            worker_env,
+            MODWATCH_SECRET_X=SECRET,
+            MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")),
+        )
         prefix = env["MODWATCH_TOPIC_PREFIX"]
         start_worker(env)
         produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "d1", VIOLATING)])
@@ -72,11 +79,16 @@ def test_a_delivered_request_is_signed_carries_its_idempotency_key_and_starts_th
         platform.stop()
 
 
-def test_a_refused_request_ends_in_delivery_failed_with_a_critical_alert(worker_env, start_worker, kafka_bootstrap, tmp_path):
+def test_a_refused_request_ends_in_delivery_failed_with_a_critical_alert(
+    worker_env, start_worker, kafka_bootstrap, tmp_path
+):
     platform = Platform(403)
     try:
-        env = dict(worker_env, MODWATCH_SECRET_X=SECRET,
-                   MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")))  # fmt: skip
+        env = dict(
+            worker_env,
+            MODWATCH_SECRET_X=SECRET,
+            MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")),
+        )
         prefix = env["MODWATCH_TOPIC_PREFIX"]
         start_worker(env)
         produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "d2", VIOLATING)])

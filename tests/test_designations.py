@@ -79,11 +79,15 @@ def test_urdu_name_joined_by_a_zero_width_non_joiner_matches(detector):
 
 
 def test_news_report_in_urdu_is_a_low_score_mention(detector):
-    assert categories(scan(detector, "تحریک طالبان پاکستان کے حملے کی مذمت")) == [("designated_organisation_mention", 0.2)]
+    assert categories(scan(detector, "تحریک طالبان پاکستان کے حملے کی مذمت")) == [
+        ("designated_organisation_mention", 0.2)
+    ]
 
 
 def test_name_alone_is_a_mention_for_review(detector):
-    assert categories(scan(detector, "A documentary about the Haqqani Network")) == [("designated_organisation_mention", 0.5)]
+    assert categories(scan(detector, "A documentary about the Haqqani Network")) == [
+        ("designated_organisation_mention", 0.5)
+    ]
 
 
 def test_acronym_alone_is_not_a_mention(detector):

@@ -428,7 +428,6 @@ def test_status_on_unknown_platform_is_rejected_with_field(parser):
     assert (error.reason, error.field) == ("unknown_platform", "platform")
 
 
-
 @pytest.mark.parametrize("value", ["20240101T000000Z", "2024-01-01", "2024-01-01T00:00Z", "2024-W01-1T00:00:00Z"])
 def test_timestamp_outside_rfc3339_is_rejected_even_if_iso8601(parser, value):
     error = rejection(parser.post, encode(post_record(posted_at=value)))
@@ -439,21 +438,42 @@ def test_timestamp_outside_rfc3339_is_rejected_even_if_iso8601(parser, value):
 
 
 def test_a_watchlist_change_names_its_platform_account_reason_and_source(parser):
-    change = parser.watchlist_change(b'{"op": "add", "platform": "*", "handle": " @voice ", "reason": "r", "source": "s"}')
-    assert change == {"op": "add", "platform": "*", "account_id": None, "handle": "@voice", "reason": "r",
-                      "source": "s", "at": None}  # fmt: skip
+    change = parser.watchlist_change(
+        b'{"op": "add", "platform": "*", "handle": " @voice ", "reason": "r", "source": "s"}'
+    )
+    assert change == {
+        "op": "add",
+        "platform": "*",
+        "account_id": None,
+        "handle": "@voice",
+        "reason": "r",
+        "source": "s",
+        "at": None,
+    }
     assert parser.watchlist_change(b'{"op": "remove", "platform": "tiktok", "account_id": "7"}')["op"] == "remove"
 
 
 @pytest.mark.parametrize(
     "raw, reason, field",
     [
-        (b'{"op": "add", "platform": "myspace", "account_id": "7", "reason": "r", "source": "s"}', "unknown_platform", "platform"),
+        (
+            b'{"op": "add", "platform": "myspace", "account_id": "7", "reason": "r", "source": "s"}',
+            "unknown_platform",
+            "platform",
+        ),
         (b'{"op": "add", "platform": "tiktok", "reason": "r", "source": "s"}', "missing_field", "account_id"),
-        (b'{"op": "add", "platform": "tiktok", "account_id": " ", "reason": "r", "source": "s"}', "invalid_value", "account_id"),
+        (
+            b'{"op": "add", "platform": "tiktok", "account_id": " ", "reason": "r", "source": "s"}',
+            "invalid_value",
+            "account_id",
+        ),
         (b'{"op": "add", "platform": "tiktok", "account_id": "7", "source": "s"}', "missing_field", "reason"),
         (b'{"op": "purge", "platform": "tiktok", "account_id": "7"}', "invalid_value", "op"),
-        (b'{"op": "add", "platform": "tiktok", "account_id": 7, "reason": "r", "source": "s"}', "invalid_type", "account_id"),
+        (
+            b'{"op": "add", "platform": "tiktok", "account_id": 7, "reason": "r", "source": "s"}',
+            "invalid_type",
+            "account_id",
+        ),
     ],
 )
 def test_a_bad_watchlist_change_says_what_and_where(parser, raw, reason, field):
@@ -478,6 +498,12 @@ def test_a_tombstone_becomes_a_dead_letter_with_an_empty_raw_value():
     from detectors.events import InvalidEvent
     from streams.deadletter import dead_letter
 
-    letter = dead_letter(topic="modwatch.posts", partition=0, offset=7, key=None, raw=None,
-                         error=InvalidEvent("null_value", None, "a record with no value (a tombstone) is not an event"))
+    letter = dead_letter(
+        topic="modwatch.posts",
+        partition=0,
+        offset=7,
+        key=None,
+        raw=None,
+        error=InvalidEvent("null_value", None, "a record with no value (a tombstone) is not an event"),
+    )
     assert (letter["reason"], letter["raw"], letter["raw_bytes"], letter["key"]) == ("null_value", "", 0, None)

@@ -13,8 +13,8 @@ import yaml
 from click.testing import CliRunner
 
 from detectors.pipeline import Pipeline, Platform
-from takedowns import exports, lifecycle
 from streams.cli_export import export, ledger_request
+from takedowns import exports, lifecycle
 from tests.conftest import ROOT
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -23,17 +23,48 @@ REFERENCE = Path(__file__).resolve().parent / "data" / "exports"
 AUTHORITY = {"name": "Example Internet Referral Unit", "kind": "organization", "country_code": "DE"}
 
 FINDINGS = [
-    {"detector": "designated_organisation", "category": "terrorism_promotion", "score": 0.9,
-     "evidence": {"organisations": ["QDe.115"], "designations": ["UN 1267 QDe.115"],
-                  "mentions": [{"kind": "name", "quote": "Example Front", "start": 10, "end": 23}],
-                  "cues": [{"kind": "promotion", "quote": "join the glorious", "start": 0, "end": 17}]}},
-    {"detector": "media_hash", "category": "violent_threat", "score": 0.97,
-     "evidence": {"media_index": 0, "hash_type": "pdq", "hash": "f" * 64, "media_hash": "e" * 64, "distance": 8,
-                  "quality": 90, "label": "execution video still", "source": "example hash list", "matches": 1}},
-    {"detector": "watchlist", "category": "watchlisted_account", "score": 1.0,
-     "evidence": {"matched_on": "account_id", "platform": "x", "account_id": "acct-secret-42",
-                  "account_handle": "@secret_handle", "reason": "propagandist", "source": "ops", "added": None}},
-]  # fmt: skip
+    {
+        "detector": "designated_organisation",
+        "category": "terrorism_promotion",
+        "score": 0.9,
+        "evidence": {
+            "organisations": ["QDe.115"],
+            "designations": ["UN 1267 QDe.115"],
+            "mentions": [{"kind": "name", "quote": "Example Front", "start": 10, "end": 23}],
+            "cues": [{"kind": "promotion", "quote": "join the glorious", "start": 0, "end": 17}],
+        },
+    },
+    {
+        "detector": "media_hash",
+        "category": "violent_threat",
+        "score": 0.97,
+        "evidence": {
+            "media_index": 0,
+            "hash_type": "pdq",
+            "hash": "f" * 64,
+            "media_hash": "e" * 64,
+            "distance": 8,
+            "quality": 90,
+            "label": "execution video still",
+            "source": "example hash list",
+            "matches": 1,
+        },
+    },
+    {
+        "detector": "watchlist",
+        "category": "watchlisted_account",
+        "score": 1.0,
+        "evidence": {
+            "matched_on": "account_id",
+            "platform": "x",
+            "account_id": "acct-secret-42",
+            "account_handle": "@secret_handle",
+            "reason": "propagandist",
+            "source": "ops",
+            "added": None,
+        },
+    },
+]
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +79,20 @@ def pipeline() -> Pipeline:
     return Pipeline(configured.detectors, configured.policy, platforms, configured.jurisdictions)
 
 
-def flagged(platform="x", action="takedown", post_id="p1", categories=("terrorism_promotion", "violent_threat")) -> dict:
+def flagged(
+    platform="x", action="takedown", post_id="p1", categories=("terrorism_promotion", "violent_threat")
+) -> dict:
     return {
-        "platform": platform, "post_id": post_id, "account_id": "acct-secret-42", "action": action,
-        "url": f"https://{platform}.example/status/{post_id}", "severity": "critical",
-        "categories": list(categories), "posted_at": (T0 - timedelta(hours=3)).isoformat(),
+        "platform": platform,
+        "post_id": post_id,
+        "account_id": "acct-secret-42",
+        "action": action,
+        "url": f"https://{platform}.example/status/{post_id}",
+        "severity": "critical",
+        "categories": list(categories),
+        "posted_at": (T0 - timedelta(hours=3)).isoformat(),
         "findings": copy.deepcopy(FINDINGS),
-    }  # fmt: skip
+    }
 
 
 def status(kind: str, at: datetime, platform="x", post_id="p1") -> dict:
@@ -98,7 +136,9 @@ def case(pipeline, name: str) -> tuple[dict, bool]:
     if name == "reappeared":
         removed = after_status(requested_state(pipeline), "removed", 2)
         later = T0 + timedelta(days=1)
-        reopened = lifecycle.on_status(removed, status("available", later), lambda old: pipeline.reopen(old, later), later)
+        reopened = lifecycle.on_status(
+            removed, status("available", later), lambda old: pipeline.reopen(old, later), later
+        )
         return reopened.state["previous_requests"][-1], False
     if name == "rejected":
         return after_status(requested_state(pipeline), "rejected", 4)["request"], False
@@ -126,8 +166,16 @@ def notice(pipeline, name: str) -> dict:
     return exports.lumen_notice(request, sender=AUTHORITY, now=NOW)
 
 
-DSA_STATES = ["removed", "geo_blocked", "restricted", "open", "reviewed", "reviewed_then_removed",
-              "removed_under_non_eu_law", "reappeared"]  # fmt: skip
+DSA_STATES = [
+    "removed",
+    "geo_blocked",
+    "restricted",
+    "open",
+    "reviewed",
+    "reviewed_then_removed",
+    "removed_under_non_eu_law",
+    "reappeared",
+]
 LUMEN_STATES = DSA_STATES + ["rejected", "expired"]
 
 
@@ -216,9 +264,14 @@ def test_content_type_follows_the_detectors_that_matched(pipeline):
     assert sor(pipeline, "removed")["content_type"] == ["CONTENT_TYPE_IMAGE", "CONTENT_TYPE_TEXT"]
 
 
-@pytest.mark.parametrize(("name", "decision"), [("reviewed", "AUTOMATED_DECISION_PARTIALLY"),
-                                                ("reviewed_then_removed", "AUTOMATED_DECISION_PARTIALLY"),
-                                                ("removed", "AUTOMATED_DECISION_FULLY")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "decision"),
+    [
+        ("reviewed", "AUTOMATED_DECISION_PARTIALLY"),
+        ("reviewed_then_removed", "AUTOMATED_DECISION_PARTIALLY"),
+        ("removed", "AUTOMATED_DECISION_FULLY"),
+    ],
+)
 def test_review_makes_the_decision_partially_automated(pipeline, name, decision):
     statement = sor(pipeline, name)
     assert statement["automated_detection"] == "Yes" and statement["automated_decision"] == decision
@@ -226,10 +279,15 @@ def test_review_makes_the_decision_partially_automated(pipeline, name, decision)
 
 def test_a_text_classifier_finding_is_text_and_names_its_model(pipeline):
     request, _ = case(pipeline, "removed")
-    finding = {"detector": "text_classifier", "category": "hate", "score": 0.81,
-               "evidence": {"model": "hate-en.npz", "head": "en", "label": "hate_speech", "probabilities": {}}}
-    statement = exports.statement_of_reasons(dict(request, categories=["hate"], evidence=[finding]), platform_name="X",
-                                             now=NOW)  # fmt: skip
+    finding = {
+        "detector": "text_classifier",
+        "category": "hate",
+        "score": 0.81,
+        "evidence": {"model": "hate-en.npz", "head": "en", "label": "hate_speech", "probabilities": {}},
+    }
+    statement = exports.statement_of_reasons(
+        dict(request, categories=["hate"], evidence=[finding]), platform_name="X", now=NOW
+    )
     assert statement["content_type"] == ["CONTENT_TYPE_TEXT"]
     assert statement["category"] == "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH"
     assert "model hate-en.npz labelled it 'hate_speech'" in statement["illegal_content_explanation"]
@@ -239,14 +297,23 @@ def test_a_text_classifier_finding_is_text_and_names_its_model(pipeline):
 def test_without_detector_findings_nothing_is_automated(pipeline):
     request, _ = case(pipeline, "removed")
     statement = exports.statement_of_reasons(dict(request, evidence=[]), platform_name="X", now=NOW)
-    assert (statement["automated_detection"], statement["automated_decision"]) == ("No", "AUTOMATED_DECISION_NOT_AUTOMATED")
+    assert (statement["automated_detection"], statement["automated_decision"]) == (
+        "No",
+        "AUTOMATED_DECISION_NOT_AUTOMATED",
+    )
     assert exports.validate_dsa(statement) == []
 
 
 def test_statement_of_reasons_carries_no_personal_data(pipeline):
     text = json.dumps(sor(pipeline, "removed"))
-    for personal in ("acct-secret-42", "secret_handle", "join the glorious", "https://x.example", "propagandist",
-                     "watchlist"):  # fmt: skip
+    for personal in (
+        "acct-secret-42",
+        "secret_handle",
+        "join the glorious",
+        "https://x.example",
+        "propagandist",
+        "watchlist",
+    ):
         assert personal not in text
 
 
@@ -259,8 +326,9 @@ def test_lumen_notice_names_the_url_but_not_the_account_or_the_watchlist(pipelin
 
 def test_a_reopened_request_id_becomes_a_valid_puid(pipeline):
     request, _ = case(pipeline, "removed")
-    statement = exports.statement_of_reasons(dict(request, request_id=request["request_id"] + "~2"),
-                                             platform_name="X", now=NOW)  # fmt: skip
+    statement = exports.statement_of_reasons(
+        dict(request, request_id=request["request_id"] + "~2"), platform_name="X", now=NOW
+    )
     assert statement["puid"].endswith("-2") and exports.validate_dsa(statement) == []
 
 
@@ -288,9 +356,18 @@ def test_an_unmapped_category_is_refused_by_name(pipeline):
 # --- what the Lumen notice says --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "action"), [("removed", "Yes"), ("geo_blocked", "Partial"), ("restricted", "Partial"),
-                                              ("rejected", "No"), ("expired", "Unspecified"), ("open", "Unspecified"),
-                                              ("reappeared", "Yes")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "action"),
+    [
+        ("removed", "Yes"),
+        ("geo_blocked", "Partial"),
+        ("restricted", "Partial"),
+        ("rejected", "No"),
+        ("expired", "Unspecified"),
+        ("open", "Unspecified"),
+        ("reappeared", "Yes"),
+    ],
+)
 def test_lumen_action_taken_follows_the_outcome(pipeline, name, action):
     assert notice(pipeline, name)["notice"]["action_taken"] == action
 
@@ -352,8 +429,9 @@ def test_dsa_validator_needs_at_least_one_restriction(good_statement):
     assert any(problem.startswith("decision_visibility, decision_monetary") for problem in problems)
 
 
-@pytest.mark.parametrize(("trigger", "needed"), [(key, field) for key, fields in exports.DSA_REQUIRED_IF.items()
-                                                 for field in fields])  # fmt: skip
+@pytest.mark.parametrize(
+    ("trigger", "needed"), [(key, field) for key, fields in exports.DSA_REQUIRED_IF.items() for field in fields]
+)
 def test_dsa_validator_reports_conditionally_required_fields(good_statement, trigger, needed):
     field, value = trigger
     good_statement[field] = [value] if field in exports.DSA_LIST_FIELDS else value
@@ -381,16 +459,27 @@ def test_dsa_validator_reports_text_over_its_limit(good_statement, field, limit)
     assert f"{field}: {limit + 1} characters, more than {limit}" in exports.validate_dsa(good_statement)
 
 
-@pytest.mark.parametrize(("field", "value", "expected"), [
-    ("content_date", "1999-12-31", "content_date: '1999-12-31' is before 2000-01-01"),
-    ("application_date", "2019-12-31", "application_date: '2019-12-31' is before 2020-01-01"),
-    ("application_date", "2026-11-20T10:00:00Z", "is not a date in the form YYYY-MM-DD"),
-    ("end_date_visibility_restriction", "2026-01-01", "end_date_visibility_restriction: '2026-01-01' is before application_date"),
-    ("puid", "tr-abc~2", "puid: 'tr-abc~2' has characters other than"),
-    ("content_language", "en", "content_language: 'en' is not an uppercase two-letter ISO 639-1 code"),
-    ("decision_visibility", "DECISION_VISIBILITY_CONTENT_REMOVED", "decision_visibility: expected a non-empty list"),
-    ("platform_name", "X", "platform_name: not a field of the statement of reasons"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("content_date", "1999-12-31", "content_date: '1999-12-31' is before 2000-01-01"),
+        ("application_date", "2019-12-31", "application_date: '2019-12-31' is before 2020-01-01"),
+        ("application_date", "2026-11-20T10:00:00Z", "is not a date in the form YYYY-MM-DD"),
+        (
+            "end_date_visibility_restriction",
+            "2026-01-01",
+            "end_date_visibility_restriction: '2026-01-01' is before application_date",
+        ),
+        ("puid", "tr-abc~2", "puid: 'tr-abc~2' has characters other than"),
+        ("content_language", "en", "content_language: 'en' is not an uppercase two-letter ISO 639-1 code"),
+        (
+            "decision_visibility",
+            "DECISION_VISIBILITY_CONTENT_REMOVED",
+            "decision_visibility: expected a non-empty list",
+        ),
+        ("platform_name", "X", "platform_name: not a field of the statement of reasons"),
+    ],
+)
 def test_dsa_validator_reports_formats_with_field_and_value(good_statement, field, value, expected):
     good_statement[field] = value
     assert any(expected in problem for problem in exports.validate_dsa(good_statement))
@@ -431,12 +520,20 @@ def test_lumen_validator_needs_a_sender_and_a_recipient(good_notice, role):
     assert f"notice.entity_notice_roles_attributes: no {role!r} role" in exports.validate_lumen(good_notice, now=NOW)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1998-01-01", "is before 1998-10-29"), ("22/11/2026", "is not a date"),
-                                                 ("2026-12-25", "is more than a day after 2026-11-22")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1998-01-01", "is before 1998-10-29"),
+        ("22/11/2026", "is not a date"),
+        ("2026-12-25", "is more than a day after 2026-11-22"),
+    ],
+)
 def test_lumen_validator_reports_dates_out_of_range(good_notice, value, expected):
     good_notice["notice"]["date_sent"] = value
-    assert any(problem.startswith("notice.date_sent") and expected in problem
-               for problem in exports.validate_lumen(good_notice, now=NOW))  # fmt: skip
+    assert any(
+        problem.startswith("notice.date_sent") and expected in problem
+        for problem in exports.validate_lumen(good_notice, now=NOW)
+    )
 
 
 def test_lumen_validator_wants_the_notice_object():
@@ -450,7 +547,9 @@ def test_dsa_field_lists_match_the_reference_read_from_the_documentation():
     reference = json.loads((REFERENCE / "dsa_statement_of_reasons_v2.json").read_text())
     assert set(exports.DSA_REQUIRED) == set(reference["required"])
     assert set(exports.DSA_REQUIRED_ONE_OF) == set(reference["required_one_of"])
-    assert exports.DSA_REQUIRED_IF == {(rule["when"], rule["is"]): tuple(rule["then"]) for rule in reference["required_if"]}
+    assert exports.DSA_REQUIRED_IF == {
+        (rule["when"], rule["is"]): tuple(rule["then"]) for rule in reference["required_if"]
+    }
     assert exports.DSA_MAX_LENGTHS == reference["max_length"]
     assert exports.DSA_LIST_FIELDS == set(reference["list_fields"])
     enums = {field: set(values) for field, values in exports.DSA_ENUMS.items()}
@@ -524,12 +623,26 @@ def test_ledger_request_is_the_latest_record_and_knows_about_the_review(pipeline
     assert ledger_request(read_ledger_file(path), "tr-unknown") == (None, False)
 
 
-@pytest.mark.parametrize(("output_format", "validate"), [("dsa", exports.validate_dsa),
-                                                         ("lumen", lambda document: exports.validate_lumen(document))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("output_format", "validate"),
+    [("dsa", exports.validate_dsa), ("lumen", lambda document: exports.validate_lumen(document))],
+)
 def test_export_command_writes_a_valid_document(pipeline, tmp_path, output_format, validate):
     path, request_id = ledger_lines(pipeline, tmp_path, reviewed=True)
-    result = CliRunner().invoke(export, [request_id, "--ledger", str(path), "--format", output_format,
-                                         "--sender-name", "Example IRU", "--config", str(ROOT / "config")])  # fmt: skip
+    result = CliRunner().invoke(
+        export,
+        [
+            request_id,
+            "--ledger",
+            str(path),
+            "--format",
+            output_format,
+            "--sender-name",
+            "Example IRU",
+            "--config",
+            str(ROOT / "config"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert validate(document) == []

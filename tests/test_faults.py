@@ -17,7 +17,9 @@ def wave(start: int, count: int):
     return [post("x", f"r{n}", VIOLATING) for n in range(start, start + count)]
 
 
-def test_a_worker_joining_and_leaving_mid_stream_sends_each_request_once(worker_env, start_worker, kafka_bootstrap, tmp_path):
+def test_a_worker_joining_and_leaving_mid_stream_sends_each_request_once(
+    worker_env, start_worker, kafka_bootstrap, tmp_path
+):
     prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
     start_worker()
     produce(kafka_bootstrap, f"{prefix}.posts", wave(0, 20))

@@ -52,7 +52,9 @@ def test_suite_keeps_parts_written_after_the_rules_were_frozen():
     # named in docs/functional/README.md froze them; its first score is kept there.
     held_back = [part.stem for part in PARTS if part.stem.startswith("heldback-")]
     assert "design" in {part.stem for part in PARTS} and len(held_back) >= 1
-    first_scores = {path.name.split("-first-score")[0] for path in (ROOT / "docs" / "functional").glob("*-first-score-*")}
+    first_scores = {
+        path.name.split("-first-score")[0] for path in (ROOT / "docs" / "functional").glob("*-first-score-*")
+    }
     assert set(held_back) <= first_scores, "every held-back part has its first score recorded"
 
 
@@ -140,9 +142,15 @@ def test_summary_counts_each_group_by_its_own_rule():
         return functional.Outcome(functional.FunctionalCase("i", "en", case, "t", "design"), action, ())
 
     summary = functional.summarise(
-        [outcome("direct_threat", "review"), outcome("direct_threat", "none"), outcome("news_report", "takedown"),
-         outcome("news_report", "review"), outcome("idiom", "review"), outcome("benign", "none")]
-    )["en"]  # fmt: skip
+        [
+            outcome("direct_threat", "review"),
+            outcome("direct_threat", "none"),
+            outcome("news_report", "takedown"),
+            outcome("news_report", "review"),
+            outcome("idiom", "review"),
+            outcome("benign", "none"),
+        ]
+    )["en"]
     assert (summary.violating_found, summary.violating) == (1, 2)
     assert (summary.protected_takedowns, summary.protected_reviews) == (1, 1)
     assert (summary.benign_none, summary.benign) == (1, 2)
@@ -176,6 +184,8 @@ def test_evaluate_functional_exits_1_when_a_floor_fails(tmp_path):
         '"text": "We will burn your school down tomorrow morning"}\n',
         encoding="utf-8",
     )
-    result = CliRunner().invoke(cli, ["evaluate", "--functional", "--suite", str(suite), "--config", str(ROOT / "config")])
+    result = CliRunner().invoke(
+        cli, ["evaluate", "--functional", "--suite", str(suite), "--config", str(ROOT / "config")]
+    )
     assert result.exit_code == 1
     assert "1 protected post(s) sent for takedown" in result.output

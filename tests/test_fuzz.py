@@ -37,10 +37,18 @@ def test_fuzz_run_finds_no_crash(tmp_path):
     shutil.copytree(ROOT / "fuzz" / "corpus", corpus)
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
-    command = [sys.executable, "-m", "fuzz.fuzz_inputs", f"-max_total_time={SECONDS}", "-rss_limit_mb=2048",
-               f"-artifact_prefix={artifacts}/", str(corpus)]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, errors="replace", check=False,
-                            timeout=SECONDS * 6 + 60)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "fuzz.fuzz_inputs",
+        f"-max_total_time={SECONDS}",
+        "-rss_limit_mb=2048",
+        f"-artifact_prefix={artifacts}/",
+        str(corpus),
+    ]
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, errors="replace", check=False, timeout=SECONDS * 6 + 60
+    )
     output = result.stdout + result.stderr
     tail = "\n".join(output.splitlines()[-60:])
     crashes = sorted(str(path) for path in artifacts.iterdir())

@@ -321,8 +321,15 @@ def test_hash_import_writes_a_bank_file_that_loads(tmp_path):
     folder.mkdir()
     result = CliRunner().invoke(
         import_hash_list,
-        [str(DATA / "hash-lists" / "needles.txt"), "--label", "gifct", "--source", "GIFCT 2026-11",
-         "-o", str(folder / "gifct.csv")],
+        [
+            str(DATA / "hash-lists" / "needles.txt"),
+            "--label",
+            "gifct",
+            "--source",
+            "GIFCT 2026-11",
+            "-o",
+            str(folder / "gifct.csv"),
+        ],
     )
     assert result.exit_code == 0, result.output
     problems = Problems()

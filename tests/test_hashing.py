@@ -170,8 +170,12 @@ def edits(image: Image.Image) -> dict[str, Image.Image]:
     with_text = rgb.copy()
     font = ImageFont.load_default(size=max(12, height // 20))
     ImageDraw.Draw(with_text).text(
-        (width // 20, height - height // 8), "modwatch test overlay",
-        fill="white", font=font, stroke_width=2, stroke_fill="black",
+        (width // 20, height - height // 8),
+        "modwatch test overlay",
+        fill="white",
+        font=font,
+        stroke_width=2,
+        stroke_fill="black",
     )
     border_x, border_y = width // 20, height // 20
     letterboxed = Image.new("RGB", (width + 2 * border_x, height + 2 * border_y), "black")
@@ -257,9 +261,13 @@ def test_crops_escape_pdq_and_a_bank_of_central_crops_catches_only_even_ones():
         def crop(fraction: float, sides: str = "lrtb") -> Image.Image:
             dx, dy = int(width * fraction), int(height * fraction)
             return image.crop(
-                (dx if "l" in sides else 0, dy if "t" in sides else 0,
-                 width - dx if "r" in sides else width, height - dy if "b" in sides else height)
-            )  # fmt: skip
+                (
+                    dx if "l" in sides else 0,
+                    dy if "t" in sides else 0,
+                    width - dx if "r" in sides else width,
+                    height - dy if "b" in sides else height,
+                )
+            )
 
         def pdq(copy: Image.Image) -> str:
             return hasher.pdq_hashes(np.asarray(copy))[0].hash
@@ -335,7 +343,10 @@ def test_decompression_bomb_message_quotes_the_declared_size():
 def test_bomb_posted_as_json_is_rejected_after_parsing():
     parser = EventParser({"x"}, clock=lambda: datetime(2026, 11, 29, tzinfo=UTC))
     record = {
-        "platform": "x", "post_id": "1", "account_id": "a", "posted_at": "2026-11-28T10:00:00Z",
+        "platform": "x",
+        "post_id": "1",
+        "account_id": "a",
+        "posted_at": "2026-11-28T10:00:00Z",
         "media": [{"kind": "image", "data_b64": base64.b64encode(png_declaring(30000, 30000)).decode()}],
     }
     post = parser.post(orjson.dumps(record))

@@ -26,18 +26,58 @@ pytestmark = pytest.mark.slow  # left out of `make check` (seconds each); `make 
 
 PARSER = EventParser({"x", "telegram"}, clock=lambda: datetime(2026, 11, 29, tzinfo=UTC))
 KINDS = ("post", "report", "status", "decision", "bank_change")
-FIELDS = ["platform", "post_id", "account_id", "account_handle", "text", "url", "lang", "media", "posted_at",
-          "observed_at", "reporter_id", "reason", "reported_at", "status", "source", "request_id", "alert_id",
-          "decision", "reviewer", "at", "op", "hash_type", "hash", "label", "kind", "pdq", "md5", "sha256",
-          "data_b64"]  # fmt: skip
+FIELDS = [
+    "platform",
+    "post_id",
+    "account_id",
+    "account_handle",
+    "text",
+    "url",
+    "lang",
+    "media",
+    "posted_at",
+    "observed_at",
+    "reporter_id",
+    "reason",
+    "reported_at",
+    "status",
+    "source",
+    "request_id",
+    "alert_id",
+    "decision",
+    "reviewer",
+    "at",
+    "op",
+    "hash_type",
+    "hash",
+    "label",
+    "kind",
+    "pdq",
+    "md5",
+    "sha256",
+    "data_b64",
+]
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80)
 json_values = st.recursive(
-    json_scalars | st.sampled_from(["x", "telegram", "2026-11-29T10:00:00Z", "0001-01-01T00:00:00Z",
-                                    "9999-12-31T23:59:59Z", "removed", "approve", "image", "add", "pdq"]),
+    json_scalars
+    | st.sampled_from(
+        [
+            "x",
+            "telegram",
+            "2026-11-29T10:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "removed",
+            "approve",
+            "image",
+            "add",
+            "pdq",
+        ]
+    ),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(FIELDS), children, max_size=6),
     max_leaves=25,
-)  # fmt: skip
+)
 records = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=10), json_values, max_size=14)
 
 
@@ -71,10 +111,20 @@ def test_any_bytes_are_an_event_or_an_invalid_event(kind, raw):
         (b'{"platform": NaN}', "invalid_json"),
         (b'{"platform": Infinity}', "invalid_json"),
         (b"[" * 5000 + b"]" * 5000, "invalid_json"),  # nesting deeper than any parser should follow
-        (b'{"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "0001-01-01T00:00:00Z"}', "invalid_timestamp"),
-        (b'{"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "9999-12-31T23:59:59Z"}', "invalid_timestamp"),
-        (b'{"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "2026-11-29T10:00:00Z", "text": "'
-         + b"a" * (65 * 1024) + b'"}', "too_large"),
+        (
+            b'{"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "0001-01-01T00:00:00Z"}',
+            "invalid_timestamp",
+        ),
+        (
+            b'{"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "9999-12-31T23:59:59Z"}',
+            "invalid_timestamp",
+        ),
+        (
+            b'{"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "2026-11-29T10:00:00Z", "text": "'
+            + b"a" * (65 * 1024)
+            + b'"}',
+            "too_large",
+        ),
     ],
 )
 def test_named_hostile_records_are_rejected_with_their_reason(raw, reason):
@@ -86,8 +136,13 @@ def test_named_hostile_records_are_rejected_with_their_reason(raw, reason):
 @given(data=st.binary(min_size=0, max_size=2000))
 def test_any_image_bytes_are_hashed_or_rejected_never_raised(data):
     pipeline = _pipeline()
-    record = {"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "2026-11-29T10:00:00Z",
-              "media": [{"kind": "image", "data_b64": base64.b64encode(data).decode()}]}  # fmt: skip
+    record = {
+        "platform": "x",
+        "post_id": "1",
+        "account_id": "a",
+        "posted_at": "2026-11-29T10:00:00Z",
+        "media": [{"kind": "image", "data_b64": base64.b64encode(data).decode()}],
+    }
     try:
         post = pipeline.parse_post(orjson.dumps(record))
     except InvalidEvent as error:
@@ -106,8 +161,13 @@ def _pipeline() -> Pipeline:
 
 
 def test_a_valid_record_survives_unknown_extra_fields():
-    record = {"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "2026-11-29T10:00:00Z",
-              "future_field": {"nested": [1, 2, 3]}}  # fmt: skip
+    record = {
+        "platform": "x",
+        "post_id": "1",
+        "account_id": "a",
+        "posted_at": "2026-11-29T10:00:00Z",
+        "future_field": {"nested": [1, 2, 3]},
+    }
     post = PARSER.post(json.dumps(record))
     assert post.extra["future_field"] == {"nested": [1, 2, 3]}
 
@@ -116,13 +176,31 @@ def test_a_valid_record_survives_unknown_extra_fields():
 
 VALID_VALUES = {
     "post": {"platform": "x", "post_id": "1", "account_id": "a", "posted_at": "2026-11-28T10:00:00Z", "text": "hi"},
-    "report": {"platform": "x", "post_id": "1", "reporter_id": "r", "reason": "spam", "reported_at": "2026-11-28T10:00:00Z"},
-    "status": {"platform": "x", "post_id": "1", "status": "removed", "observed_at": "2026-11-28T10:00:00Z", "source": "api"},
+    "report": {
+        "platform": "x",
+        "post_id": "1",
+        "reporter_id": "r",
+        "reason": "spam",
+        "reported_at": "2026-11-28T10:00:00Z",
+    },
+    "status": {
+        "platform": "x",
+        "post_id": "1",
+        "status": "removed",
+        "observed_at": "2026-11-28T10:00:00Z",
+        "source": "api",
+    },
     "decision": {"request_id": "tr-eDox", "decision": "approve", "reviewer": "r", "at": "2026-11-28T10:00:00Z"},
-}  # fmt: skip
-record_keys = st.none() | st.binary(max_size=40) | st.text(max_size=40) | st.sampled_from([b"x:1", "x:1", b"x:2", b"telegram:1"])
-record_values = (st.none() | st.binary(max_size=400) | records.map(lambda record: json.dumps(record).encode())
-                 | st.sampled_from([orjson.dumps(value) for value in VALID_VALUES.values()]))  # fmt: skip
+}
+record_keys = (
+    st.none() | st.binary(max_size=40) | st.text(max_size=40) | st.sampled_from([b"x:1", "x:1", b"x:2", b"telegram:1"])
+)
+record_values = (
+    st.none()
+    | st.binary(max_size=400)
+    | records.map(lambda record: json.dumps(record).encode())
+    | st.sampled_from([orjson.dumps(value) for value in VALID_VALUES.values()])
+)
 record_headers = st.none() | st.lists(st.tuples(st.text(max_size=20), st.none() | st.binary(max_size=40)), max_size=4)
 
 

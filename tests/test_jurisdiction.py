@@ -42,7 +42,9 @@ def decide(pipeline: Pipeline, platform: str, text: str):
 
 def test_pakistan_list_is_shipped_and_marked_for_the_operator_to_verify():
     problems = Problems()
-    organisations = {organisation.name: organisation for organisation in load_all_designations(ROOT / "config", problems)}
+    organisations = {
+        organisation.name: organisation for organisation in load_all_designations(ROOT / "config", problems)
+    }
     problems.raise_if_any()
     for name in ("Balochistan Liberation Army", "Balochistan Liberation Front", "Majeed Brigade"):
         designations = organisations[name].designations

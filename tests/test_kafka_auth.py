@@ -21,18 +21,33 @@ USER, PASSWORD = "modwatch", "a-scram-password-for-tests"
 
 def test_no_mechanism_means_no_authentication_and_an_incomplete_or_unsafe_setting_is_refused(tmp_path):
     assert kafka_auth.credentials({}) is None and kafka_auth.client_options({}) == {}
-    options = kafka_auth.client_options({"MODWATCH_KAFKA_SASL_MECHANISM": "scram-sha-512",
-                                         "MODWATCH_KAFKA_USERNAME": USER, "MODWATCH_KAFKA_PASSWORD": PASSWORD})  # fmt: skip
+    options = kafka_auth.client_options(
+        {
+            "MODWATCH_KAFKA_SASL_MECHANISM": "scram-sha-512",
+            "MODWATCH_KAFKA_USERNAME": USER,
+            "MODWATCH_KAFKA_PASSWORD": PASSWORD,
+        }
+    )
     assert options["security_protocol"] == "SASL_PLAINTEXT" and options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert options["sasl_plain_username"] == USER and options["sasl_plain_password"] == PASSWORD
     with pytest.raises(kafka_auth.KafkaAuthError) as raised:
-        kafka_auth.credentials({"MODWATCH_KAFKA_SASL_MECHANISM": "PLAIN", "MODWATCH_KAFKA_USERNAME": USER,
-                                "MODWATCH_KAFKA_CA_FILE": str(tmp_path / "missing.pem")})  # fmt: skip
+        kafka_auth.credentials(
+            {
+                "MODWATCH_KAFKA_SASL_MECHANISM": "PLAIN",
+                "MODWATCH_KAFKA_USERNAME": USER,
+                "MODWATCH_KAFKA_CA_FILE": str(tmp_path / "missing.pem"),
+            }
+        )
     message = str(raised.value)
     assert "MODWATCH_KAFKA_PASSWORD: required" in message and "missing.pem' is not a file" in message
     with pytest.raises(kafka_auth.KafkaAuthError, match="PLAIN sends the password in clear"):
-        kafka_auth.credentials({"MODWATCH_KAFKA_SASL_MECHANISM": "PLAIN", "MODWATCH_KAFKA_USERNAME": USER,
-                                "MODWATCH_KAFKA_PASSWORD": PASSWORD})  # fmt: skip
+        kafka_auth.credentials(
+            {
+                "MODWATCH_KAFKA_SASL_MECHANISM": "PLAIN",
+                "MODWATCH_KAFKA_USERNAME": USER,
+                "MODWATCH_KAFKA_PASSWORD": PASSWORD,
+            }
+        )
 
 
 async def _round_trip(bootstrap: str, prefix: str, options: dict) -> dict:
@@ -45,8 +60,13 @@ async def _round_trip(bootstrap: str, prefix: str, options: dict) -> dict:
         await producer.send_and_wait(f"{prefix}.posts", key=key, value=value)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(f"{prefix}.takedown-requests", bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", **options)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        f"{prefix}.takedown-requests",
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        **options,
+    )
     await consumer.start()
     try:
         record = await asyncio.wait_for(consumer.getone(), timeout=60)
@@ -58,13 +78,23 @@ async def _round_trip(bootstrap: str, prefix: str, options: dict) -> dict:
 @pytest.mark.kafka
 def test_a_worker_with_scram_credentials_works_on_a_broker_that_demands_them(worker_env, tmp_path):
     port = free_port_pair()
-    broker_env = dict(os.environ, MODWATCH_KAFKA_PORT=str(port), MODWATCH_KAFKA_DATA=str(tmp_path / "broker"),
-                      MODWATCH_KAFKA_SCRAM_USER=USER, MODWATCH_KAFKA_SCRAM_PASSWORD=PASSWORD)  # fmt: skip
+    broker_env = dict(
+        os.environ,
+        MODWATCH_KAFKA_PORT=str(port),
+        MODWATCH_KAFKA_DATA=str(tmp_path / "broker"),
+        MODWATCH_KAFKA_SCRAM_USER=USER,
+        MODWATCH_KAFKA_SCRAM_PASSWORD=PASSWORD,
+    )
     subprocess.run([str(LAUNCHER), "start"], env=broker_env, check=True, capture_output=True)
     sasl = f"127.0.0.1:{port + 2}"
     auth = {"MODWATCH_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "MODWATCH_KAFKA_USERNAME": USER}
-    env = dict(worker_env, MODWATCH_BROKER=f"kafka://{sasl}", KAFKA_BOOTSTRAP_SERVERS=sasl, MODWATCH_KAFKA_PASSWORD=PASSWORD,
-               **auth)  # fmt: skip
+    env = dict(
+        worker_env,
+        MODWATCH_BROKER=f"kafka://{sasl}",
+        KAFKA_BOOTSTRAP_SERVERS=sasl,
+        MODWATCH_KAFKA_PASSWORD=PASSWORD,
+        **auth,
+    )
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         worker.start()

@@ -22,11 +22,23 @@ def pipeline() -> Pipeline:
 
 def flagged(action="takedown", post_id="p1") -> dict:
     return {
-        "platform": "x", "post_id": post_id, "account_id": "a", "url": None, "action": action,
-        "severity": "critical", "categories": ["terrorism_promotion"], "posted_at": T0.isoformat(),
-        "findings": [{"detector": "designated_organisation", "category": "terrorism_promotion", "score": 0.9,
-                      "evidence": {"organisations": ["QDe.132"]}}],
-    }  # fmt: skip
+        "platform": "x",
+        "post_id": post_id,
+        "account_id": "a",
+        "url": None,
+        "action": action,
+        "severity": "critical",
+        "categories": ["terrorism_promotion"],
+        "posted_at": T0.isoformat(),
+        "findings": [
+            {
+                "detector": "designated_organisation",
+                "category": "terrorism_promotion",
+                "score": 0.9,
+                "evidence": {"organisations": ["QDe.132"]},
+            }
+        ],
+    }
 
 
 def status(kind: str, at: datetime) -> dict:
@@ -60,8 +72,13 @@ def test_removal_closes_the_request_and_measures_time_to_removal(pipeline):
     request = outcome.state["request"]
     assert request["state"] == "removed" and request["removal_status"] == "geo_blocked"
     assert request["time_to_removal_seconds"] == 5 * 3600 and request["within_deadline"] is True
-    assert outcome.removal == {"platform": "x", "jurisdiction": "PK", "category": "terrorism_promotion",
-                               "seconds": 5 * 3600.0, "within_deadline": True}  # fmt: skip
+    assert outcome.removal == {
+        "platform": "x",
+        "jurisdiction": "PK",
+        "category": "terrorism_promotion",
+        "seconds": 5 * 3600.0,
+        "within_deadline": True,
+    }
 
 
 def test_removal_after_the_deadline_is_counted_late(pipeline):
@@ -114,8 +131,15 @@ def test_review_waits_then_approval_starts_the_clock(pipeline):
     assert pending.state["request"]["state"] == "pending_review" and pending.requests == []
     assert pending.state["request"]["requested_at"] is None
     approved_at = T0 + timedelta(hours=3)
-    decision = {"decision": "approve", "reviewer": "rev-1", "reason": "clear glorification", "at": approved_at.isoformat()}
-    outcome = lifecycle.on_decision(pending.state, decision, lambda draft: pipeline.stamp(draft, approved_at), approved_at)
+    decision = {
+        "decision": "approve",
+        "reviewer": "rev-1",
+        "reason": "clear glorification",
+        "at": approved_at.isoformat(),
+    }
+    outcome = lifecycle.on_decision(
+        pending.state, decision, lambda draft: pipeline.stamp(draft, approved_at), approved_at
+    )
     assert outcome.state["request"]["state"] == "requested"
     assert outcome.state["request"]["requested_at"] == approved_at.isoformat()
     assert outcome.state["transition"]["cause"]["reviewer"] == "rev-1"
@@ -174,7 +198,9 @@ def test_request_ids_are_stable_and_name_their_item():
 
 
 def test_each_shipped_jurisdiction_gives_its_deadline(pipeline):
-    hours = {code: jurisdiction.deadline.total_seconds() / 3600 for code, jurisdiction in pipeline.jurisdictions.items()}
+    hours = {
+        code: jurisdiction.deadline.total_seconds() / 3600 for code, jurisdiction in pipeline.jurisdictions.items()
+    }
     assert hours == {"PK": 48, "EU": 1, "DE": 24, "IN": 3, "AU": 24}
     assert all(jurisdiction.citation and jurisdiction.legal_basis for jurisdiction in pipeline.jurisdictions.values())
 
@@ -184,8 +210,12 @@ def test_category_and_emergency_deadlines_override_the_default(pipeline):
     assert germany.deadline_for(["hate"], "high") == timedelta(days=7)
     assert germany.deadline_for(["terrorism_promotion", "hate"], "critical") == timedelta(hours=24)
     pakistan = pipeline.jurisdictions["PK"]
-    assert pakistan.deadline_for(["terrorism_promotion"], "critical") == timedelta(hours=48)  # no emergency severities shipped
-    emergency = type(pakistan)(**{**{f: getattr(pakistan, f) for f in pakistan.__slots__}, "emergency_severities": frozenset({"critical"})})
+    assert pakistan.deadline_for(["terrorism_promotion"], "critical") == timedelta(
+        hours=48
+    )  # no emergency severities shipped
+    emergency = type(pakistan)(
+        **{**{f: getattr(pakistan, f) for f in pakistan.__slots__}, "emergency_severities": frozenset({"critical"})}
+    )
     assert emergency.deadline_for(["terrorism_promotion"], "critical") == timedelta(hours=12)
 
 
@@ -195,7 +225,9 @@ def test_platform_override_picks_the_request_jurisdiction(tmp_path):
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
     platforms = config / "platforms.yaml"
-    platforms.write_text(platforms.read_text().replace("  tiktok: {name: TikTok}", "  tiktok: {name: TikTok, jurisdiction: EU}"))
+    platforms.write_text(
+        platforms.read_text().replace("  tiktok: {name: TikTok}", "  tiktok: {name: TikTok, jurisdiction: EU}")
+    )
     pipeline = Pipeline.from_config_dir(config)
     request = pipeline.takedown_request(dict(flagged(), platform="tiktok"), T0)
     assert request["jurisdiction"] == "EU" and request["deadline"] == (T0 + timedelta(hours=1)).isoformat()
@@ -203,7 +235,13 @@ def test_platform_override_picks_the_request_jurisdiction(tmp_path):
 
 
 def report(n: int, at: datetime) -> dict:
-    return {"platform": "x", "post_id": "p1", "reporter_id": f"r{n}", "reason": "terrorism", "reported_at": at.isoformat()}
+    return {
+        "platform": "x",
+        "post_id": "p1",
+        "reporter_id": f"r{n}",
+        "reason": "terrorism",
+        "reported_at": at.isoformat(),
+    }
 
 
 def test_report_velocity_alerts_once_when_the_threshold_is_crossed_in_the_window():
@@ -235,10 +273,13 @@ def test_the_same_report_twice_counts_once_but_two_reporters_in_one_second_count
 
 def test_reappearance_records_both_transitions_for_the_ledger(pipeline):
     state = requested(pipeline).state
-    removed = lifecycle.on_status(dict(state, new_transitions=[]), status("removed", T0 + timedelta(hours=1)), None, T0).state
+    removed = lifecycle.on_status(
+        dict(state, new_transitions=[]), status("removed", T0 + timedelta(hours=1)), None, T0
+    ).state
     later = T0 + timedelta(days=2)
-    outcome = lifecycle.on_status(dict(removed, new_transitions=[]), status("available", later),
-                                  lambda old: pipeline.reopen(old, later), later)  # fmt: skip
+    outcome = lifecycle.on_status(
+        dict(removed, new_transitions=[]), status("available", later), lambda old: pipeline.reopen(old, later), later
+    )
     transitions = outcome.state["new_transitions"]
     assert [(t["from"], t["to"]) for t in transitions] == [("removed", "reappeared"), ("new", "requested")]
     records = [lifecycle.ledger_record(outcome.state, transition) for transition in transitions]
@@ -249,9 +290,15 @@ def test_reappearance_records_both_transitions_for_the_ledger(pipeline):
 
 
 def delivery(request_id: str, delivered: bool, at: datetime | None = None) -> dict:
-    return {"request_id": request_id, "delivered": delivered, "delivered_at": at.isoformat() if at else None,
-            "channel": "webhook", "attempts": 3, "outcome": "delivered" if delivered else "failed",
-            "reason": None if delivered else "HTTP 503 after 3 attempts"}  # fmt: skip
+    return {
+        "request_id": request_id,
+        "delivered": delivered,
+        "delivered_at": at.isoformat() if at else None,
+        "channel": "webhook",
+        "attempts": 3,
+        "outcome": "delivered" if delivered else "failed",
+        "reason": None if delivered else "HTTP 503 after 3 attempts",
+    }
 
 
 def test_the_clock_starts_at_the_first_successful_delivery(pipeline):
@@ -263,7 +310,9 @@ def test_the_clock_starts_at_the_first_successful_delivery(pipeline):
     assert request["requested_at"] == at.isoformat() and request["delivered_at"] == at.isoformat()
     assert request["deadline"] == (at + timedelta(hours=48)).isoformat()
     assert outcome.state["transition"]["cause"]["type"] == "delivery"
-    again = lifecycle.on_delivery(outcome.state, delivery(request_id, True, at + timedelta(minutes=1)), pipeline.stamp, at)
+    again = lifecycle.on_delivery(
+        outcome.state, delivery(request_id, True, at + timedelta(minutes=1)), pipeline.stamp, at
+    )
     assert again is lifecycle.NOTHING  # a replayed result does not move the clock
 
 
@@ -272,8 +321,14 @@ def test_an_undeliverable_request_ends_visibly_with_a_critical_alert(pipeline):
     outcome = lifecycle.on_delivery(state, delivery(state["request"]["request_id"], False), pipeline.stamp, T0)
     assert outcome.state["request"]["state"] == "delivery_failed"
     [alert] = outcome.alerts
-    assert (alert["type"], alert["severity"], alert["reason"]) == ("delivery_failed", "critical", "HTTP 503 after 3 attempts")
-    assert lifecycle.on_tick(outcome.state, T0 + timedelta(days=5), SETTINGS) is lifecycle.NOTHING  # closed: no overdue alerts
+    assert (alert["type"], alert["severity"], alert["reason"]) == (
+        "delivery_failed",
+        "critical",
+        "HTTP 503 after 3 attempts",
+    )
+    assert (
+        lifecycle.on_tick(outcome.state, T0 + timedelta(days=5), SETTINGS) is lifecycle.NOTHING
+    )  # closed: no overdue alerts
 
 
 REDELIVER = lifecycle.LifecycleSettings(expire_after=timedelta(days=30), redeliver_after=timedelta(minutes=30))
@@ -292,7 +347,9 @@ def test_an_undelivered_request_is_sent_again_once_per_interval_however_late_the
 
 def test_a_delivered_request_is_never_sent_again(pipeline):
     state = requested(pipeline).state
-    delivered = lifecycle.on_delivery(state, delivery(state["request"]["request_id"], True, T0), pipeline.stamp, T0).state
+    delivered = lifecycle.on_delivery(
+        state, delivery(state["request"]["request_id"], True, T0), pipeline.stamp, T0
+    ).state
     assert lifecycle.next_check(delivered, REDELIVER) == T0 + timedelta(hours=48)  # the deadline, not a redelivery
     assert lifecycle.on_tick(delivered, T0 + timedelta(hours=1), REDELIVER) is lifecycle.NOTHING
 

@@ -57,39 +57,85 @@ def test_scripted_lifecycle_gives_the_expected_states_ledger_histogram_and_overd
     env = fast_deadline_env
     prefix = env["MODWATCH_TOPIC_PREFIX"]
     start_worker(env)
-    produce(kafka_bootstrap, f"{prefix}.posts", [
-        post("x", "removed-fast", VIOLATING),
-        post("x", "ignored", VIOLATING),
-        post("tiktok", "approved", NAME_ONLY),
-        post("tiktok", "dismissed", NAME_ONLY),
-    ])  # fmt: skip
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.posts",
+        [
+            post("x", "removed-fast", VIOLATING),
+            post("x", "ignored", VIOLATING),
+            post("tiktok", "approved", NAME_ONLY),
+            post("tiktok", "dismissed", NAME_ONLY),
+        ],
+    )
     requests = dict(consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=2, settle=0.5))
     requested_at = datetime.fromisoformat(requests["x:removed-fast"]["requested_at"])
 
     # The platform removes one item 3 s after the request, reports it twice, and out of order
     # a stale "available" from before the removal arrives last.
     removed_at = requested_at + timedelta(seconds=3)
-    produce(kafka_bootstrap, f"{prefix}.platform-status", [
-        status("x", "removed-fast", "removed", removed_at),
-        status("x", "removed-fast", "removed", removed_at + timedelta(seconds=30)),
-        status("x", "removed-fast", "available", requested_at + timedelta(seconds=1)),
-    ])  # fmt: skip
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.platform-status",
+        [
+            status("x", "removed-fast", "removed", removed_at),
+            status("x", "removed-fast", "removed", removed_at + timedelta(seconds=30)),
+            status("x", "removed-fast", "available", requested_at + timedelta(seconds=1)),
+        ],
+    )
     alerts = dict(consume(kafka_bootstrap, f"{prefix}.alerts", expect=4, settle=0.5))
     review_request_ids = {key: alerts[key]["request_id"] for key in ("tiktok:approved", "tiktok:dismissed")}
-    produce(kafka_bootstrap, f"{prefix}.decisions", [
-        (None, orjson.dumps({"request_id": review_request_ids["tiktok:approved"], "decision": "approve",
-                             "reviewer": "rev-1", "reason": "glorifies", "at": requested_at.isoformat()})),
-        (None, orjson.dumps({"alert_id": "detection:tiktok:dismissed", "decision": "reject",
-                             "reviewer": "rev-2", "reason": "documentary", "at": requested_at.isoformat()})),
-        (None, b'{"decision": "approve", "reviewer": "rev-3"}'),
-    ])  # fmt: skip
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.decisions",
+        [
+            (
+                None,
+                orjson.dumps(
+                    {
+                        "request_id": review_request_ids["tiktok:approved"],
+                        "decision": "approve",
+                        "reviewer": "rev-1",
+                        "reason": "glorifies",
+                        "at": requested_at.isoformat(),
+                    }
+                ),
+            ),
+            (
+                None,
+                orjson.dumps(
+                    {
+                        "alert_id": "detection:tiktok:dismissed",
+                        "decision": "reject",
+                        "reviewer": "rev-2",
+                        "reason": "documentary",
+                        "at": requested_at.isoformat(),
+                    }
+                ),
+            ),
+            (None, b'{"decision": "approve", "reviewer": "rev-3"}'),
+        ],
+    )
 
     # Five users report "ignored" within the report-velocity window.
-    produce(kafka_bootstrap, f"{prefix}.reports", [
-        (b"x:ignored", orjson.dumps({"platform": "x", "post_id": "ignored", "reporter_id": f"user-{n}",
-                                     "reason": "terrorism", "reported_at": requested_at.isoformat()}))
-        for n in range(5)
-    ])  # fmt: skip
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.reports",
+        [
+            (
+                b"x:ignored",
+                orjson.dumps(
+                    {
+                        "platform": "x",
+                        "post_id": "ignored",
+                        "reporter_id": f"user-{n}",
+                        "reason": "terrorism",
+                        "reported_at": requested_at.isoformat(),
+                    }
+                ),
+            )
+            for n in range(5)
+        ],
+    )
 
     # "ignored" is never removed: its 6-second deadline passes, then twice that.
     time.sleep(14)
@@ -117,15 +163,26 @@ def test_scripted_lifecycle_gives_the_expected_states_ledger_histogram_and_overd
     assert [(letter["reason"], letter["field"]) for _, letter in dead] == [("missing_field", "request_id")]
 
     exposed = metrics(env)
-    assert re.search(r'modwatch_time_to_removal_seconds_count\{category="terrorism_promotion",jurisdiction="PK",platform="x"\} 1\.0', exposed)
-    assert re.search(r'modwatch_time_to_removal_seconds_bucket\{category="terrorism_promotion",jurisdiction="PK",le="60\.0",platform="x"\} 1\.0', exposed)
+    assert re.search(
+        r'modwatch_time_to_removal_seconds_count\{category="terrorism_promotion",jurisdiction="PK",platform="x"\} 1\.0',
+        exposed,
+    )
+    assert re.search(
+        r'modwatch_time_to_removal_seconds_bucket\{category="terrorism_promotion",jurisdiction="PK",le="60\.0",platform="x"\} 1\.0',
+        exposed,
+    )
     assert 'modwatch_removals_total{platform="x",within_deadline="yes"} 1.0' in exposed
     assert 'modwatch_review_decisions_total{decision="reject",detector="designated_organisation"} 1.0' in exposed
     assert 'modwatch_takedown_requests_overdue{platform="x"} 1.0' in exposed
 
     # The same figures from the ledger, as `modwatch report` reads it after any restart.
-    report = subprocess.run([sys.executable, "-m", "streams.cli", "report", "--format", "json"],
-                            env=env, cwd=ROOT, capture_output=True, check=True)  # fmt: skip
+    report = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "report", "--format", "json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
     x = orjson.loads(report.stdout)["platform"]["x"]
     assert (x["requests"], x["removed"], x["open"], x["overdue"]) == (2, 1, 1, 1)
     # One of two removed 3 s after the emitted request time, a few ms less after delivery: S = 1/2.
@@ -137,15 +194,22 @@ def test_open_requests_and_their_clocks_survive_kill_9(worker_env, start_worker,
     worker = start_worker()
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", f"k{n}", VIOLATING) for n in range(3)])
     before = dict(consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=3, settle=0.5))
-    delivered = {record["post_id"]: record["requested_at"] for _, record in consume(
-        kafka_bootstrap, f"{prefix}.ledger", expect=9, settle=0.5) if record.get("cause", {}).get("type") == "delivery"}  # fmt: skip
+    delivered = {
+        record["post_id"]: record["requested_at"]
+        for _, record in consume(kafka_bootstrap, f"{prefix}.ledger", expect=9, settle=0.5)
+        if record.get("cause", {}).get("type") == "delivery"
+    }
     assert len(delivered) == 3
     worker.kill()
 
     start_worker()
     requested_at = datetime.fromisoformat(before["x:k0"]["requested_at"])
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", f"k{n}", VIOLATING) for n in range(3)])
-    produce(kafka_bootstrap, f"{prefix}.platform-status", [status("x", "k0", "removed", requested_at + timedelta(seconds=42))])
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.platform-status",
+        [status("x", "k0", "removed", requested_at + timedelta(seconds=42))],
+    )
     ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=10, settle=3.0)
     removals = [record for _, record in ledger if record.get("to") == "removed"]
     assert len(removals) == 1

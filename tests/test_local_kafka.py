@@ -68,5 +68,7 @@ def test_start_twice_then_stop_leaves_no_process_and_no_stray_files(tmp_path, tm
     for folder in before:
         # Other processes on a shared machine may write to /tmp; a stray file of
         # ours would carry the broker's name or port.
-        new = {path for path in after[folder] - before[folder] if "kafka" in path.name.lower() or str(port) in path.name}
+        new = {
+            path for path in after[folder] - before[folder] if "kafka" in path.name.lower() or str(port) in path.name
+        }
         assert new == set(), f"files left outside the data folder: {sorted(new)}"

@@ -18,7 +18,6 @@ from tests.conftest import ROOT, consume, post, produce
 pytestmark = pytest.mark.slow  # left out of `make check` (seconds each); `make test` runs it
 
 
-
 IMAGES = ROOT / "tests" / "data" / "pdq" / "images"
 VIOLATING = "Join the Tehrik-e-Taliban today. Long live TTP!"
 
@@ -84,14 +83,25 @@ def test_bank_match_live_bank_change_and_reupload_loop(bank_env, start_worker, k
 
     # 2. A bank add on the topic: a later post matches, no restart.
     live = drawing(1)
-    change = {"op": "add", "hash_type": "pdq", "hash": pdq_of(live), "label": "live-add", "source": "analyst-7",
-              "at": "2026-11-29T10:00:00Z"}  # fmt: skip
-    produce(kafka_bootstrap, f"{prefix}.hashbank", [(f"pdq:{change['hash']}".encode(), orjson.dumps(change)),
-                                                    (b"pdq:bad", b'{"op": "add", "hash_type": "pdq"}')])  # fmt: skip
+    change = {
+        "op": "add",
+        "hash_type": "pdq",
+        "hash": pdq_of(live),
+        "label": "live-add",
+        "source": "analyst-7",
+        "at": "2026-11-29T10:00:00Z",
+    }
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.hashbank",
+        [(f"pdq:{change['hash']}".encode(), orjson.dumps(change)), (b"pdq:bad", b'{"op": "add", "hash_type": "pdq"}')],
+    )
     time.sleep(3)
     produce(kafka_bootstrap, f"{prefix}.posts", [image_post("tiktok", "live", live)])
     requests = dict(consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=2, settle=0.5))
-    live_findings = [item["evidence"] for item in requests["tiktok:live"]["evidence"] if item["detector"] == "media_hash"]
+    live_findings = [
+        item["evidence"] for item in requests["tiktok:live"]["evidence"] if item["detector"] == "media_hash"
+    ]
     assert [found["source"] for found in live_findings] == ["analyst-7"]
     dead = consume(kafka_bootstrap, f"{prefix}.deadletter", expect=1, settle=0.5)
     assert [(letter["reason"], letter["field"]) for _, letter in dead] == [("missing_field", "hash")]
@@ -102,13 +112,20 @@ def test_bank_match_live_bank_change_and_reupload_loop(bank_env, start_worker, k
     requests = dict(consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=3, settle=0.5))
     original = requests["x:original"]
     removed_at = datetime.fromisoformat(original["requested_at"]) + timedelta(seconds=5)
-    status = {"platform": "x", "post_id": "original", "status": "removed", "observed_at": removed_at.isoformat(),
-              "source": "test"}  # fmt: skip
+    status = {
+        "platform": "x",
+        "post_id": "original",
+        "status": "removed",
+        "observed_at": removed_at.isoformat(),
+        "source": "test",
+    }
     produce(kafka_bootstrap, f"{prefix}.platform-status", [(b"x:original", orjson.dumps(status))])
     time.sleep(3)
     produce(kafka_bootstrap, f"{prefix}.posts", [image_post("telegram", "reupload", unseen, text="look at this")])
     requests = dict(consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=4, settle=0.5))
-    evidence = [item["evidence"] for item in requests["telegram:reupload"]["evidence"] if item["detector"] == "media_hash"]
+    evidence = [
+        item["evidence"] for item in requests["telegram:reupload"]["evidence"] if item["detector"] == "media_hash"
+    ]
     assert evidence and evidence[0]["source"] == f"confirmed:{original['request_id']}"
 
 
@@ -118,13 +135,19 @@ def test_undecodable_and_bomb_images_go_to_the_dead_letter(worker_env, start_wor
     worker = start_worker()
     bomb = io.BytesIO()
     Image.new("1", (20000, 20000)).save(bomb, "PNG")  # 400 MP of one bit: a few kilobytes compressed
-    produce(kafka_bootstrap, f"{prefix}.posts", [
-        image_post("x", "garbage", b"\x89PNG\r\n\x1a\nnot really an image"),
-        image_post("x", "bomb", bomb.getvalue()),
-    ])  # fmt: skip
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.posts",
+        [
+            image_post("x", "garbage", b"\x89PNG\r\n\x1a\nnot really an image"),
+            image_post("x", "bomb", bomb.getvalue()),
+        ],
+    )
     dead = consume(kafka_bootstrap, f"{prefix}.deadletter", expect=2, settle=0.5)
     assert sorted((letter["reason"], letter["field"]) for _, letter in dead) == [
-        ("invalid_value", "media[0].data_b64"), ("too_large", "media[0].data_b64")]  # fmt: skip
+        ("invalid_value", "media[0].data_b64"),
+        ("too_large", "media[0].data_b64"),
+    ]
     assert worker.alive()
 
 
@@ -152,8 +175,12 @@ def test_scan_decides_image_posts_like_the_worker(bank_env, tmp_path):
     lines = [image_post("x", "banked", rotated)[1], image_post("x", "garbage", b"\x89PNG\r\n\x1a\nnope")[1]]
     posts = tmp_path / "posts.jsonl"
     posts.write_bytes(b"\n".join(lines) + b"\n")
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "scan", str(posts), "--config", bank_env["MODWATCH_CONFIG_DIR"]],
-                            cwd=ROOT, capture_output=True, check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "scan", str(posts), "--config", bank_env["MODWATCH_CONFIG_DIR"]],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
     [decision] = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert (decision["post_id"], decision["action"]) == ("banked", "takedown")
     finding = next(item for item in decision["findings"] if item["category"] == "terrorism_promotion")

@@ -235,7 +235,7 @@ KNOWN_LIMITATIONS = [
         id="en-counter-speech-praising-those-who-fought-a-group",
         marks=pytest.mark.xfail(
             strict=True,
-            reason="\"our heroes\" stands two words after the name; only parsing whom it praises would tell",
+            reason='"our heroes" stands two words after the name; only parsing whom it praises would tell',
         ),
     ),
 ]

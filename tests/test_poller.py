@@ -41,7 +41,9 @@ def test_the_guard_refuses_other_schemes_unknown_hosts_and_private_addresses(url
 
 
 def test_a_configured_host_or_subdomain_with_public_addresses_passes():
-    assert check_url("https://m.x.example/p/1", ["x.example"], resolve=fake_resolver("93.184.216.34"))[0] == "m.x.example"
+    assert (
+        check_url("https://m.x.example/p/1", ["x.example"], resolve=fake_resolver("93.184.216.34"))[0] == "m.x.example"
+    )
 
 
 def test_loopback_is_refused_unless_a_test_setting_allows_it():
@@ -78,8 +80,14 @@ async def site():
 
 @pytest.mark.parametrize(
     "path, verdict",
-    [("/gone", "removed"), ("/missing", "removed"), ("/withheld", "removed"), ("/up", "available"),
-     ("/moved", "unknown"), ("/huge", "available")],  # fmt: skip
+    [
+        ("/gone", "removed"),
+        ("/missing", "removed"),
+        ("/withheld", "removed"),
+        ("/up", "available"),
+        ("/moved", "unknown"),
+        ("/huge", "available"),
+    ],
 )
 async def test_verdicts_from_a_local_platform(site, path, verdict):
     async with aiohttp.ClientSession() as session:

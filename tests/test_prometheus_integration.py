@@ -44,7 +44,7 @@ CLEAN = "Lovely weather in Lahore today"
 # them is excluded only while Prometheus has no series of it; nothing else is.
 NOT_YET_PRODUCED = {
     "modwatch_rechecks_total": "only for platforms with a `recheck` section in platforms.yaml; the shipped config has "
-                               "none (tests/test_recheck_end_to_end.py polls a live worker's pages)",
+    "none (tests/test_recheck_end_to_end.py polls a live worker's pages)",
     "modwatch_hashbank_entries": "declared for the media hash bank; no code sets it yet",
 }
 
@@ -241,53 +241,87 @@ def test_prometheus_scrapes_the_documented_series_and_every_dashboard_query_retu
 
     # Wave 1: requests on three platforms, a review, a clean post, a malformed record;
     # some removals. Every labelled series is born here.
-    produce(kafka_bootstrap, f"{prefix}.posts", [
-        post("x", "w1-a", VIOLATING),
-        post("x", "w1-rejected", VIOLATING),
-        post("tiktok", "w1-fast", VIOLATING),
-        post("tiktok", "w1-slow", VIOLATING),
-        post("telegram", "w1-ignored", VIOLATING),
-        post("tiktok", "w1-review", NAME_ONLY),
-        post("facebook", "w1-clean", CLEAN),
-        (b"x:malformed", b"{not json"),
-    ])  # fmt: skip
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.posts",
+        [
+            post("x", "w1-a", VIOLATING),
+            post("x", "w1-rejected", VIOLATING),
+            post("tiktok", "w1-fast", VIOLATING),
+            post("tiktok", "w1-slow", VIOLATING),
+            post("telegram", "w1-ignored", VIOLATING),
+            post("tiktok", "w1-review", NAME_ONLY),
+            post("facebook", "w1-clean", CLEAN),
+            (b"x:malformed", b"{not json"),
+        ],
+    )
     requests = dict(consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=5, settle=0.5))
     produce(kafka_bootstrap, f"{prefix}.platform-status", removals(requests, FIRST_WAVE_REMOVALS))
-    wait_for_worker(env, [r'modwatch_removals_total\{platform="tiktok",within_deadline="no"\} 1\.0',
-                          r'modwatch_removals_total\{platform="x",within_deadline="yes"\} 1\.0'])  # fmt: skip
+    wait_for_worker(
+        env,
+        [
+            r'modwatch_removals_total\{platform="tiktok",within_deadline="no"\} 1\.0',
+            r'modwatch_removals_total\{platform="x",within_deadline="yes"\} 1\.0',
+        ],
+    )
     prometheus.wait_for_scrape_after(time.time())
 
     # Wave 2: the same kinds again, so every series increases while Prometheus watches.
     alerts = dict(consume(kafka_bootstrap, f"{prefix}.alerts", expect=6, settle=0.2))
-    produce(kafka_bootstrap, f"{prefix}.posts", [
-        post("x", "w2-a", VIOLATING),
-        post("x", "w2-b", VIOLATING),
-        post("x", "w2-open", VIOLATING),
-        post("tiktok", "w2-fast", VIOLATING),
-        post("tiktok", "w2-slow", VIOLATING),
-        post("x", "w1-a", VIOLATING),  # already requested: a suppressed duplicate
-        post("facebook", "w2-clean", CLEAN),
-        (b"x:malformed-2", b"{not json either"),
-    ])  # fmt: skip
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.posts",
+        [
+            post("x", "w2-a", VIOLATING),
+            post("x", "w2-b", VIOLATING),
+            post("x", "w2-open", VIOLATING),
+            post("tiktok", "w2-fast", VIOLATING),
+            post("tiktok", "w2-slow", VIOLATING),
+            post("x", "w1-a", VIOLATING),  # already requested: a suppressed duplicate
+            post("facebook", "w2-clean", CLEAN),
+            (b"x:malformed-2", b"{not json either"),
+        ],
+    )
     requests = dict(consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=10, settle=0.5))
     requested_at = datetime.fromisoformat(requests["x:w1-rejected"]["requested_at"])
-    produce(kafka_bootstrap, f"{prefix}.platform-status", [
-        *removals(requests, SECOND_WAVE_REMOVALS),
-        status("x:w1-rejected", "rejected", requested_at + timedelta(seconds=60)),
-    ])  # fmt: skip
-    produce(kafka_bootstrap, f"{prefix}.decisions", [
-        (None, orjson.dumps({"request_id": alerts["tiktok:w1-review"]["request_id"], "decision": "approve",
-                             "reviewer": "rev-1", "reason": "glorifies", "at": requested_at.isoformat()})),
-    ])  # fmt: skip
-    wait_for_worker(env, [
-        r'modwatch_removals_total\{platform="tiktok",within_deadline="no"\} 2\.0',
-        r'modwatch_removals_total\{platform="tiktok",within_deadline="yes"\} 2\.0',
-        r'modwatch_removals_total\{platform="x",within_deadline="yes"\} 3\.0',
-        r'modwatch_rejections_total\{platform="x"\} 1\.0',
-        r'modwatch_review_decisions_total\{decision="approve",detector="\w+"\} 1\.0',
-        r'modwatch_duplicates_suppressed_total\{output="takedown_request"\} [1-9]',
-        r'modwatch_takedown_requests_overdue\{platform="telegram"\} 1\.0',
-    ])  # fmt: skip
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.platform-status",
+        [
+            *removals(requests, SECOND_WAVE_REMOVALS),
+            status("x:w1-rejected", "rejected", requested_at + timedelta(seconds=60)),
+        ],
+    )
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.decisions",
+        [
+            (
+                None,
+                orjson.dumps(
+                    {
+                        "request_id": alerts["tiktok:w1-review"]["request_id"],
+                        "decision": "approve",
+                        "reviewer": "rev-1",
+                        "reason": "glorifies",
+                        "at": requested_at.isoformat(),
+                    }
+                ),
+            ),
+        ],
+    )
+    wait_for_worker(
+        env,
+        [
+            r'modwatch_removals_total\{platform="tiktok",within_deadline="no"\} 2\.0',
+            r'modwatch_removals_total\{platform="tiktok",within_deadline="yes"\} 2\.0',
+            r'modwatch_removals_total\{platform="x",within_deadline="yes"\} 3\.0',
+            r'modwatch_rejections_total\{platform="x"\} 1\.0',
+            r'modwatch_review_decisions_total\{decision="approve",detector="\w+"\} 1\.0',
+            r'modwatch_duplicates_suppressed_total\{output="takedown_request"\} [1-9]',
+            r'modwatch_takedown_requests_overdue\{platform="telegram"\} 1\.0',
+        ],
+    )
     # One more tick refreshes the open and overdue gauges after the last event.
     time.sleep(1.5)
     prometheus.wait_for_scrape_after(time.time())
@@ -303,19 +337,38 @@ def test_prometheus_scrapes_the_documented_series_and_every_dashboard_query_retu
 
     # Every configured platform has a series from the start (zero where no post came).
     assert prometheus.values("sum by (platform) (modwatch_posts_processed_total)", "platform") == {
-        ("x",): 6, ("tiktok",): 5, ("telegram",): 1, ("facebook",): 2, ("instagram",): 0, ("youtube",): 0,
-    }  # fmt: skip
+        ("x",): 6,
+        ("tiktok",): 5,
+        ("telegram",): 1,
+        ("facebook",): 2,
+        ("instagram",): 0,
+        ("youtube",): 0,
+    }
     assert prometheus.values('modwatch_deadletters_total{topic=~".+[.]posts"}', "reason") == {("invalid_json",): 2}
-    requested = prometheus.values("sum by (platform, jurisdiction) (modwatch_takedown_requests_total)", "platform", "jurisdiction")
+    requested = prometheus.values(
+        "sum by (platform, jurisdiction) (modwatch_takedown_requests_total)", "platform", "jurisdiction"
+    )
     assert {labels: count for labels, count in requested.items() if count} == {
-        ("x", "PK"): 5, ("tiktok", "EU"): 5, ("telegram", "IN"): 1,
-    }  # fmt: skip
-    assert prometheus.values('sum by (output) (modwatch_duplicates_suppressed_total)', "output")[("takedown_request",)] >= 1
+        ("x", "PK"): 5,
+        ("tiktok", "EU"): 5,
+        ("telegram", "IN"): 1,
+    }
+    assert (
+        prometheus.values("sum by (output) (modwatch_duplicates_suppressed_total)", "output")[("takedown_request",)]
+        >= 1
+    )
     # The open and overdue gauges have a series for every configured platform, zero or not.
-    configured = {(name,) for name in yaml.safe_load((Path(env["MODWATCH_CONFIG_DIR"]) / "platforms.yaml").read_text())["platforms"]}
+    configured = {
+        (name,)
+        for name in yaml.safe_load((Path(env["MODWATCH_CONFIG_DIR"]) / "platforms.yaml").read_text())["platforms"]
+    }
     open_requests = prometheus.values("sum by (platform) (modwatch_takedown_requests_open)", "platform")
     assert set(open_requests) == configured
-    assert {platform: count for platform, count in open_requests.items() if count} == {("x",): 1, ("tiktok",): 1, ("telegram",): 1}
+    assert {platform: count for platform, count in open_requests.items() if count} == {
+        ("x",): 1,
+        ("tiktok",): 1,
+        ("telegram",): 1,
+    }
     overdue = prometheus.values("sum by (platform) (modwatch_takedown_requests_overdue)", "platform")
     assert set(overdue) == configured
     assert {platform: count for platform, count in overdue.items() if count} == {("telegram",): 1}
@@ -352,7 +405,9 @@ def test_prometheus_scrapes_the_documented_series_and_every_dashboard_query_retu
     share = prometheus.values("job_platform:modwatch_removals_within_deadline:ratio_1d", "platform")
     assert share[("x",)] == 1.0 and 0.35 < share[("tiktok",)] < 0.65, share
     rules = prometheus.api("rules")["data"]["groups"]
-    unhealthy = [(rule["name"], rule.get("lastError")) for group in rules for rule in group["rules"] if rule["health"] != "ok"]
+    unhealthy = [
+        (rule["name"], rule.get("lastError")) for group in rules for rule in group["rules"] if rule["health"] != "ok"
+    ]
     assert not unhealthy, f"rules failing to evaluate: {unhealthy}"
     prometheus.wait_until(
         'ALERTS{alertname="ModwatchRequestsOverdue", platform="telegram"}',
@@ -375,6 +430,8 @@ def test_prometheus_scrapes_the_documented_series_and_every_dashboard_query_retu
             failures[where] = f"{promql}: no series"
         elif all(math.isnan(float(series["value"][1])) for series in result):
             failures[where] = f"{promql}: {len(result)} series, all NaN"
-    assert not failures, "dashboard queries without data:\n" + "\n".join(f"{where}: {why}" for where, why in failures.items())
+    assert not failures, "dashboard queries without data:\n" + "\n".join(
+        f"{where}: {why}" for where, why in failures.items()
+    )
     for where, reasons in excluded.items():
         warnings.warn(f"{where}: not checked, {'; '.join(reasons)}", stacklevel=1)

@@ -75,8 +75,11 @@ def recheck_config(tmp_path, hosts: str):
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
     platforms = config / "platforms.yaml"
-    text = re.sub(r"(?m)^  x:\n(    .*\n)+", "  x:\n    name: X\n    recheck: {interval_seconds: 0.5, hosts: [" + hosts + "]}\n",
-                  platforms.read_text())  # fmt: skip
+    text = re.sub(
+        r"(?m)^  x:\n(    .*\n)+",
+        "  x:\n    name: X\n    recheck: {interval_seconds: 0.5, hosts: [" + hosts + "]}\n",
+        platforms.read_text(),
+    )
     platforms.write_text(text)
     return config
 
@@ -84,8 +87,9 @@ def recheck_config(tmp_path, hosts: str):
 def test_a_page_gone_410_closes_the_request_at_the_time_the_page_gives(
     worker_env, start_worker, kafka_bootstrap, tmp_path, content_site
 ):
-    env = dict(worker_env, MODWATCH_CONFIG_DIR=str(recheck_config(tmp_path, "127.0.0.1")),
-               MODWATCH_RECHECK_ALLOW_LOOPBACK="1")  # fmt: skip
+    env = dict(
+        worker_env, MODWATCH_CONFIG_DIR=str(recheck_config(tmp_path, "127.0.0.1")), MODWATCH_RECHECK_ALLOW_LOOPBACK="1"
+    )
     prefix = env["MODWATCH_TOPIC_PREFIX"]
     start_worker(env)
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "up1", VIOLATING, url=content_site.url("up1"))])
@@ -106,9 +110,12 @@ def test_a_page_gone_410_closes_the_request_at_the_time_the_page_gives(
     assert [status["request_id"] for _, status in statuses] == [request["request_id"]]  # once: closed, not polled again
 
 
-def test_a_url_on_a_host_not_configured_is_never_fetched(worker_env, start_worker, kafka_bootstrap, tmp_path, content_site):
-    env = dict(worker_env, MODWATCH_CONFIG_DIR=str(recheck_config(tmp_path, "x.com")),
-               MODWATCH_RECHECK_ALLOW_LOOPBACK="1")  # fmt: skip
+def test_a_url_on_a_host_not_configured_is_never_fetched(
+    worker_env, start_worker, kafka_bootstrap, tmp_path, content_site
+):
+    env = dict(
+        worker_env, MODWATCH_CONFIG_DIR=str(recheck_config(tmp_path, "x.com")), MODWATCH_RECHECK_ALLOW_LOOPBACK="1"
+    )
     prefix = env["MODWATCH_TOPIC_PREFIX"]
     worker = start_worker(env)
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "up2", VIOLATING, url=content_site.url("up2"))])

@@ -17,16 +17,33 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 T0 = NOW - timedelta(days=3)
 
 
-def record(request_id, platform, state, *, removed_after_hours=None, category="terrorism_promotion",
-           deadline_hours=48, closed_after_hours=None, seq=2) -> dict:  # fmt: skip
+def record(
+    request_id,
+    platform,
+    state,
+    *,
+    removed_after_hours=None,
+    category="terrorism_promotion",
+    deadline_hours=48,
+    closed_after_hours=None,
+    seq=2,
+) -> dict:
     requested = T0
     at = requested + timedelta(hours=removed_after_hours or closed_after_hours or 0)
     return {
-        "request_id": request_id, "seq": seq, "to": state, "state": state, "at": at.isoformat(),
-        "platform": platform, "post_id": request_id, "jurisdiction": "PK", "categories": [category],
-        "requested_at": requested.isoformat(), "deadline": (requested + timedelta(hours=deadline_hours)).isoformat(),
+        "request_id": request_id,
+        "seq": seq,
+        "to": state,
+        "state": state,
+        "at": at.isoformat(),
+        "platform": platform,
+        "post_id": request_id,
+        "jurisdiction": "PK",
+        "categories": [category],
+        "requested_at": requested.isoformat(),
+        "deadline": (requested + timedelta(hours=deadline_hours)).isoformat(),
         "removed_at": (requested + timedelta(hours=removed_after_hours)).isoformat() if removed_after_hours else None,
-    }  # fmt: skip
+    }
 
 
 def hours(values):
@@ -51,8 +68,10 @@ def test_removals_and_censorings_at_the_same_time_count_the_removal_first():
 
 
 def test_open_requests_keep_a_platform_from_looking_fast():
-    records = [record("a", "slowapp", "removed", removed_after_hours=1),
-               record("b", "slowapp", "removed", removed_after_hours=1)]  # fmt: skip
+    records = [
+        record("a", "slowapp", "removed", removed_after_hours=1),
+        record("b", "slowapp", "removed", removed_after_hours=1),
+    ]
     records += [record(f"open{n}", "slowapp", "requested", seq=1) for n in range(3)]
     figures = report.build(report.observations(records, NOW))["platform"]["slowapp"]
     assert figures["naive_median_of_removed_seconds"] == 3600  # what an anecdote would say
@@ -72,8 +91,9 @@ def test_a_compressed_simulator_run_censors_open_requests_at_scaled_time_and_lea
 
 def test_one_platform_removing_two_categories_at_different_speeds_shows_both():
     records = [record(f"t{n}", "x", "removed", removed_after_hours=24) for n in range(3)]
-    records += [record(f"h{n}", "x", "removed", removed_after_hours=240, category="hate", deadline_hours=168)
-                for n in range(3)]  # fmt: skip
+    records += [
+        record(f"h{n}", "x", "removed", removed_after_hours=240, category="hate", deadline_hours=168) for n in range(3)
+    ]
     figures = report.build(report.observations(records, NOW + timedelta(days=20)))["platform_category"]
     assert figures["x / terrorism_promotion"]["km_median_seconds"] == 24 * 3600
     assert figures["x / hate"]["km_median_seconds"] == 240 * 3600
@@ -90,15 +110,31 @@ def test_the_last_record_of_each_request_wins_and_repeats_change_nothing():
 @pytest.mark.slow
 def test_report_command_reads_a_ledger_file_and_writes_a_png(tmp_path):
     ledger = tmp_path / "ledger.jsonl"
-    records = [record("a", "x", "removed", removed_after_hours=2), record("b", "telegram", "requested", seq=1),
-               record("c", "telegram", "removed", removed_after_hours=30)]  # fmt: skip
+    records = [
+        record("a", "x", "removed", removed_after_hours=2),
+        record("b", "telegram", "requested", seq=1),
+        record("c", "telegram", "removed", removed_after_hours=30),
+    ]
     # One line as `modwatch tail ledger` prints it, the others bare.
     lines = [orjson.dumps({"topic": "modwatch.ledger", "value": records[0]})] + [orjson.dumps(r) for r in records[1:]]
     ledger.write_bytes(b"\n".join(lines) + b"\n")
     png = tmp_path / "curves.png"
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "report", "--ledger", str(ledger), "--format", "json", "--plot", str(png)],
-        cwd=ROOT, capture_output=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "report",
+            "--ledger",
+            str(ledger),
+            "--format",
+            "json",
+            "--plot",
+            str(png),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
     )
     figures = orjson.loads(result.stdout)
     assert figures["platform"]["x"]["km_median_seconds"] == 7200
@@ -109,18 +145,29 @@ def test_report_command_reads_a_ledger_file_and_writes_a_png(tmp_path):
     assert width >= 600 and height >= 400
 
     markdown = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "report", "--ledger", str(ledger)], cwd=ROOT, capture_output=True, check=True
+        [sys.executable, "-m", "streams.cli", "report", "--ledger", str(ledger)],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
     ).stdout.decode()
     assert "Kaplan–Meier" in markdown and "| x |" in markdown
 
 
 def test_the_campaigns_section_says_how_long_after_the_first_sighting_each_platform_removed_a_copy():
-    alert = {"type": "campaign", "fingerprint": "text:abc", "accounts": ["x:a", "tiktok:b", "x:c"],
-             "platforms": ["tiktok", "x"], "items": ["x:1", "tiktok:2", "x:3"], "request_ids": ["r1", "r2", "r3"],
-             "first_seen": (T0 - timedelta(hours=1)).isoformat()}  # fmt: skip
-    records = [dict(record("r1", "x", "removed", removed_after_hours=5), request_id="r1"),
-               dict(record("r3", "x", "removed", removed_after_hours=2), request_id="r3"),
-               dict(record("r2", "tiktok", "requested", seq=1), request_id="r2")]  # fmt: skip
+    alert = {
+        "type": "campaign",
+        "fingerprint": "text:abc",
+        "accounts": ["x:a", "tiktok:b", "x:c"],
+        "platforms": ["tiktok", "x"],
+        "items": ["x:1", "tiktok:2", "x:3"],
+        "request_ids": ["r1", "r2", "r3"],
+        "first_seen": (T0 - timedelta(hours=1)).isoformat(),
+    }
+    records = [
+        dict(record("r1", "x", "removed", removed_after_hours=5), request_id="r1"),
+        dict(record("r3", "x", "removed", removed_after_hours=2), request_id="r3"),
+        dict(record("r2", "tiktok", "requested", seq=1), request_id="r2"),
+    ]
     [row] = report.campaigns_section([alert, {"type": "detection"}], records)
     assert row["first_removal_seconds"] == {"tiktok": None, "x": 3 * 3600}
     assert "| text:abc | 3 | 3 |" in report.render_campaigns([row]) and "x 3.0 h" in report.render_campaigns([row])

@@ -39,9 +39,9 @@ from aiohttp import ClientSession, web
 from scipy import stats
 
 import sim
+from detectors.configfile import ConfigError, Problems
 from detectors.events import EventParser, InvalidEvent
 from detectors.hashbank import load_bank_file
-from detectors.configfile import ConfigError, Problems
 from detectors.hashing import PDQ_CONFIDENT_MATCH_THRESHOLD, ImageHasher, hamming_distance
 from detectors.pipeline import Pipeline, request_id_for
 from sim.platforms import LatencyModel, PlatformBehaviour, PlatformsConfig, median_agrees
@@ -123,7 +123,9 @@ def test_watchlisted_posts_come_from_listed_accounts(traffic):
     watchlisted = [by_key[key] for key in generator.ground_truth.keys_of_kind("watchlisted")]
     assert watchlisted
     for post in watchlisted:
-        assert (post["platform"], post["account_id"]) == ("x", "acct-99") or post["account_handle"] == "@khorasan_voice_example"
+        assert (post["platform"], post["account_id"]) == ("x", "acct-99") or post[
+            "account_handle"
+        ] == "@khorasan_voice_example"
 
 
 def test_reports_favour_violating_posts_and_some_come_in_bursts(traffic):
@@ -141,8 +143,11 @@ def test_banned_reuploads_match_their_originals_within_31_bits(traffic):
     for image in generator.banned_images.values():
         assert image.quality >= 50, image.image_id
     originals = generator.ground_truth.reupload_originals()
-    images = {key.decode(): orjson.loads(value)["media"][0]["data_b64"]
-              for topic, key, value in events if topic == "posts" and b'"media"' in value}  # fmt: skip
+    images = {
+        key.decode(): orjson.loads(value)["media"][0]["data_b64"]
+        for topic, key, value in events
+        if topic == "posts" and b'"media"' in value
+    }
     distances = []
     for key, original in originals.items():
         copy = hasher.hash_bytes(base64.b64decode(images[key]))
@@ -179,13 +184,16 @@ def test_detector_pipeline_takes_down_violating_posts_and_leaves_benign_ones(con
     posts = [pipeline.parse_post(value) for topic, _, value in events if topic == "posts"]
     decisions = pipeline.scan(posts)
     truth = generator.ground_truth.posts
-    outcomes = Counter((truth[decision.post.key].kind, truth[decision.post.key].violating, decision.action)
-                       for decision in decisions)  # fmt: skip
+    outcomes = Counter(
+        (truth[decision.post.key].kind, truth[decision.post.key].violating, decision.action) for decision in decisions
+    )
     violating = [decision for decision in decisions if truth[decision.post.key].violating]
     taken_down = sum(decision.action == "takedown" for decision in violating)
     text_only = [decision for decision in violating if truth[decision.post.key].template]
     text_share = sum(decision.action == "takedown" for decision in text_only) / len(text_only)
-    print(f"\nviolating posts to takedown: {taken_down}/{len(violating)}; text templates {text_share:.1%}; {dict(outcomes)}")
+    print(
+        f"\nviolating posts to takedown: {taken_down}/{len(violating)}; text templates {text_share:.1%}; {dict(outcomes)}"
+    )
     assert text_share >= 0.95
     assert taken_down / len(violating) >= 0.95
     not_violating = [decision for decision in decisions if not truth[decision.post.key].violating]
@@ -196,13 +204,17 @@ def test_detector_pipeline_takes_down_violating_posts_and_leaves_benign_ones(con
 
 def test_every_template_language_and_obfuscation_is_flagged(config):
     """Each violating template, in each disguise, goes to takedown (not just most of a sample)."""
-    generator = Traffic(config.traffic.with_overrides(shares=MappingProxyType({"violating": 1.0}),
-                                                      obfuscated_share=0.5), start=START)  # fmt: skip
+    generator = Traffic(
+        config.traffic.with_overrides(shares=MappingProxyType({"violating": 1.0}), obfuscated_share=0.5), start=START
+    )
     pipeline = Pipeline.from_config_dir(ROOT / "config")
     posts = [pipeline.parse_post(value) for topic, _, value in generator.events(1500) if topic == "posts"]
     truth = generator.ground_truth.posts
-    missed = [(truth[d.post.key].template, truth[d.post.key].obfuscation, d.post.text)
-              for d in pipeline.scan(posts) if d.action != "takedown"]  # fmt: skip
+    missed = [
+        (truth[d.post.key].template, truth[d.post.key].obfuscation, d.post.text)
+        for d in pipeline.scan(posts)
+        if d.action != "takedown"
+    ]
     covered = {(post.template, post.obfuscation is not None) for post in truth.values()}
     assert len({template for template, _ in covered}) == 34  # every template was drawn
     assert missed == []
@@ -267,11 +279,16 @@ class StatusReceiver:
 
 def takedown_request(platform: str, post_id: str, deadline_hours: float = 48) -> bytes:
     requested = datetime.now(UTC)
-    return orjson.dumps({
-        "request_id": request_id_for(platform, post_id), "platform": platform, "post_id": post_id,
-        "categories": ["terrorism_promotion"], "requested_at": requested.isoformat(),
-        "deadline": (requested + timedelta(hours=deadline_hours)).isoformat(),
-    })  # fmt: skip
+    return orjson.dumps(
+        {
+            "request_id": request_id_for(platform, post_id),
+            "platform": platform,
+            "post_id": post_id,
+            "categories": ["terrorism_promotion"],
+            "requested_at": requested.isoformat(),
+            "deadline": (requested + timedelta(hours=deadline_hours)).isoformat(),
+        }
+    )
 
 
 async def deliver(session, handles, platform, body, secret, *, timestamp=None, key=None, signature=None):
@@ -280,9 +297,9 @@ async def deliver(session, handles, platform, body, secret, *, timestamp=None, k
         "Content-Type": "application/json",
         "Idempotency-Key": key or orjson.loads(body)["request_id"],
         "X-Modwatch-Timestamp": timestamp,
-        "X-Modwatch-Signature": signature or "v1=" + hmac.new(
-            secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest(),
-    }  # fmt: skip
+        "X-Modwatch-Signature": signature
+        or "v1=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest(),
+    }
     async with session.post(handles.webhook_urls[platform], data=body, headers=headers) as response:
         return response.status, await response.json(), response.headers
 

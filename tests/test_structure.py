@@ -92,8 +92,13 @@ def test_the_circle_finder_finds_a_circle():
 
 def test_detection_never_imports_the_takedown_core():
     """detectors/ finds; takedowns/ acts on what was found. The arrow points one way."""
-    offending = [f"{name} imports {target}" for name, path in modules().items() if name.startswith("detectors")
-                 for target in imports(path) if target.split(".")[0] == "takedowns"]  # fmt: skip
+    offending = [
+        f"{name} imports {target}"
+        for name, path in modules().items()
+        if name.startswith("detectors")
+        for target in imports(path)
+        if target.split(".")[0] == "takedowns"
+    ]
     assert offending == []
 
 

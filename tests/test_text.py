@@ -460,4 +460,3 @@ def test_normalising_a_key_again_changes_nothing():
 
     shortest = sorted(not_fixed, key=lambda case: len(case[1]))[:3]
     assert not not_fixed, f"{len(not_fixed)} keys change when normalised again, e.g. {shortest!r}"
-

@@ -90,6 +90,7 @@ def small_run(splits):
 
 # -- splits -------------------------------------------------------------------
 
+
 def test_no_held_out_post_is_among_the_training_posts(splits):
     training_keys = {post_key(post.text) for post in splits.train}
     held_out = splits.test + splits.test_hard_negatives + splits.test_everyday
@@ -106,13 +107,20 @@ def test_test_split_is_a_stratified_fifth_of_threatening_vs_not_hate(splits):
 
 
 def test_copies_of_a_held_out_post_are_counted_as_overlap_not_trained_on():
-    posts = {f"post number {index}": LabelledPost(f"Post number {index}!", "not_hate", f"f:{index}")
-             for index in range(40)}
-    posts.update({f"threat number {index}": LabelledPost(f"threat number {index}", "threatening", f"g:{index}")
-                  for index in range(10)})
+    posts = {
+        f"post number {index}": LabelledPost(f"Post number {index}!", "not_hate", f"f:{index}") for index in range(40)
+    }
+    posts.update(
+        {
+            f"threat number {index}": LabelledPost(f"threat number {index}", "threatening", f"g:{index}")
+            for index in range(10)
+        }
+    )
     corpus = Corpus(posts=posts)
-    copies = [LabelledPost(f"RT @someone: {post.text.upper()} http://t.co/x", "davidson_neither", "copy:1")
-              for post in posts.values()]
+    copies = [
+        LabelledPost(f"RT @someone: {post.text.upper()} http://t.co/x", "davidson_neither", "copy:1")
+        for post in posts.values()
+    ]
     result = split_posts(corpus, copies, seed=3)
     assert len(result.test) == 10 and sum(post.is_threat for post in result.test) == 2
     assert sum(result.overlap_removed.values()) == 10
@@ -133,6 +141,7 @@ def test_idiom_list_stays_small_and_every_line_is_a_post():
 
 
 # -- the shipped model --------------------------------------------------------
+
 
 def test_trusted_types_are_exactly_what_the_shipped_model_needs():
     assert sorted(skops.io.get_untrusted_types(file=SHIPPED)) == sorted(TRUSTED_TYPES)
@@ -201,6 +210,7 @@ def test_a_file_that_is_not_a_threat_model_is_refused_with_its_name(tmp_path):
 
 
 # -- evaluation ---------------------------------------------------------------
+
 
 def test_evaluation_reports_model_and_baseline_on_the_same_held_out_split(splits, small_run):
     _, report = small_run

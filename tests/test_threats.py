@@ -39,6 +39,7 @@ def score(detector, text: str) -> float | None:
 
 # -- the examples: threats with a target and a time or a means -> takedown score
 
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -100,6 +101,7 @@ def test_evidence_quotes_each_span_from_the_original_text(detector):
 
 # -- counter-evidence
 
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -160,9 +162,15 @@ def test_posts_without_violent_words_skip_the_grammar(detector):
 def test_every_act_the_grammar_finds_passes_the_prefilter(detector):
     # Each act pattern must contain a prefilter anchor, or the prefilter would hide it.
     texts = [
-        "We know where you live", "your days are numbered", "humein tumhara ghar pata hai",
-        "ہمیں تمہارا گھر معلوم ہے", "موږ پوهیږو چې ته چېرته اوسې", "you will die", "Death to the traitors",
-        "Whoever shows up goes home in a coffin", "zinda nahi bachoge",
+        "We know where you live",
+        "your days are numbered",
+        "humein tumhara ghar pata hai",
+        "ہمیں تمہارا گھر معلوم ہے",
+        "موږ پوهیږو چې ته چېرته اوسې",
+        "you will die",
+        "Death to the traitors",
+        "Whoever shows up goes home in a coffin",
+        "zinda nahi bachoge",
     ]
     for text in texts:
         acts = detector._acts(text)
@@ -173,6 +181,7 @@ def test_every_act_the_grammar_finds_passes_the_prefilter(detector):
 
 
 # -- the grammar file
+
 
 def write_grammar(tmp_path: Path, acts: str, words: str = "  act_x: [kill]\n") -> Path:
     shipped = (ROOT / "config" / "threats.yaml").read_text(encoding="utf-8")
@@ -205,6 +214,7 @@ def test_invalid_regular_expression_is_reported_not_raised(tmp_path):
 
 
 # -- forms added after the held-back scores
+
 
 @pytest.mark.parametrize(
     "text",
@@ -259,7 +269,13 @@ def test_model_decides_english_posts_with_a_violent_word_the_grammar_cannot_plac
     assert [finding.evidence["form"] for finding in findings] == ["model"]
     assert findings[0].score == 0.6 and findings[0].evidence["probability"] == 0.9
     # Below the threshold, or framed as news, or in another language: nothing.
-    assert scan(ViolentThreatDetector(detector.grammar, _FixedModel(0.5), model_threshold=0.6), "that cop was shot at the protest") == []
+    assert (
+        scan(
+            ViolentThreatDetector(detector.grammar, _FixedModel(0.5), model_threshold=0.6),
+            "that cop was shot at the protest",
+        )
+        == []
+    )
     assert scan(with_model, "police said that a cop was shot at the protest") == []
     assert scan(with_model, "woh cop protest mein shot hua tha yaar") == []
     assert text  # the grammar's own reading of such posts is tested above

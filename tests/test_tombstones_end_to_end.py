@@ -19,7 +19,9 @@ pytestmark = pytest.mark.kafka
 VIOLATING = "Join the Tehrik-e-Taliban today. Long live TTP!"
 
 
-def test_tombstone_null_key_and_1mb_value_between_violating_posts_lose_nothing(worker_env, start_worker, kafka_bootstrap):
+def test_tombstone_null_key_and_1mb_value_between_violating_posts_lose_nothing(
+    worker_env, start_worker, kafka_bootstrap
+):
     prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
     # Produced before the worker starts, so that they arrive in one batch.
     records = [post("x", f"v{number}", VIOLATING) for number in range(5)]
@@ -76,35 +78,72 @@ def test_every_input_topic_keeps_its_valid_records_around_hostile_ones(worker_en
     assert len(requests) == 4 and sorted(pending) == ["r0", "r1"]
 
     def report(reporter: int) -> tuple[bytes, bytes]:
-        return b"x:t0", orjson.dumps({"platform": "x", "post_id": "t0", "reporter_id": f"u{reporter}",
-                                      "reason": "terrorism", "reported_at": f"2026-11-29T10:0{reporter}:00Z"})  # fmt: skip
+        return b"x:t0", orjson.dumps(
+            {
+                "platform": "x",
+                "post_id": "t0",
+                "reporter_id": f"u{reporter}",
+                "reason": "terrorism",
+                "reported_at": f"2026-11-29T10:0{reporter}:00Z",
+            }
+        )
 
     def removed(post_id: str) -> tuple[bytes, bytes]:
-        return f"x:{post_id}".encode(), orjson.dumps({"platform": "x", "post_id": post_id, "status": "removed",
-                                                      "observed_at": "2026-11-29T11:00:00Z", "source": "poller"})  # fmt: skip
+        return f"x:{post_id}".encode(), orjson.dumps(
+            {
+                "platform": "x",
+                "post_id": post_id,
+                "status": "removed",
+                "observed_at": "2026-11-29T11:00:00Z",
+                "source": "poller",
+            }
+        )
 
     def approve(post_id: str) -> tuple[bytes, bytes]:
-        return f"x:{post_id}".encode(), orjson.dumps({"request_id": pending[post_id]["request_id"], "decision": "approve",
-                                                      "reviewer": "rev-1", "reason": "promotion",
-                                                      "at": "2026-11-29T11:00:00Z"})  # fmt: skip
+        return f"x:{post_id}".encode(), orjson.dumps(
+            {
+                "request_id": pending[post_id]["request_id"],
+                "decision": "approve",
+                "reviewer": "rev-1",
+                "reason": "promotion",
+                "at": "2026-11-29T11:00:00Z",
+            }
+        )
 
     # Five reports make a report-velocity alert only if none is skipped.
-    produce(kafka_bootstrap, f"{prefix}.reports", [report(1), report(2), report(3)] + hostile("reports", report(9)) + [report(4), report(5)])
-    produce(kafka_bootstrap, f"{prefix}.platform-status",
-            [removed("t1"), removed("t2")] + hostile("status", removed("t0")) + [removed("t3")])  # fmt: skip
-    produce(kafka_bootstrap, f"{prefix}.decisions", [approve("r0")] + hostile("decisions", approve("r0")) + [approve("r1")])
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.reports",
+        [report(1), report(2), report(3)] + hostile("reports", report(9)) + [report(4), report(5)],
+    )
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.platform-status",
+        [removed("t1"), removed("t2")] + hostile("status", removed("t0")) + [removed("t3")],
+    )
+    produce(
+        kafka_bootstrap, f"{prefix}.decisions", [approve("r0")] + hostile("decisions", approve("r0")) + [approve("r1")]
+    )
 
     dead = consume(kafka_bootstrap, f"{prefix}.deadletter", expect=8, timeout=60)
     letters = sorted((letter["topic"].rsplit(".", 1)[1], letter["reason"]) for _, letter in dead)
     # Decisions take any key (README: modwatch routes them by request id): the keyless one is valid.
     assert letters == [("decisions", "invalid_utf8"), ("decisions", "null_value")] + [
-        (topic, reason) for topic in ("platform-status", "reports") for reason in ("invalid_key", "invalid_utf8", "null_value")]
+        (topic, reason)
+        for topic in ("platform-status", "reports")
+        for reason in ("invalid_key", "invalid_utf8", "null_value")
+    ]
     ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=12, timeout=60, settle=2.0)
     removed_items = sorted({key for key, record in ledger if record.get("to") == "removed"})
-    approved = sorted({key for key, record in ledger if record.get("to") == "requested" and record["cause"]["type"] == "review"})
+    approved = sorted(
+        {key for key, record in ledger if record.get("to") == "requested" and record["cause"]["type"] == "review"}
+    )
     assert removed_items == ["x:t1", "x:t2", "x:t3"]
     assert approved == ["x:r0", "x:r1"]
-    velocity = [record for _, record in consume(kafka_bootstrap, f"{prefix}.alerts", expect=7, timeout=60)
-                if record["type"] == "report_velocity"]  # fmt: skip
+    velocity = [
+        record
+        for _, record in consume(kafka_bootstrap, f"{prefix}.alerts", expect=7, timeout=60)
+        if record["type"] == "report_velocity"
+    ]
     assert [(record["post_id"], record["reports"]) for record in velocity] == [("t0", 5)]
     assert worker.alive() and "Traceback" not in worker.log() and "crashed" not in worker.log().lower()

@@ -56,7 +56,12 @@ def test_parenthesised_country_is_not_an_alias_or_acronym(organisations):
 def test_excluded_ordinary_words_are_not_aliases(organisations):
     al_qaida = organisations["QDe.004"]
     assert not any(name.casefold() == "the base" for names in al_qaida["aliases"].values() for name in names)
-    every_alias = {name.casefold() for organisation in organisations.values() for names in organisation["aliases"].values() for name in names}
+    every_alias = {
+        name.casefold()
+        for organisation in organisations.values()
+        for names in organisation["aliases"].values()
+        for name in names
+    }
     assert {"al-tawhid", "al-jihad", "sirat"}.isdisjoint(every_alias)
 
 
@@ -70,7 +75,9 @@ def test_acronyms_that_are_also_ordinary_words_are_weak(organisations):
 
 def test_overlay_exclusion_that_matches_nothing_is_reported_with_its_line(tmp_path):
     overlay = tmp_path / "overlay.yaml"
-    overlay.write_text(OVERLAY.read_text(encoding="utf-8") + "  - {reference: QDe.004, alias: Not An Alias, reason: test}\n")
+    overlay.write_text(
+        OVERLAY.read_text(encoding="utf-8") + "  - {reference: QDe.004, alias: Not An Alias, reason: test}\n"
+    )
     with pytest.raises(ConfigError) as caught:
         build(XML, overlay)
     line = len(overlay.read_text().splitlines())

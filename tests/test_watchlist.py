@@ -83,7 +83,9 @@ def test_shipped_watchlist_and_policy_load_and_act_together():
 
 def test_watchlist_entry_without_id_or_handle_is_reported_with_its_line(tmp_path):
     path = tmp_path / "watchlists.yaml"
-    path.write_text("accounts:\n  - platform: x\n    reason: r\n    source: s\n  - platform: myspace\n    account_id: a\n    reason: r\n    source: s\n")
+    path.write_text(
+        "accounts:\n  - platform: x\n    reason: r\n    source: s\n  - platform: myspace\n    account_id: a\n    reason: r\n    source: s\n"
+    )
     problems = Problems()
     load_watchlist(path, problems, frozenset({"x"}))
     assert problems.messages == [

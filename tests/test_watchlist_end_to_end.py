@@ -22,8 +22,10 @@ def change(op: str, account_id: str, **fields) -> tuple[bytes, bytes]:
 def watchlist_detectors(bootstrap: str, prefix: str, expect: int) -> dict[str, bool]:
     """post_id -> whether its takedown request's evidence has a watchlist finding."""
     requests = consume(bootstrap, f"{prefix}.takedown-requests", expect=expect, timeout=30, settle=0.5)
-    return {request["post_id"]: any(finding["detector"] == "watchlist" for finding in request["evidence"])
-            for _, request in requests}  # fmt: skip
+    return {
+        request["post_id"]: any(finding["detector"] == "watchlist" for finding in request["evidence"])
+        for _, request in requests
+    }
 
 
 def test_an_account_added_on_the_topic_is_watched_within_seconds_and_after_a_restart(
@@ -34,8 +36,11 @@ def test_an_account_added_on_the_topic_is_watched_within_seconds_and_after_a_res
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "before", VIOLATING, account_id="acct-77")])
     assert watchlist_detectors(kafka_bootstrap, prefix, 1) == {"before": False}
 
-    produce(kafka_bootstrap, f"{prefix}.watchlist",
-            [change("add", "acct-77", reason="recruiter for a listed group", source="test")])  # fmt: skip
+    produce(
+        kafka_bootstrap,
+        f"{prefix}.watchlist",
+        [change("add", "acct-77", reason="recruiter for a listed group", source="test")],
+    )
     time.sleep(5)  # the issue's bound: effective within 5 s
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "after", VIOLATING, account_id="acct-77")])
     assert watchlist_detectors(kafka_bootstrap, prefix, 2)["after"] is True

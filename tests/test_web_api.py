@@ -45,15 +45,23 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "first", "A documentary about the Haqqani Network")])
     wait_for(lambda: call(env, "/reviews")[1]["pending_review"])
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "second", "History of the Haqqani Network")])
-    pending = wait_for(lambda: (lambda items: items if len(items) == 2 else None)(call(env, "/reviews")[1]["pending_review"]))
+    pending = wait_for(
+        lambda: (lambda items: items if len(items) == 2 else None)(call(env, "/reviews")[1]["pending_review"])
+    )
     assert [item["post_id"] for item in pending] == ["first", "second"]  # oldest first
 
-    listing = subprocess.run([sys.executable, "-m", "streams.cli", "reviews"], env=env, cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    listing = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "reviews"], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert "awaiting review (2)" in listing and pending[0]["request_id"][:12] in listing
 
-    decision = {"request_id": pending[0]["request_id"], "decision": "approve", "reviewer": "rev-1",
-                "reason": "glorification", "at": "2026-11-29T10:00:00Z"}  # fmt: skip
+    decision = {
+        "request_id": pending[0]["request_id"],
+        "decision": "approve",
+        "reviewer": "rev-1",
+        "reason": "glorification",
+        "at": "2026-11-29T10:00:00Z",
+    }
     assert call(env, "/decisions", orjson.dumps(decision))[0] == 401
     assert call(env, "/decisions", orjson.dumps(decision), token="wrong")[0] == 401
     status, answer = call(env, "/decisions", b'{"decision": "maybe"}', token=TOKEN)
@@ -63,20 +71,31 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
     unknown = dict(decision, request_id=pending[0]["request_id"].split("~")[0] + "~not-made")
     status, answer = call(env, "/decisions", orjson.dumps(unknown), token=TOKEN)
     assert status == 404 and "nothing to decide" in answer["error"]
-    status, answer = call(env, "/decisions", orjson.dumps(dict(decision, request_id=None, alert_id="detection:x:nope")), token=TOKEN)
+    status, answer = call(
+        env, "/decisions", orjson.dumps(dict(decision, request_id=None, alert_id="detection:x:nope")), token=TOKEN
+    )
     assert status == 404
     status, answer = call(env, "/decisions", orjson.dumps(decision), token=TOKEN, scheme="bearer")  # RFC 7235: no case
     assert status == 202 and answer["item"] == "x:first"
 
     requests = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=1)
     assert [key for key, _ in requests] == ["x:first"]
-    shown = wait_for(lambda: (lambda found: found if found[1]["request"].get("delivered_at") else None)(
-        call(env, f"/takedowns/{pending[0]['request_id']}")))  # fmt: skip
+    shown = wait_for(
+        lambda: (lambda found: found if found[1]["request"].get("delivered_at") else None)(
+            call(env, f"/takedowns/{pending[0]['request_id']}")
+        )
+    )
     assert shown[1]["request"]["state"] == "requested"  # approved, then delivered to the outbox
-    ledger = [record for _, record in consume(kafka_bootstrap, f"{prefix}.ledger", expect=4, settle=0.5)
-              if record.get("request_id") == pending[0]["request_id"] and record.get("kind") != "delivery_attempt"]  # fmt: skip
+    ledger = [
+        record
+        for _, record in consume(kafka_bootstrap, f"{prefix}.ledger", expect=4, settle=0.5)
+        if record.get("request_id") == pending[0]["request_id"] and record.get("kind") != "delivery_attempt"
+    ]
     assert [(record["to"], record["cause"]["type"]) for record in ledger] == [
-        ("pending_review", "detection"), ("requested", "review"), ("requested", "delivery")]
+        ("pending_review", "detection"),
+        ("requested", "review"),
+        ("requested", "delivery"),
+    ]
     assert ledger[1]["cause"]["reviewer"] == "rev-1"
     assert call(env, "/takedowns/tr-bm9uZTpub25l")[0] == 404
 
@@ -91,8 +110,13 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
 
 def test_without_a_token_writes_are_off_and_faust_views_are_closed(worker_env, start_worker):
     worker = start_worker()  # no MODWATCH_API_TOKEN, loopback
-    decision = {"request_id": "tr-eDpmaXJzdA-AAAA", "decision": "approve", "reviewer": "rev-1", "reason": "r",
-                "at": "2026-11-29T10:00:00Z"}  # fmt: skip
+    decision = {
+        "request_id": "tr-eDpmaXJzdA-AAAA",
+        "decision": "approve",
+        "reviewer": "rev-1",
+        "reason": "r",
+        "at": "2026-11-29T10:00:00Z",
+    }
     status, answer = call(worker_env, "/decisions", orjson.dumps(decision), token="anything-at-all-here")
     assert status == 401 and "writes are off" in answer["error"]
     assert "writes are off" in worker.log()
@@ -129,8 +153,12 @@ def test_status_callbacks_need_the_platforms_signature(worker_env, start_worker,
     platforms = config / "platforms.yaml"
     text = platforms.read_text()
     # x delivers by webhook with a shared secret; the other platforms keep their outbox.
-    text = re.sub(r"(?m)^  x:\n(    .*\n)+", "  x:\n    name: X\n    delivery:\n      channel: webhook\n"
-                  "      url: http://127.0.0.1:9/modwatch\n      secret_env: MODWATCH_SECRET_X\n", text)  # fmt: skip
+    text = re.sub(
+        r"(?m)^  x:\n(    .*\n)+",
+        "  x:\n    name: X\n    delivery:\n      channel: webhook\n"
+        "      url: http://127.0.0.1:9/modwatch\n      secret_env: MODWATCH_SECRET_X\n",
+        text,
+    )
     platforms.write_text(text)
     secret = "a-secret-of-32-bytes-for-the-test"
     env = dict(worker_env, MODWATCH_CONFIG_DIR=str(config), MODWATCH_SECRET_X=secret)
@@ -154,10 +182,24 @@ def test_status_callbacks_need_the_platforms_signature(worker_env, start_worker,
             return error.code, orjson.loads(error.read())
 
     now = int(time.time())
-    removed = orjson.dumps({"platform": "x", "post_id": "cb", "status": "removed", "source": "x-callback",
-                            "observed_at": request["requested_at"]})  # fmt: skip
-    other = orjson.dumps({"platform": "telegram", "post_id": "1", "status": "removed", "source": "t",
-                          "observed_at": request["requested_at"]})  # fmt: skip
+    removed = orjson.dumps(
+        {
+            "platform": "x",
+            "post_id": "cb",
+            "status": "removed",
+            "source": "x-callback",
+            "observed_at": request["requested_at"],
+        }
+    )
+    other = orjson.dumps(
+        {
+            "platform": "telegram",
+            "post_id": "1",
+            "status": "removed",
+            "source": "t",
+            "observed_at": request["requested_at"],
+        }
+    )
     unsigned = urllib.request.Request(f"http://127.0.0.1:{env['MODWATCH_WEB_PORT']}/status", data=removed)
     refusals = {
         "wrong secret": signed(removed, now, key="not-the-secret-at-all"),
@@ -177,8 +219,11 @@ def test_status_callbacks_need_the_platforms_signature(worker_env, start_worker,
     assert "x: replay" in worker.log() and "x: future_timestamp" in worker.log()
 
     def transitions() -> list[dict] | None:  # delivery attempts to the closed port keep coming: wait for the removal
-        found = [record for _, record in consume(kafka_bootstrap, f"{prefix}.ledger", expect=1, settle=0.5)
-                 if record.get("kind") != "delivery_attempt"]  # fmt: skip
+        found = [
+            record
+            for _, record in consume(kafka_bootstrap, f"{prefix}.ledger", expect=1, settle=0.5)
+            if record.get("kind") != "delivery_attempt"
+        ]
         return found if any(record["to"] == "removed" for record in found) else None
 
     ledger = wait_for(transitions, timeout=60)
@@ -188,7 +233,9 @@ def test_status_callbacks_need_the_platforms_signature(worker_env, start_worker,
     assert ledger[-1]["removal_status"] == "removed"
 
 
-def test_a_decision_sent_to_either_worker_reaches_the_worker_that_owns_its_item(worker_env, start_worker, kafka_bootstrap, tmp_path):
+def test_a_decision_sent_to_either_worker_reaches_the_worker_that_owns_its_item(
+    worker_env, start_worker, kafka_bootstrap, tmp_path
+):
     """Two workers share the partitions: each decision is forwarded (with its body) to its item's owner."""
     from tests.conftest import WorkerProcess, free_port
 
@@ -208,15 +255,24 @@ def test_a_decision_sent_to_either_worker_reaches_the_worker_that_owns_its_item(
         reviews = wait_for(pending, timeout=60)
         answers = []
         for review in reviews:  # every decision to the first worker, whoever owns the item
-            decision = {"request_id": review["request_id"], "decision": "approve", "reviewer": "rev-1",
-                        "reason": "glorification", "at": "2026-11-29T10:00:00Z"}  # fmt: skip
+            decision = {
+                "request_id": review["request_id"],
+                "decision": "approve",
+                "reviewer": "rev-1",
+                "reason": "glorification",
+                "at": "2026-11-29T10:00:00Z",
+            }
             answers.append(call(env, "/decisions", orjson.dumps(decision), token=TOKEN))
         assert [status for status, _ in answers] == [202] * 8, answers
         unknown = dict(decision, request_id=reviews[0]["request_id"].split("~")[0] + "~not-made")
-        assert [call(env, "/decisions", orjson.dumps(unknown), token=TOKEN)[0],
-                call(other, "/decisions", orjson.dumps(unknown), token=TOKEN)[0]] == [404, 404]  # fmt: skip
+        assert [
+            call(env, "/decisions", orjson.dumps(unknown), token=TOKEN)[0],
+            call(other, "/decisions", orjson.dumps(unknown), token=TOKEN)[0],
+        ] == [404, 404]
         requests = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=9, timeout=60)
         # Eight approvals are eight strikes against acct-1: its account-level request comes too.
-        assert sorted(key for key, _ in requests) == sorted(f"x:d{number}" for number in range(8)) + ["x:~account~acct-1"]
+        assert sorted(key for key, _ in requests) == sorted(f"x:d{number}" for number in range(8)) + [
+            "x:~account~acct-1"
+        ]
     finally:
         second.stop()

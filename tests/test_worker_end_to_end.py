@@ -65,7 +65,10 @@ def test_scan_file_and_kafka_give_the_same_decisions(worker_env, start_worker, k
     sample = ROOT / "streams" / "samples" / "posts.jsonl"
     scanned = subprocess.run(
         [sys.executable, "-m", "streams.cli", "scan", str(sample)],
-        env=worker_env, cwd=ROOT, capture_output=True, check=True,
+        env=worker_env,
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
     )
     decisions = {}
     for line in scanned.stdout.splitlines():
@@ -80,7 +83,9 @@ def test_scan_file_and_kafka_give_the_same_decisions(worker_env, start_worker, k
     prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
     subprocess.run(
         [sys.executable, "-m", "streams.cli", "produce", str(sample), "--topic", "posts"],
-        env=worker_env, cwd=ROOT, check=True,
+        env=worker_env,
+        cwd=ROOT,
+        check=True,
     )
     requests = consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=len(expected_requests))
     alerts = consume(kafka_bootstrap, f"{prefix}.alerts", expect=len(expected_alerts))
