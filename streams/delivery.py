@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import html
 import inspect
 import ipaddress
@@ -97,16 +96,19 @@ import aiohttp
 import orjson
 
 from detectors.configfile import Document, PathKey, Problems, closest_key, load_yaml
-
-SIGNATURE_VERSION = "v1"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-TIMESTAMP_HEADER = "X-Modwatch-Timestamp"
-SIGNATURE_HEADER = "X-Modwatch-Signature"
-# Five minutes either way covers clock skew between modwatch and a platform
-# and a slow network, and is still too short to replay a captured request later.
-SIGNATURE_TOLERANCE_SECONDS = 300
-# A shorter secret could be found offline from a single signed request.
-MINIMUM_SECRET_BYTES = 16
+from takedowns.signing import (  # noqa: F401  (re-exported: the sender's half of the scheme)
+    IDEMPOTENCY_HEADER,
+    MINIMUM_SECRET_BYTES,
+    SIGNATURE_ERROR_REASONS,
+    SIGNATURE_HEADER,
+    SIGNATURE_TOLERANCE_SECONDS,
+    SIGNATURE_VERSION,
+    TIMESTAMP_HEADER,
+    SignatureError,
+    sign,
+    signature_headers,
+    verify,
+)
 
 CHANNEL_KINDS = ("webhook", "email", "outbox")
 ATTEMPT_OUTCOMES = ("delivered", "retry", "failed", "rejected", "circuit_open")
@@ -121,83 +123,6 @@ ENVIRONMENT_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # --- signing -------------------------------------------------------------------------------------
-
-
-class SignatureError(Exception):
-    """A signed message that must not be trusted; ``reason`` is one of ``SIGNATURE_ERROR_REASONS``."""
-
-    def __init__(self, reason: str, message: str):
-        self.reason = reason
-        super().__init__(f"{reason}: {message}")
-
-
-SIGNATURE_ERROR_REASONS = ("missing_header", "bad_format", "mismatch", "stale_timestamp", "future_timestamp")
-
-
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    """``v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>`` over the exact body bytes."""
-    digest = hmac.new(secret, str(int(timestamp)).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"{SIGNATURE_VERSION}={digest}"
-
-
-def signature_headers(request_id: str, secret: bytes | None, timestamp: int, body: bytes) -> dict[str, str]:
-    """The headers a signed request carries; without a secret, no signature header."""
-    headers = {IDEMPOTENCY_HEADER: request_id, TIMESTAMP_HEADER: str(int(timestamp))}
-    if secret is not None:
-        headers[SIGNATURE_HEADER] = sign(secret, timestamp, body)
-    return headers
-
-
-def verify(
-    secret: bytes,
-    headers: Mapping[str, str],
-    body: bytes,
-    now: float | datetime,
-    tolerance_seconds: float = SIGNATURE_TOLERANCE_SECONDS,
-) -> None:
-    """Raise :class:`SignatureError` unless ``body`` was signed with ``secret`` within the window.
-
-    ``headers`` may be any mapping (a dict, aiohttp's case-insensitive
-    headers); names are matched without case. ``now`` is unix seconds or an
-    aware datetime.
-    """
-    found: dict[str, list[str]] = {}
-    for name, value in headers.items():
-        found.setdefault(str(name).lower(), []).append(str(value))
-
-    def one(name: str) -> str:
-        values = found.get(name.lower())
-        if not values:
-            raise SignatureError("missing_header", f"{name} is missing")
-        if len(values) > 1:
-            raise SignatureError("bad_format", f"{name} is given {len(values)} times")
-        return values[0].strip()
-
-    timestamp_text = one(TIMESTAMP_HEADER)
-    signature_text = one(SIGNATURE_HEADER)
-    if not re.fullmatch(r"[0-9]{1,12}", timestamp_text):
-        raise SignatureError("bad_format", f"{TIMESTAMP_HEADER} {timestamp_text[:40]!r} is not unix seconds")
-    match = re.fullmatch(rf"{SIGNATURE_VERSION}=([0-9a-fA-F]{{64}})", signature_text)
-    if match is None:
-        raise SignatureError(
-            "bad_format", f"{SIGNATURE_HEADER} {signature_text[:80]!r} is not {SIGNATURE_VERSION}=<64 hex digits>"
-        )
-    timestamp = int(timestamp_text)
-    expected = sign(secret, timestamp, body).split("=", 1)[1]
-    # Constant time: a byte-by-byte comparison would tell an attacker how much of a guess was right.
-    if not hmac.compare_digest(expected, match.group(1).lower()):
-        raise SignatureError("mismatch", f"{SIGNATURE_HEADER} does not match the body and timestamp")
-    now_seconds = now.timestamp() if isinstance(now, datetime) else float(now)
-    if timestamp < now_seconds - tolerance_seconds:
-        raise SignatureError(
-            "stale_timestamp",
-            f"{TIMESTAMP_HEADER} {timestamp} is {now_seconds - timestamp:.0f} s old, more than {tolerance_seconds:g} s",
-        )
-    if timestamp > now_seconds + tolerance_seconds:
-        raise SignatureError(
-            "future_timestamp",
-            f"{TIMESTAMP_HEADER} {timestamp} is {timestamp - now_seconds:.0f} s ahead, more than {tolerance_seconds:g} s",
-        )
 
 
 def request_body(request: Mapping[str, Any]) -> bytes:

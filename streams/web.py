@@ -265,7 +265,7 @@ class StatusCallback(View):
     """
 
     async def post(self, request):
-        from streams.delivery import SIGNATURE_HEADER, SignatureError, verify
+        from takedowns.signing import SIGNATURE_HEADER, SignatureError, verify
         from streams.runtime import pipeline
 
         body = await request.read()
