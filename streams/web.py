@@ -34,10 +34,11 @@ from detectors.events import InvalidEvent
 from detectors.pipeline import item_key_of_request
 from streams import access
 from streams.app import app
-from streams.runtime import DELIVERY_CHANNELS
+from streams.runtime import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, current, decision_item_key
 from streams.tables import account_to_state, campaign_to_state, item_to_state, post_to_alert
 from streams.topics import decisions_topic, platform_status_topic
-from takedowns import compliance
+from takedowns import compliance, lifecycle
+from takedowns.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 # /metrics: Faust's own sensor metrics and modwatch's (streams/metrics.py) from
 # the default registry, on one endpoint.
@@ -81,12 +82,11 @@ async def healthz(web, request):
 @app.page("/readyz")
 async def readyz(web, request):
     """Ready: a broker answers, partitions are assigned, and table recovery is done."""
-    from streams.runtime import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, HEALTH
-
+    health = current().health
     problems = []
-    probed_at = HEALTH["probed_at"]
-    if not HEALTH["broker_ok"]:
-        problems.append(f"broker not reachable: {HEALTH['broker_error']}")
+    probed_at = health["probed_at"]
+    if not health["broker_ok"]:
+        problems.append(f"broker not reachable: {health['broker_error']}")
     elif time.monotonic() - probed_at > BROKER_PROBE_SECONDS + BROKER_PROBE_TIMEOUT_SECONDS + 2:
         problems.append(f"broker not probed for {time.monotonic() - probed_at:.0f} s (the event loop is stalled)")
     if app.rebalancing:
@@ -119,12 +119,10 @@ class Takedown(View):
 
 
 def _find_request(state: dict | None, request_id: str) -> dict | None:
-    if not state:
+    request = lifecycle.request_by_id(state, request_id)
+    if request is None:
         return None
-    for request in [state.get("request")] + list(state.get("previous_requests", [])):
-        if request and request.get("request_id") == request_id:
-            return {"key": state["key"], "request": request, "last_transition": state.get("transition")}
-    return None
+    return {"key": state["key"], "request": request, "last_transition": state.get("transition")}
 
 
 @app.page("/takedowns")
@@ -220,8 +218,8 @@ class Scoreboard(View):
         now = datetime.now(UTC)
         records = []
         for _, state in list(item_to_state.items()):
-            for past in [state.get("request")] + list(state.get("previous_requests", [])):
-                if past and past.get("requested_at"):
+            for past in lifecycle.requests_of(state):
+                if past.get("requested_at"):
                     records.append(_as_record(state, past))
         try:  # simulator runs compress platform time (takedowns/compliance.py observations)
             time_scale = float(request.query.get("time_scale", "1"))
@@ -265,14 +263,12 @@ class StatusCallback(View):
     """
 
     async def post(self, request):
-        from takedowns.signing import SIGNATURE_HEADER, SignatureError, verify
-        from streams.runtime import pipeline
-
+        runtime = current()
         body = await request.read()
         if len(body) > MAX_BODY_BYTES:
             return self.refused(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
         platform, key = _platform_and_item(body)
-        secret = getattr(DELIVERY_CHANNELS.get(platform), "secret", None)
+        secret = getattr(runtime.delivery_channels.get(platform), "secret", None)
         if not secret:
             return self.refused(f"platform {str(platform)[:40]!r} has no delivery secret")
         forwarded = await forward_to_owner(self, item_to_state, key, request, body)
@@ -283,13 +279,11 @@ class StatusCallback(View):
             verify(secret, request.headers, body, now)
         except SignatureError as error:
             return self.refused(f"{platform}: {error}")
-        refusal = CALLBACKS_SEEN.refusal(
-            int(request.headers["X-Modwatch-Timestamp"]), request.headers[SIGNATURE_HEADER], now
-        )
+        refusal = CALLBACKS_SEEN.refusal(int(request.headers[TIMESTAMP_HEADER]), request.headers[SIGNATURE_HEADER], now)
         if refusal is not None:
             return self.refused(f"{platform}: {refusal}")
         try:
-            status = pipeline.parser.status(body)
+            status = runtime.pipeline.parser.status(body)
         except InvalidEvent as error:
             return self.json({"error": str(error), "reason": error.reason, "field": error.field}, status=400)
         await platform_status_topic.send(key=status.key.encode(), value=body)
@@ -324,10 +318,9 @@ class Decisions(View):
         body = await request.read()
         if len(body) > MAX_BODY_BYTES:
             return self.error(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
-        from streams.runtime import decision_item_key, pipeline
 
         try:
-            decision = pipeline.parser.decision(body)
+            decision = current().pipeline.parser.decision(body)
             key = decision_item_key(decision)
         except InvalidEvent as error:
             return self.json({"error": str(error), "reason": error.reason, "field": error.field}, status=400)

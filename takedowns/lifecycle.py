@@ -117,10 +117,23 @@ LEDGER_REQUEST_FIELDS = (
 )
 
 
+def requests_of(state: dict | None) -> list[dict]:
+    """An item's requests, the current one first, then earlier generations (reappeared content)."""
+    if not state:
+        return []
+    return [request for request in [state.get("request"), *state.get("previous_requests", [])] if request]
+
+
+def request_by_id(state: dict | None, request_id: str) -> dict | None:
+    """The item's request with this id, current or earlier; None if it has none."""
+    return next((request for request in requests_of(state) if request.get("request_id") == request_id), None)
+
+
 def ledger_record(state: dict, transition: dict) -> dict:
     """The transition and the request as it stood right after it: enough to audit and to export."""
-    requests = [state.get("request")] + list(state.get("previous_requests", []))
-    request = next(found for found in requests if found and found["request_id"] == transition["request_id"])
+    request = request_by_id(state, transition["request_id"])
+    if request is None:
+        raise KeyError(f"item {state.get('key')!r} has no request {transition['request_id']!r}")
     return {
         **transition,
         "platform": state["platform"],

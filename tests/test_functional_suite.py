@@ -9,7 +9,7 @@ were tuned: the design part and the union of all of them are held to the
 floors. The newest held-back part was written after the last freeze and has
 not been tuned on: it is held to what its first score showed (never worse,
 and never a protected post sent for takedown), and its gap to the floors is
-reported in README.md and docs/functional/, not hidden by the parts tuned on.
+reported in docs/detection.md and docs/functional/, not hidden by the parts tuned on.
 """
 
 from __future__ import annotations

@@ -1,0 +1,74 @@
+"""``deliver_requests``: deliveries -> webhook | email | outbox -> item-events (delivered or failed).
+
+Every attempt goes to the ledger (streams/delivery/).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from detectors.pipeline import item_key_of_request
+from streams.app import app
+from streams.runtime import current
+from streams.topics import deliveries_topic, item_events_topic, ledger_topic
+
+log = logging.getLogger("modwatch.agents")
+
+# Deliveries may wait minutes (retries, Retry-After, an open circuit): several
+# run at once so that one slow platform does not hold up the others.
+DELIVERY_CONCURRENCY = 4
+
+
+def deliverer():
+    """The worker's Deliverer, made in its event loop on first use."""
+    runtime = current()
+    if runtime.deliverer is None:
+        from streams.delivery import Deliverer
+
+        runtime.deliverer = Deliverer(runtime.delivery_channels, on_attempt=record_attempt)
+    return runtime.deliverer
+
+
+async def record_attempt(attempt: dict) -> None:
+    current().metrics.delivery_attempts.labels(attempt["platform"], attempt["outcome"]).inc()
+    key = item_key_of_request(attempt["request_id"])
+    record = orjson.loads(orjson.dumps({"kind": "delivery_attempt", **attempt}, default=str))
+    await ledger_topic.send(key=key, value=record, force=True)
+
+
+@app.agent(deliveries_topic, concurrency=DELIVERY_CONCURRENCY)
+async def deliver_requests(stream):
+    """Deliver each request once per event (a replay is delivered again: the
+    platform de-duplicates by ``Idempotency-Key``), then report the result to
+    the item, whose clock starts at the first successful delivery."""
+    async for event in stream.events():
+        delivery = await deliver(event.key, event.value)
+        await item_events_topic.send(key=event.key, value={"type": "delivery", "delivery": delivery})
+
+
+async def deliver(key, request: dict) -> dict:
+    """The delivery's result as the item's lifecycle reads it; a broken request fails, never stops the agent."""
+    try:
+        result = await deliverer().deliver(request)
+    except Exception as error:  # noqa: BLE001 - a broken request must not stop deliveries
+        log.exception("cannot deliver %r", key)
+        return {
+            "request_id": request.get("request_id") if isinstance(request, dict) else None,
+            "delivered": False,
+            "delivered_at": None,
+            "channel": None,
+            "attempts": 0,
+            "outcome": "failed",
+            "reason": f"{type(error).__name__}: {error}",
+        }
+    return {
+        "request_id": request["request_id"],
+        "delivered": result.delivered,
+        "delivered_at": result.delivered_at.isoformat() if result.delivered_at else None,
+        "channel": result.channel,
+        "attempts": result.attempts,
+        "outcome": result.outcome,
+        "reason": result.reason,
+    }

@@ -1,0 +1,205 @@
+"""``track_items``: item-events -> one alert and at most one open request per item.
+
+The lifecycle state and its ledger come from takedowns/lifecycle.py; this
+module publishes what an outcome asks for and stores the state last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from streams.agents._common import handle_each, publish_alert, publish_through
+from streams.app import app
+from streams.runtime import current
+from streams.tables import item_to_state, post_to_takedown_request
+from streams.topics import (
+    account_events_topic,
+    campaign_events_topic,
+    deliveries_topic,
+    hashbank_topic,
+    item_events_topic,
+    ledger_topic,
+)
+from takedowns import accounts, lifecycle
+
+log = logging.getLogger("modwatch.agents")
+
+
+@app.agent(item_events_topic)
+async def track_items(stream):
+    """One item's events in order: alerts, requests, lifecycle transitions, the ledger."""
+    await handle_each(stream, lambda key, item_event: handle_item_event(key, item_event, datetime.now(UTC)))
+
+
+async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
+    runtime = current()
+    pipeline = runtime.pipeline
+    state = item_to_state.get(key)
+    kind = item_event["type"]
+    if kind == "flagged":
+        flagged = item_event["flagged"]
+        # Acknowledged before the state below is stored (as in apply).
+        await asyncio.gather(*publish_alert(key, pipeline.alert(flagged, now)))
+        outcome = lifecycle.on_flagged(state, flagged, pipeline.takedown_request(flagged, now), now)
+        if outcome.state is None and flagged["action"] == "takedown":
+            runtime.metrics.duplicates.labels("takedown_request").inc()
+    elif kind == "status":
+        outcome = lifecycle.on_status(state, item_event["status"], lambda old: pipeline.reopen(old, now), now)
+    elif kind == "decision":
+        decision = item_event["decision"]
+        outcome = lifecycle.on_decision(state, decision, lambda pending: pipeline.stamp(pending, now), now)
+        if outcome.state is not None:
+            for detector_name in sorted({finding["detector"] for finding in state["request"]["evidence"]}):
+                runtime.metrics.review_decisions.labels(decision["decision"], detector_name).inc()
+    elif kind == "delivery":
+        outcome = lifecycle.on_delivery(state, item_event["delivery"], pipeline.stamp, now)
+    elif kind == "report":
+        outcome = lifecycle.on_report(state, item_event["report"], runtime.report_velocity, now)
+    elif kind == "tick":
+        outcome = lifecycle.on_tick(state, now, runtime.lifecycle) if state else lifecycle.NOTHING
+    else:
+        raise ValueError(f"unknown item event type {kind!r}")
+    await apply(key, outcome)
+
+
+async def apply(key: str, outcome: lifecycle.Outcome) -> None:
+    """Publish an outcome's outputs, wait for the broker to have them all, then store the state.
+
+    The state is what makes a replayed cause a duplicate, so it is written
+    last: a crash before it repeats the cause, and every output is
+    de-duplicated by its id (requests and alerts by their tables, which are
+    their topics; ledger records by request_id and seq; strikes by item). A
+    crash can repeat an output's record, never lose it.
+    """
+    acknowledgements: list[asyncio.Future] = []
+    state = None
+    if outcome.state is not None:
+        state = dict(outcome.state)
+        transitions = state.pop("new_transitions", [])
+        acknowledgements += await publish_transitions(key, state, transitions)
+        acknowledgements += await publish_consequences(key, outcome.state, transitions)
+    acknowledgements += await publish_requests(key, outcome)
+    for alert in outcome.alerts:
+        acknowledgements += publish_alert(alert["alert_id"], alert)
+    await asyncio.gather(*acknowledgements)
+    if state is not None:
+        item_to_state[key] = state
+    count_outcome(key, outcome)
+
+
+async def publish_transitions(key: str, state: dict, transitions: list[dict]) -> list[asyncio.Future]:
+    """One ledger record per transition, each logged in one line."""
+    acknowledgements = []
+    for transition in transitions:
+        record = lifecycle.ledger_record(state, transition)
+        acknowledgements.append(await ledger_topic.send(key=key, value=record, force=True))
+        log.info(
+            "%s %s -> %s (%s)",
+            transition["request_id"],
+            transition["from"],
+            transition["to"],
+            transition["cause"]["type"],
+            extra={
+                "platform": state["platform"],
+                "key": key,
+                "request_id": transition["request_id"],
+                "state": transition["to"],
+            },
+        )
+    return acknowledgements
+
+
+async def publish_consequences(key: str, state: dict, transitions: list[dict]) -> list[asyncio.Future]:
+    """A confirmed request's media joins the hash bank and strikes its account; a removal ends a campaign's."""
+    acknowledgements = []
+    for transition in transitions:
+        confirmed = transition["to"] == "removed" or (
+            transition["to"] == "requested" and transition["cause"]["type"] == "review"
+        )
+        if confirmed:
+            acknowledgements += await confirm_media(state, transition["request_id"])
+            acknowledgements += await add_strike(state, transition)
+        if transition["to"] == "removed" and state["request"].get("campaign"):
+            removal = {"item": key, "platform": state["platform"], "removed_at": state["request"]["removed_at"]}
+            acknowledgements.append(
+                await campaign_events_topic.send(
+                    key=state["request"]["campaign"], value={"type": "removal", "removal": removal}, force=True
+                )
+            )
+    return acknowledgements
+
+
+async def publish_requests(key: str, outcome: lifecycle.Outcome) -> list[asyncio.Future]:
+    """New requests to their table (their topic) and to delivery; requests to deliver again to delivery."""
+    acknowledgements = []
+    for request in outcome.requests:
+        published = post_to_takedown_request.get(key)
+        if published is not None and published["request_id"] == request["request_id"]:
+            # Published, but the state that remembers it was never stored: a crash
+            # came in between, and its delivery event may not have landed either.
+            # Sent again (the dispatcher's Idempotency-Key makes a second delivery harmless).
+            current().metrics.duplicates.labels("takedown_request").inc()
+            acknowledgements.append(await deliveries_topic.send(key=key, value=published, force=True))
+            continue
+        published = {name: value for name, value in request.items() if name != "state"}
+        acknowledgements.append(publish_through(post_to_takedown_request, key, published))
+        if not accounts.is_account_key(key):  # account-level requests have metrics of their own
+            current().metrics.takedown_requests.labels(request["platform"], request["jurisdiction"]).inc()
+        acknowledgements.append(await deliveries_topic.send(key=key, value=published, force=True))
+    for request in outcome.deliver:
+        value = {name: value for name, value in request.items() if name != "state"}
+        acknowledgements.append(await deliveries_topic.send(key=key, value=value, force=True))
+    return acknowledgements
+
+
+def count_outcome(key: str, outcome: lifecycle.Outcome) -> None:
+    """Time to removal and rejections: posts' compliance metrics count posts' requests only."""
+    metrics = current().metrics
+    account = accounts.is_account_key(key)
+    removal = outcome.removal
+    if removal is not None and account:
+        metrics.account_time_to_removal.labels(removal["platform"]).observe(removal["seconds"])
+    elif removal is not None:
+        metrics.time_to_removal.labels(removal["platform"], removal["category"], removal["jurisdiction"]).observe(
+            removal["seconds"]
+        )
+        metrics.removals.labels(removal["platform"], "yes" if removal["within_deadline"] else "no").inc()
+    request = outcome.state["request"] if outcome.state is not None else None
+    if request and request["state"] == "rejected" and not account:
+        metrics.rejections.labels(outcome.state["platform"]).inc()
+
+
+async def add_strike(state: dict, transition: dict) -> list[asyncio.Future]:
+    """A confirmed violation counts against the post's account (takedowns/accounts.py); its acknowledgement."""
+    request = lifecycle.request_by_id(state, transition["request_id"])
+    cause = "removed" if transition["to"] == "removed" else "review_approved"
+    strike = accounts.strike_from(request or {}, cause, datetime.fromisoformat(transition["at"]))
+    if strike is None:
+        return []
+    key = f"{strike['platform']}:{strike['account_id']}"
+    return [await account_events_topic.send(key=key, value={"type": "strike", "strike": strike}, force=True)]
+
+
+async def confirm_media(state: dict, request_id: str) -> list[asyncio.Future]:
+    """Re-upload loop: a confirmed request's media joins every worker's hash bank.
+
+    Confirmed means a reviewer approved the request or the platform removed
+    the content. The same image on any platform then matches by hash, and the
+    finding's evidence names this request (``source: confirmed:<request_id>``).
+    """
+    request = lifecycle.request_by_id(state, request_id) or {}
+    acknowledgements = []
+    for media_hash in request.get("media_hashes", []):
+        change = {
+            "op": "add",
+            "hash_type": media_hash["hash_type"],
+            "hash": media_hash["hash"],
+            "label": "confirmed",
+            "source": f"confirmed:{request_id}",
+            "at": datetime.now(UTC).isoformat(),
+        }
+        key = f"{media_hash['hash_type']}:{media_hash['hash']}"
+        acknowledgements.append(await hashbank_topic.send(key=key, value=change, force=True))
+    return acknowledgements

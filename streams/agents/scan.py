@@ -1,0 +1,103 @@
+"""``scan_posts``: posts -> validate -> detectors + policy, a batch at a time -> item-events | deadletter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from detectors.events import InvalidEvent
+from detectors.pipeline import request_id_for
+from streams.agents._common import send_dead_letter
+from streams.agents.followers import apply_bank_changes
+from streams.app import app, settings
+from streams.runtime import current
+from streams.topics import campaign_events_topic, item_events_topic, posts_topic
+from takedowns import campaigns
+
+log = logging.getLogger("modwatch.agents")
+
+
+@app.agent(posts_topic)
+async def scan_posts(stream):
+    async for events in stream.take_events(settings.scan_batch_size, within=settings.scan_batch_seconds):
+        parsed = await parse_posts(events)
+        if not parsed:
+            continue
+        runtime = current()
+        runtime.metrics.scan_batch_size.observe(len(parsed))
+        decided = await scan(parsed)
+        decided_at = time.time()
+        for event, _ in parsed:
+            # From the record's Kafka timestamp (producer or broker time) to the decision.
+            runtime.metrics.processing_latency.observe(max(0.0, decided_at - event.message.timestamp))
+        for decision in decided:
+            await publish_decision(decision)
+
+
+async def parse_posts(events) -> list[tuple]:
+    """(event, post) for each valid post admitted in order; the others are dead-lettered."""
+    runtime = current()
+    parsed = []
+    for event in events:
+        if not await runtime.order.admit(event):
+            continue
+        try:
+            parsed.append((event, runtime.pipeline.parse_post(event.value, event.key, keyed=True)))
+            runtime.metrics.events.labels(event.message.topic, "valid").inc()
+        except InvalidEvent as error:
+            await send_dead_letter(event, error)
+    return parsed
+
+
+async def publish_decision(decision) -> None:
+    """Count a post's decision; a flagged post goes to its item's events (and its campaign's)."""
+    runtime = current()
+    metrics, post = runtime.metrics, decision.post
+    metrics.posts_processed.labels(post.platform).inc()
+    metrics.decisions.labels(decision.action, post.platform).inc()
+    for finding in decision.findings:
+        metrics.findings.labels(finding.detector, finding.category, post.platform).inc()
+    if decision.action == "none":
+        return
+    flagged = runtime.pipeline.flagged(decision)
+    flagged["campaign"] = campaigns.fingerprint(flagged, post.text, runtime.campaign_policy)
+    await item_events_topic.send(key=post.key, value={"type": "flagged", "flagged": flagged})
+    if flagged["campaign"] is not None:
+        seen = campaigns.sighting(
+            flagged, flagged["campaign"], request_id_for(post.platform, post.post_id), post.posted_at
+        )
+        await campaign_events_topic.send(key=flagged["campaign"], value={"type": "sighting", "sighting": seen})
+
+
+async def scan(parsed):
+    """Run the pipeline over a batch; a post that breaks a detector is dead-lettered alone.
+
+    Detection runs on a worker thread (hashing an image takes tens of
+    milliseconds, and the event loop must keep heartbeats and the web API
+    going); hash-bank changes are applied between batches, never during one.
+    """
+    async with current().scanning:
+        apply_bank_changes()
+        return await _scan_in_thread(parsed)
+
+
+async def _scan_in_thread(parsed):
+    loop = asyncio.get_running_loop()
+    runtime = current()
+    pipeline = runtime.pipeline
+    try:
+        decisions = await loop.run_in_executor(None, pipeline.scan, [post for _, post in parsed])
+    except Exception:  # noqa: BLE001 - find the post that broke the batch
+        log.exception("detector pipeline failed on a batch of %d posts; retrying one by one", len(parsed))
+        decisions = []
+        for event, post in parsed:
+            try:
+                decisions.extend(await loop.run_in_executor(None, pipeline.scan, [post]))
+            except Exception as error:  # noqa: BLE001
+                log.exception("detector pipeline failed on %s", post.key)
+                await send_dead_letter(event, InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}"))
+        return decisions
+    for detector_name, seconds in pipeline.last_durations.items():
+        runtime.metrics.detector_batch_duration.labels(detector_name).observe(seconds)
+    return decisions

@@ -1,0 +1,228 @@
+"""Timers: deadlines, re-checks, expiry, broker reachability and consumer lag.
+
+``check_deadlines``        ticks overdue items, sets the open/overdue gauges
+``recheck_open_requests``  polls open requests' URLs on platforms with a ``recheck``
+                           section -> platform-status (streams/poller.py)
+``expire_accounts_and_campaigns`` forgets strikes and campaigns past their windows
+``probe_broker``           every second: broker reachability (/readyz)
+``publish_lag``            consumer lag per input partition
+
+Table writes need the context of an event of the key's partition, so a timer
+never changes state itself: it sends an event to the key's own partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from datetime import UTC, datetime
+
+import orjson
+from aiokafka.errors import KafkaError
+
+from streams import kafka_auth, kafka_probe
+from streams.app import app, settings
+from streams.runtime import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, INPUT_TOPICS, current
+from streams.settings import bootstrap_servers
+from streams.tables import account_to_state, campaign_to_state, item_to_state
+from streams.topics import account_events_topic, campaign_events_topic, item_events_topic, platform_status_topic
+from takedowns import accounts, campaigns, lifecycle
+
+log = logging.getLogger("modwatch.agents")
+
+RECHECK_CONCURRENCY = 8
+LAG_TOPICS = frozenset(settings.topic(name) for name in (*INPUT_TOPICS, "item-events"))
+LAG_SECONDS = 5.0
+
+
+@app.timer(interval=settings.tick_seconds)
+async def check_deadlines():
+    """Tick items whose next deadline has passed; refresh the open and overdue gauges."""
+    runtime = current()
+    now = datetime.now(UTC)
+    platforms = runtime.pipeline.platforms
+    open_by_platform = dict.fromkeys(platforms, 0)
+    overdue_by_platform = dict.fromkeys(platforms, 0)
+    open_accounts = dict.fromkeys(platforms, 0)
+    for key, state in list(item_to_state.items()):
+        request = state.get("request")
+        if not request or request["state"] not in lifecycle.OPEN_STATES:
+            continue
+        platform = state["platform"]
+        if accounts.is_account_key(key):
+            open_accounts[platform] = open_accounts.get(platform, 0) + 1
+        else:
+            open_by_platform[platform] = open_by_platform.get(platform, 0) + 1
+            if now > datetime.fromisoformat(request["deadline"]):
+                overdue_by_platform[platform] = overdue_by_platform.get(platform, 0) + 1
+        due = lifecycle.next_check(state, runtime.lifecycle)
+        if due is not None and due <= now:
+            await item_events_topic.send(key=key, value={"type": "tick", "at": now.isoformat()}, force=True)
+    for platform, count in open_by_platform.items():
+        runtime.metrics.requests_open.labels(platform).set(count)
+        runtime.metrics.requests_overdue.labels(platform).set(overdue_by_platform.get(platform, 0))
+    for platform, count in open_accounts.items():
+        runtime.metrics.account_requests_open.labels(platform).set(count)
+
+
+# --- re-checking platforms without callbacks (streams/poller.py) -----------------------------
+
+
+@app.timer(interval=1.0)
+async def recheck_open_requests():
+    """Poll each open request's URL every ``interval_seconds`` of its platform's ``recheck``.
+
+    A page that is gone becomes a ``removed`` status event on the
+    platform-status topic (source ``recheck``), validated and handled like a
+    platform's own callback. A URL the guard refuses is logged and counted,
+    never fetched.
+    """
+    runtime = current()
+    if not runtime.rechecks:
+        return
+    due = due_rechecks(runtime, time.time())
+    if not due:
+        return
+    if runtime.recheck_session is None:
+        import aiohttp
+
+        runtime.recheck_session = aiohttp.ClientSession()
+    limit = asyncio.Semaphore(RECHECK_CONCURRENCY)
+    await asyncio.gather(*(recheck(limit, *item) for item in due))
+
+
+def due_rechecks(runtime, now: float) -> list[tuple]:
+    """(key, platform, request, config) of every open request whose re-check is due."""
+    due = []
+    for key, state in list(item_to_state.items()):
+        request = state.get("request")
+        config = runtime.rechecks.get(state.get("platform"))
+        if config is None or not request or request["state"] not in lifecycle.OPEN_STATES or not request.get("url"):
+            runtime.rechecked_at.pop(key, None)
+            runtime.recheck_reported.pop(key, None)
+            continue
+        if runtime.recheck_reported.get(key) == request["request_id"]:
+            continue
+        since = runtime.rechecked_at.get(key) or datetime.fromisoformat(request["requested_at"]).timestamp()
+        if now - since >= config.interval_seconds:
+            due.append((key, state["platform"], request, config))
+    return due
+
+
+async def recheck(limit: asyncio.Semaphore, key: str, platform: str, request: dict, config) -> None:
+    """Poll one request's URL; a removed page becomes a status event."""
+    from streams.poller import RefusedURL, poll
+
+    runtime = current()
+    async with limit:
+        runtime.rechecked_at[key] = time.time()
+        try:
+            result = await poll(
+                runtime.recheck_session,
+                request["url"],
+                config.hosts,
+                timeout_seconds=config.timeout_seconds,
+                allow_loopback=settings.recheck_allow_loopback,
+            )
+        except RefusedURL as error:
+            runtime.metrics.rechecks.labels(platform, "refused").inc()
+            log.warning(
+                "recheck refused for %s: %s",
+                request["request_id"],
+                error,
+                extra={"platform": platform, "request_id": request["request_id"]},
+            )
+            return
+    runtime.metrics.rechecks.labels(platform, result.verdict).inc()
+    if result.verdict != "removed":
+        return
+    status = {
+        "platform": platform,
+        "post_id": request["post_id"],
+        "status": "removed",
+        "observed_at": result.observed_at or datetime.now(UTC).isoformat(),
+        "source": "recheck",
+        "request_id": request["request_id"],
+        "evidence": result.reason,
+    }
+    runtime.recheck_reported[key] = request["request_id"]
+    await platform_status_topic.send(key=key.encode(), value=orjson.dumps(status))
+
+
+@app.timer(interval=300.0)
+async def expire_accounts_and_campaigns():
+    """Forget campaigns and strikes past their windows, so the tables do not grow without end.
+
+    Like check_deadlines, the timer only finds them: the deletion is an event
+    on the key's own partition, checked again there.
+    """
+    runtime = current()
+    now = datetime.now(UTC)
+    for key, state in list(campaign_to_state.items()):
+        if campaigns.expired(state, now, runtime.campaign_policy):
+            await campaign_events_topic.send(key=key, value={"type": "expire"}, force=True)
+    for key, state in list(account_to_state.items()):
+        if accounts.expired(state, now, runtime.account_policy):
+            await account_events_topic.send(key=key, value={"type": "expire"}, force=True)
+
+
+# --- broker reachability and lag ------------------------------------------------------------
+
+
+async def _metadata_with_auth(address: str, options: dict) -> None:
+    from aiokafka.client import AIOKafkaClient
+
+    client = AIOKafkaClient(
+        bootstrap_servers=address, request_timeout_ms=int(BROKER_PROBE_TIMEOUT_SECONDS * 1000), **options
+    )
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout=BROKER_PROBE_TIMEOUT_SECONDS)
+    except TimeoutError as error:
+        raise OSError(f"no metadata answer within {BROKER_PROBE_TIMEOUT_SECONDS:g} s") from error
+    finally:
+        await client.close()
+
+
+@app.timer(interval=BROKER_PROBE_SECONDS)
+async def probe_broker():
+    """Readiness: ask a broker for metadata; the first that answers makes the worker's broker reachable."""
+    runtime = current()
+    loop = asyncio.get_running_loop()
+    addresses = bootstrap_servers(settings.broker).split(",")
+    options = kafka_auth.client_options()
+    errors = []
+    for address in addresses:
+        try:
+            if options:  # SASL: the handshake needs a real client; the stdlib probe speaks plaintext only
+                await _metadata_with_auth(address, options)
+            else:
+                await loop.run_in_executor(None, kafka_probe.brokers, address, BROKER_PROBE_TIMEOUT_SECONDS)
+        except (OSError, ValueError, struct.error, KafkaError) as error:
+            errors.append(f"{address}: {error}")
+            continue
+        runtime.health.update(broker_ok=True, probed_at=time.monotonic(), broker_error=None)
+        runtime.metrics.broker_up.set(1)
+        return
+    runtime.health.update(broker_ok=False, probed_at=time.monotonic(), broker_error="; ".join(errors))
+    runtime.metrics.broker_up.set(0)
+
+
+@app.timer(interval=LAG_SECONDS)
+async def publish_lag():
+    """Each owned input partition's lag (committed offset to the end of the partition)."""
+    # Only the streams agents consume: a table's changelog is read at recovery and
+    # never committed, so its "lag" would be every record ever written.
+    runtime = current()
+    consumer, series = app.consumer, runtime.lag_series
+    owned = {tp for tp in consumer.assignment() if tp.topic in LAG_TOPICS}
+    for topic, partition in list(series - {(tp.topic, str(tp.partition)) for tp in owned}):
+        runtime.metrics.consumer_lag.remove(topic, partition)  # moved to another worker in a rebalance
+        series.discard((topic, partition))
+    for tp in owned:
+        committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor for it
+        end = consumer.highwater(tp)
+        if end is not None and end >= 0:
+            runtime.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - (committed or 0)))
+            series.add((tp.topic, str(tp.partition)))

@@ -1,0 +1,237 @@
+"""Agents driven by ``agent.test_context()`` against a runtime built from the shipped config: no broker.
+
+Faust's producer is replaced by :class:`RecordingProducer`, which keeps every
+record an agent sends and acknowledges it at once, or only when the test says
+so (to see what an agent does while the broker has not acknowledged yet). The
+end-to-end tests (``*_end_to_end.py``) run the same agents against Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+
+import orjson
+import pytest
+from aiokafka.structs import RecordMetadata
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
+# Tables in memory, as Faust's testing guide asks; only while the app is made, so that
+# workers other tests start keep the environment they are given.
+_store = os.environ.get("MODWATCH_STORE")
+os.environ["MODWATCH_STORE"] = "memory://"
+try:
+    from streams import runtime as worker_runtime
+    from streams.agents import forwarders, items, scan
+    from streams.app import app, settings
+    from streams.metrics import Metrics
+    from streams.tables import item_to_state, post_to_alert, post_to_takedown_request
+finally:
+    if _store is None:
+        del os.environ["MODWATCH_STORE"]
+    else:
+        os.environ["MODWATCH_STORE"] = _store
+
+VIOLATING = "Tehreek-e-Taliban Pakistan ke mujahideen ko salam, kal Peshawar mein police par hamla karo"
+
+
+class RecordingProducer:
+    """Faust's producer for a test: records what is sent; acknowledges at once unless held."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+        self.held: list[tuple[asyncio.Future, RecordMetadata]] | None = None
+
+    async def send(self, topic, key, value, partition=None, timestamp=None, headers=None, **_):
+        self.sent.append((topic, key, value))
+        future = asyncio.get_running_loop().create_future()
+        metadata = RecordMetadata(topic, partition or 0, TP(topic, partition or 0), len(self.sent), -1, 0, 0)
+        if self.held is None:
+            future.set_result(metadata)
+        else:
+            self.held.append((future, metadata))
+        return future
+
+    async def send_and_wait(self, *args, **kwargs):
+        return await (await self.send(*args, **kwargs))
+
+    def send_soon(self, future_message) -> None:
+        asyncio.ensure_future(future_message.message.channel.publish_message(future_message))
+
+    def key_partition(self, topic, key):
+        return TP(topic, 0)
+
+    def hold(self) -> None:
+        self.held = []
+
+    def release(self, keep_holding: bool = False) -> None:
+        held, self.held = self.held or [], [] if keep_holding else None
+        for future, metadata in held:
+            future.set_result(metadata)
+
+    def records(self, topic: str) -> list[tuple[str, dict]]:
+        name = settings.topic(topic)
+        return [(key.decode(), orjson.loads(value)) for sent_to, key, value in self.sent if sent_to == name]
+
+
+class EveryRecord:
+    """The test channel's offsets are its own: every record is new and in order."""
+
+    async def admit(self, event) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def built_runtime():
+    app.finalize()
+    return worker_runtime.Runtime.build(settings)
+
+
+@pytest.fixture
+def producer(built_runtime, monkeypatch):
+    recording = RecordingProducer()
+
+    async def started():
+        return recording
+
+    monkeypatch.setattr(app, "maybe_start_producer", started)
+    monkeypatch.setattr(app, "_producer", recording)
+    worker_runtime.install(
+        dataclasses.replace(built_runtime, metrics=Metrics(CollectorRegistry()), order=EveryRecord())
+    )
+    for table in (item_to_state, post_to_alert, post_to_takedown_request):
+        table.data.clear()
+    yield recording
+    worker_runtime._CURRENT.clear()
+
+
+def post(post_id: str, text: str, **extra) -> bytes:
+    record = {
+        "platform": "x",
+        "post_id": post_id,
+        "account_id": "acct-1",
+        "text": text,
+        "posted_at": "2026-11-29T10:00:00Z",
+        **extra,
+    }
+    return orjson.dumps(record)
+
+
+async def test_scan_posts_flags_a_violating_post_and_dead_letters_a_broken_one(producer):
+    async with scan.scan_posts.test_context() as agent:
+        await agent.put(post("1", VIOLATING), key=b"x:1")
+        await agent.put(b"{not json", key=b"x:2")
+        await agent.put(post("3", "Cricket tonight: what an innings"), key=b"x:3")
+        for _ in range(100):
+            if len(producer.records("deadletter")) and len(producer.records("item-events")):
+                break
+            await asyncio.sleep(0.05)
+    [(key, flagged)] = producer.records("item-events")
+    assert key == "x:1" and flagged["type"] == "flagged"
+    assert flagged["flagged"]["action"] == "takedown"
+    [(_, letter)] = producer.records("deadletter")
+    assert letter["reason"] == "invalid_json"
+
+
+async def test_an_item_gets_one_alert_one_request_and_one_ledger_record_however_often_it_is_flagged(producer):
+    flagged = await _flagged(producer, "7")
+    producer.sent.clear()
+    async with items.track_items.test_context() as agent:
+        await agent.put({"type": "flagged", "flagged": flagged}, key="x:7")
+        await agent.put({"type": "flagged", "flagged": flagged}, key="x:7")  # a replay
+    [(_, alert)] = producer.records("alerts")
+    [(_, request)] = producer.records("takedown-requests")
+    [(_, delivery)] = producer.records("deliveries")
+    ledger = producer.records("ledger")
+    assert alert["alert_id"] == "detection:x:7" and request["request_id"] == alert["request_id"]
+    assert delivery == request
+    assert [(record["from"], record["to"]) for _, record in ledger] == [("new", "requested")]
+    assert item_to_state["x:7"]["request"]["request_id"] == request["request_id"]
+
+
+async def test_the_state_is_stored_only_after_the_broker_has_every_output(producer):
+    """A crash before the acknowledgements must find no state: the replay then publishes again."""
+    flagged = await _flagged(producer, "8")
+    producer.sent.clear()
+    async with items.track_items.test_context() as agent:
+        producer.hold()
+        done = asyncio.ensure_future(agent.put({"type": "flagged", "flagged": flagged}, key="x:8"))
+        releases = 0
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if "x:8" in item_to_state:
+                break
+            if producer.held:
+                # Records are out, the broker has not acknowledged them: no state yet.
+                assert "x:8" not in item_to_state
+                producer.release(keep_holding=True)
+                releases += 1
+        producer.release()
+        await done
+    assert releases >= 2  # the alert first, then the request, its delivery and the ledger record
+    assert producer.records("takedown-requests") and producer.records("ledger")
+    assert item_to_state["x:8"]["request"]["state"] == "requested"
+
+
+async def test_a_decision_goes_to_its_item_and_a_bad_one_to_the_dead_letters(producer):
+    request_id = "tr-" + "eDo5"  # base64url of "x:9"
+    good = {"request_id": request_id, "decision": "approve", "reviewer": "r1", "at": "2026-11-29T10:00:00Z"}
+    async with forwarders.forward_decisions.test_context() as agent:
+        await agent.put(orjson.dumps(good))
+        await agent.put(orjson.dumps({"request_id": "not-ours", "decision": "approve"}))
+        for _ in range(100):
+            if producer.records("deadletter") and producer.records("item-events"):
+                break
+            await asyncio.sleep(0.05)
+    [(key, event)] = producer.records("item-events")
+    assert key == "x:9" and event["type"] == "decision" and event["decision"]["decision"] == "approve"
+    [(_, letter)] = producer.records("deadletter")
+    assert letter["field"] in {"request_id", "reviewer", "at"}
+
+
+async def _flagged(producer, post_id: str) -> dict:
+    async with scan.scan_posts.test_context() as agent:
+        await agent.put(post(post_id, VIOLATING), key=f"x:{post_id}".encode())
+        for _ in range(100):
+            if producer.records("item-events"):
+                break
+            await asyncio.sleep(0.05)
+    [(_, event)] = producer.records("item-events")
+    return event["flagged"]
+
+
+def test_importing_the_shell_loads_no_config_until_the_worker_builds_its_runtime(tmp_path):
+    """Nothing heavy at import: a broken config folder is read only when the runtime is built."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    shutil.copy(ROOT / "config" / "modwatch.yaml", tmp_path / "modwatch.yaml")
+    (tmp_path / "policy.yaml").write_text("this: [is not valid\n")
+    script = (
+        "import streams.agents, streams.web, streams.tables\n"
+        "from streams import runtime\n"
+        "assert not runtime.is_built()\n"
+        "try:\n"
+        "    runtime.current()\n"
+        "except RuntimeError as error:\n"
+        "    print('not built:', error)\n"
+        "from detectors.configfile import ConfigError\n"
+        "from streams.app import settings\n"
+        "try:\n"
+        "    runtime.Runtime.build(settings)\n"
+        "except ConfigError as error:\n"
+        "    print('build:', ' | '.join(str(error).splitlines()))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "MODWATCH_CONFIG_DIR": str(tmp_path), "MODWATCH_DATA_DIR": str(tmp_path)}
+    found = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert found.returncode == 0, found.stderr
+    lines = found.stdout.splitlines()
+    assert lines[0].startswith("not built: the worker's runtime is not built")
+    assert lines[1].startswith("build: ") and "policy.yaml" in lines[1] and "jurisdictions.yaml" in lines[1]
