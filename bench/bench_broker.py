@@ -71,7 +71,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -89,6 +88,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.corpus import posts as corpus_posts
+from streams import processes
+from streams.processes import ChildProcess, ProcessFailed, free_port, worker_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 4
@@ -271,29 +272,12 @@ def fresh_topic(bootstrap: str, name: str, inputs: Inputs) -> str:
     return topic
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for(condition, timeout: float, what: str, interval: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
-
-
-def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
-    """SIGTERM, then SIGKILL if it does not exit; only ever our own child."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 # --- baselines -------------------------------------------------------------------------------
@@ -338,20 +322,13 @@ def baseline_faust(bootstrap: str, name: str, inputs: Inputs, folder: Path, time
         BENCH_EXPECT=str(len(inputs.records)),
         BENCH_OUT=str(out),
     )
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(app_file), "worker", "-l", "warn"],
-            env=env,
-            cwd=folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for(lambda: out.exists() or process.poll() is not None, timeout, f"the faust no-op app ({name})")
-        finally:
-            stop_process(process)
+    app = ChildProcess([sys.executable, str(app_file), "worker", "-l", "warn"], env, log_path, folder).start()
+    try:
+        wait_for(lambda: out.exists() or not app.alive(), timeout, f"the faust no-op app ({name})")
+    finally:
+        app.stop()
     if not out.exists():
-        raise SystemExit(f"faust no-op app exited with {process.returncode}; see {log_path}")
+        raise SystemExit(f"faust no-op app exited with {app.process.returncode}; see {log_path}")
     stamps = orjson.loads(out.read_bytes())
     return (stamps["count"] - 1) / (stamps["last"] - stamps["first"])
 
@@ -359,45 +336,31 @@ def baseline_faust(bootstrap: str, name: str, inputs: Inputs, folder: Path, time
 # --- modwatch workers -------------------------------------------------------------------------
 
 
-class Worker:
+class Worker(processes.Worker):
     """``python -m streams.cli worker`` in a subprocess, with its log, /metrics and /proc memory."""
 
     def __init__(self, bootstrap: str, name: str, config: Path, folder: Path, extra_env: dict[str, str]):
         self.port = free_port()
-        self.log_path = folder / f"{name}-{self.port}.log"
-        self.env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_")}
-        self.env.update(
-            MODWATCH_BROKER=f"kafka://{bootstrap}",
-            MODWATCH_APP_ID=name,
-            MODWATCH_TOPIC_PREFIX=name,
-            MODWATCH_WEB_PORT=str(self.port),
-            MODWATCH_DATA_DIR=str(folder / f"state-{self.port}"),
-            MODWATCH_CONFIG_DIR=str(config),
-            PYTHONUNBUFFERED="1",
+        env = worker_environment(
+            bootstrap,
+            name,
+            config_dir=config,
+            data_dir=folder / f"state-{self.port}",
+            web_port=self.port,
             **extra_env,
         )
-        self.process: subprocess.Popen | None = None
-        self.started_at = self.ready_after = None
-
-    def start(self) -> Worker:
-        self._log = self.log_path.open("wb")
-        self.started_at = time.monotonic()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        return self
+        super().__init__(env, folder / f"{name}-{self.port}.log")
+        self.ready_after = None
 
     def ready(self) -> bool:
         """Whether Faust logged "Worker ready" (group joined, tables recovered); an exit is fatal."""
-        if self.process.poll() is not None:
-            raise SystemExit(f"worker exited with {self.process.returncode}; see {self.log_path}")
-        if self.ready_after is None and b"Worker ready" in self.log_path.read_bytes():
+        try:
+            ready = super().ready()
+        except ProcessFailed as error:
+            raise SystemExit(str(error)) from None
+        if ready and self.ready_after is None:
             self.ready_after = time.monotonic() - self.started_at
-        return self.ready_after is not None
+        return ready
 
     def metrics(self) -> str | None:
         """The /metrics page, or None while the web server is not up (or too busy to answer)."""
@@ -416,10 +379,6 @@ class Worker:
         """User + system CPU time the worker has used so far (/proc/<pid>/stat), all threads."""
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        stop_process(self.process)
-        self._log.close()
 
 
 def start_ready(workers: list[Worker], timeout: float = 300) -> None:
@@ -753,13 +712,22 @@ AGENTS = (
 # standard library count for the code that called them).
 COMPONENTS = (
     (("detectors/hashing.py", "PIL/", "pdqhash"), "image decoding + PDQ hashing"),
-    (("detectors/hashbank.py",), "PDQ bank search and exact lookups"),
-    (("detectors/classifier.py", "sklearn/", "scipy/"), "text classifier"),
-    (("detectors/designations.py", "detectors/text.py", "detectors/watchlist.py"), "rule detectors"),
+    (
+        ("detectors/hashbank.py", "detectors/pdq_index.py", "detectors/media_hash.py"),
+        "PDQ bank search and exact lookups",
+    ),
+    (
+        ("detectors/classifier.py", "detectors/text_classifier.py", "detectors/model_files.py", "sklearn/", "scipy/"),
+        "text classifier",
+    ),
+    (
+        ("detectors/designations.py", "detectors/threats.py", "detectors/text.py", "detectors/watchlist.py"),
+        "rule detectors",
+    ),
     (("detectors/events.py",), "event parsing and validation"),
     (("detectors/policy.py", "detectors/pipeline.py"), "policy and pipeline"),
-    (("streams/delivery.py",), "delivery (notice, HTML page, fsync)"),
-    (("takedowns/lifecycle.py",), "lifecycle"),
+    (("streams/delivery/", "takedowns/notice.py", "takedowns/findings.py"), "delivery (notice, HTML page, fsync)"),
+    (("takedowns/lifecycle.py", "takedowns/requests.py", "takedowns/messages.py"), "lifecycle"),
     (("logging/", "streams/logs.py"), "logging (JSON lines)"),
     (("prometheus_client/", "streams/metrics.py"), "Prometheus metrics"),
     (("aiokafka/", "kafka/"), "aiokafka client"),

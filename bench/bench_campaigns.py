@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 import orjson
 
 from bench.corpus import posts as make_posts
-from detectors.pipeline import Pipeline, request_id_for
+from detectors.pipeline import Pipeline
 from streams.settings import REPOSITORY_CONFIG
 from takedowns import campaigns
+from takedowns.requests import request_id_for
 
 BATCH = 500
 

@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from bench.corpus import posts as corpus_posts
-from detectors.classifier import TextClassifierDetector
 from detectors.configfile import Problems
 from detectors.events import Post
+from detectors.text_classifier import TextClassifierDetector
 from streams.settings import REPOSITORY_CONFIG
 
 BATCH = 500

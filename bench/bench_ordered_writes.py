@@ -2,7 +2,7 @@
 
 Since issue 13 every output (ledger record, takedown request, alert, delivery,
 strike) is acknowledged by the broker before the state that remembers it is
-stored (streams/agents.py ``apply``), and the request and alert tables live in
+stored (streams/agents/items.py ``apply``), and the request and alert tables live in
 memory. The cost falls on flagged posts only, so this benchmark sends the worst
 case: a backlog where every post is violating (each one an alert, a request,
 a ledger record and a delivery).
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,8 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.chaos import ROOT, Broker, Worker, free_port
+from bench.chaos import wait_ready
+from streams.processes import ROOT, LocalBroker, Worker, free_port, worker_environment
 
 
 def posts(count: int) -> list[tuple[bytes, bytes]]:
@@ -81,22 +81,19 @@ async def request_span(bootstrap: str, topic: str, expect: int, timeout: float) 
     return (max(stamps.values()) - min(stamps.values())) / 1000
 
 
-def one_run(tree: Path, broker: Broker, count: int, folder: Path, timeout: float) -> float:
+def one_run(tree: Path, broker: LocalBroker, count: int, folder: Path, timeout: float) -> float:
     name = f"ow{uuid.uuid4().hex[:8]}"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_")}
-    env.update(
-        MODWATCH_BROKER=f"kafka://{broker.bootstrap}",
-        MODWATCH_APP_ID=name,
-        MODWATCH_TOPIC_PREFIX=name,
-        MODWATCH_CONFIG_DIR=str(tree / "config"),
-        MODWATCH_WEB_PORT=str(free_port()),
-        MODWATCH_DATA_DIR=str(folder / name),
+    env = worker_environment(
+        broker.bootstrap,
+        name,
+        config_dir=tree / "config",
+        data_dir=folder / name,
+        web_port=free_port(),
         MODWATCH_STORE="rocksdb://",
-        PYTHONUNBUFFERED="1",
         PYTHONPATH=str(tree),
     )
-    worker = Worker(env, folder / f"{name}.log", tree=tree).start()
-    asyncio.run(worker.wait_ready())  # it creates the topics; the backlog builds faster than it scans
+    worker = Worker(env, folder / f"{name}.log", tree).start()
+    asyncio.run(wait_ready(worker))  # it creates the topics; the backlog builds faster than it scans
     asyncio.run(produce(broker.bootstrap, f"{name}.posts", posts(count)))
     try:
         span = asyncio.run(request_span(broker.bootstrap, f"{name}.takedown-requests", count, timeout))
@@ -117,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     subprocess.run(
         ["git", "worktree", "add", "--detach", str(base), args.against], cwd=ROOT, check=True, capture_output=True
     )
-    broker = Broker(folder)
+    broker = LocalBroker.of_its_own(folder / "broker", quiet=True)
     broker.start()
     rates: dict[str, list[float]] = {"this tree": [], args.against: []}
     try:

@@ -33,7 +33,8 @@ import time
 import faiss
 import numpy as np
 
-from detectors.hashbank import HashBank, PDQIndex, make_entry
+from detectors.hashbank import HashBank, make_entry
+from detectors.pdq_index import PDQIndex
 
 BATCH = 4000
 

@@ -21,7 +21,7 @@ alert or request record for one item, a second account request for one
 account, or the same ledger transition (request, from, to, cause) under two
 sequence numbers. A ledger record repeated with the *same* sequence number is
 not a duplicate transition (the ledger's readers de-duplicate by request_id and
-seq, README "Event contract"); its count is shown on a row of its own.
+seq, docs/events.md); its count is shown on a row of its own.
 
 Run (about 10 minutes for 50 kills)::
 
@@ -36,10 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,8 +50,8 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-ROOT = Path(__file__).resolve().parent.parent
-LAUNCHER = ROOT / "deploy" / "kafka" / "local.sh"
+from streams.processes import ROOT, LocalBroker, ProcessFailed, Worker, free_port, worker_environment
+
 VIOLATING = "Join the Tehrik-e-Taliban today. Long live TTP! Post {n}"
 REVIEW = "A documentary about the Haqqani Network, part {n}"
 CLEAN = "The cricket match in Lahore was rained off again, day {n}"
@@ -64,90 +61,6 @@ STRIKES_FOR_ACCOUNT_REQUEST = 3  # config/policy.yaml accounts.confirmed_violati
 
 def say(message: str) -> None:
     print(f"chaos {time.strftime('%H:%M:%S')}: {message}", file=sys.stderr, flush=True)
-
-
-def free_port_pair() -> int:
-    """A port whose successor is free too: the local broker's controller uses port + 1."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        try:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise SystemExit("no free port pair")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Broker:
-    def __init__(self, folder: Path):
-        self.port = free_port_pair()
-        self.env = dict(os.environ, MODWATCH_KAFKA_PORT=str(self.port), MODWATCH_KAFKA_DATA=str(folder / "broker"))
-        self.bootstrap = f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        subprocess.run([str(LAUNCHER), "start"], env=self.env, check=True, capture_output=True)
-
-    def stop(self) -> None:
-        subprocess.run([str(LAUNCHER), "stop"], env=self.env, check=False, capture_output=True)
-
-
-class Worker:
-    """``modwatch worker`` in a subprocess; the log is appended to across restarts."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, tree: Path = ROOT):
-        self.env = env
-        self.log_path = log_path
-        self.tree = tree  # the source tree it runs from (bench_ordered_writes runs an older one too)
-        self.process: subprocess.Popen | None = None
-        self._offset = 0
-
-    def start(self) -> Worker:
-        self.log_path.touch()
-        self._offset = self.log_path.stat().st_size
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            env=self.env,
-            cwd=self.tree,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        return self
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise SystemExit(f"worker exited with {self.process.returncode}; see {self.log_path}")
-        return b"Worker ready" in self.log_path.read_bytes()[self._offset :]
-
-    async def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.ready():
-            if time.monotonic() > deadline:
-                raise SystemExit(f"worker not ready within {timeout:g} s; see {self.log_path}")
-            await asyncio.sleep(0.1)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @dataclass
@@ -367,7 +280,7 @@ def tally(plan: Plan, alerts, requests, ledger) -> list[Row]:
             lost_deliveries[:3],
         )
     )
-    # A replayed delivery event is delivered again under the same Idempotency-Key (streams/agents.py
+    # A replayed delivery event is delivered again under the same Idempotency-Key (streams/agents/deliveries.py
     # deliver_requests): the platform de-duplicates, so it is shown, not counted as a duplicate.
     rows.append(
         Row(
@@ -399,24 +312,29 @@ def failed(rows: list[Row]) -> bool:
     return any(row.lost or (row.duplicated and not row.output.startswith("  ")) for row in rows)
 
 
+async def wait_ready(worker: Worker, timeout: float = 180) -> None:
+    """Until the worker is ready, while traffic and the platform keep running; a failure ends the harness."""
+    try:
+        await asyncio.to_thread(worker.wait_ready, timeout)
+    except ProcessFailed as error:
+        raise SystemExit(str(error)) from None
+
+
 async def run(
     kills: int, outage: float, rebalance: bool, posts: int, rate: float, seed: int, folder: Path, tree: Path = ROOT
 ) -> list[Row]:
     rng = random.Random(seed)
-    broker = Broker(folder)
+    broker = LocalBroker.of_its_own(folder / "broker", quiet=True)
     say(f"starting a broker on {broker.bootstrap}")
     broker.start()
     name = f"chaos{uuid.uuid4().hex[:8]}"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_")}
-    env.update(
-        MODWATCH_BROKER=f"kafka://{broker.bootstrap}",
-        MODWATCH_APP_ID=name,
-        MODWATCH_TOPIC_PREFIX=name,
-        MODWATCH_CONFIG_DIR=str(tree / "config"),
+    env = worker_environment(
+        broker.bootstrap,
+        name,
+        config_dir=tree / "config",
         MODWATCH_STORE="rocksdb://",
         MODWATCH_SESSION_TIMEOUT_SECONDS="6",
         MODWATCH_SCAN_BATCH_SECONDS="0.05",
-        PYTHONUNBUFFERED="1",
     )
 
     plan = Plan()
@@ -428,14 +346,14 @@ async def run(
             Worker(
                 dict(env, MODWATCH_WEB_PORT=str(free_port()), MODWATCH_DATA_DIR=str(folder / f"state-{number}")),
                 folder / f"worker-{number}.log",
-                tree=tree,
+                tree,
             )
         )
         return started[-1]
 
     try:
         first = worker(0).start()
-        await first.wait_ready()  # creates the topics
+        await wait_ready(first)  # creates the topics
         sender = asyncio.create_task(traffic(broker.bootstrap, name, plan, posts, rate, stop))
         remover = asyncio.create_task(platform(broker.bootstrap, name, plan, stop))
         current = first
@@ -445,10 +363,10 @@ async def run(
             current.kill()
             say(f"kill -9 {kill + 1}/{kills} ({'just after ready' if early else 'mid-stream'})")
             current = worker(0).start()  # same data dir: RocksDB state from before the kill
-            await current.wait_ready()
+            await wait_ready(current)
         if rebalance:
             second = worker(1).start()
-            await second.wait_ready()
+            await wait_ready(second)
             await asyncio.sleep(rng.uniform(2.0, 5.0))
             second.kill()
             say("rebalance: a second worker joined and was killed")
@@ -468,7 +386,7 @@ async def run(
         alerts = await read_all(broker.bootstrap, f"{name}.alerts")
         requests = await read_all(broker.bootstrap, f"{name}.takedown-requests")
         ledger = await read_all(broker.bootstrap, f"{name}.ledger")
-        current.stop()
+        current.stop(timeout=60)
         return tally(plan, alerts, requests, ledger)
     finally:
         stop.set()

@@ -1,39 +1,9 @@
-"""Hate and abuse in short posts: a bundle of linear text classifiers, one per language.
+"""The text classifier's model: one head per language, and the estimators its file holds.
 
-How a batch is classified:
-
-1. Each post gets a language (:func:`post_language`): from ``Post.lang`` when
-   the producer set it, otherwise from a cheap guess over its words
-   (:func:`guess_language`). Posts in a script or language no head was trained
-   on (Arabic-script Urdu, Pashto, French, German, Spanish, Turkish, ...) get
-   no classifier finding at all: silence, not another language's guess.
-2. The posts of each head are vectorised in one call by
-   :class:`HashedNgramVectorizer` (character 1-5-grams and word n-grams hashed
-   with numpy over the whole batch: no Python loop per n-gram) and scored by the
-   head's scikit-learn pipeline, which predicts the training set's *native*
-   labels (Davidson's ``hate_speech``/``offensive_language``/``neither``,
-   RUHSOLD's five classes).
-3. A head maps each native label to a product category (``hate``, ``abuse`` or
-   ``none``); a category's score is the summed probability of its labels
-   (:func:`category_scores`). A post gets a finding for each category whose
-   score reaches ``min_score``.
-
-What the categories are worth (docs/classifier.md has the figures):
-
-* ``abuse`` is profanity, insults and reclaimed slurs as much as abuse: the
-  English head learnt it from tweets sampled for containing slur-lexicon
-  words, where 77 % are "offensive", and gives it to sports talk ("he killed
-  it tonight") too. It is evidence to record, never a reason for review on
-  its own (config/policy.yaml gives abuse no review_at).
-* ``hate`` is precise but narrow. A post whose hostile words are only
-  generic profanity and that names no group has its hate probability counted
-  as abuse (:class:`HateTarget`, ``hate_needs_target`` in
-  config/classifier.yaml): the Roman Urdu head learnt "harami" (bastard) as
-  religious hate from its annotators. At the review threshold (0.7) hate then
-  fires on 0.4 % of Davidson's unseen offensive tweets and on none of the
-  profanity, insult, reclaimed-slur or sports-idiom posts of
-  tests/data/classifier_hygiene.jsonl, but it finds mostly slur-laden
-  attacks: hateful posts without a slur are usually missed.
+A model file (``config/models/text-classifier.skops``) holds one :class:`Head`
+per language: a scikit-learn pipeline that predicts its training set's native
+labels, and the product category (``hate``, ``abuse`` or ``none``) of each
+label. :mod:`detectors.text_classifier` runs the heads on posts.
 
 Heads (built by :mod:`detectors.training`, documented in each
 ``detectors/datasets/*/dataset.yaml``):
@@ -48,47 +18,36 @@ Heads (built by :mod:`detectors.training`, documented in each
   folded into the deployed head, so the coarse and the fine evaluations both
   measure what runs.
 
+The pipelines use three estimators of modwatch's own:
+:class:`HashedNgramVectorizer` (the batch vectoriser), :class:`LogCountRatioScaler`
+(the gate's NBSVM weights) and :class:`GatedClassifier`. A model file names
+each by its import path (``detectors.classifier.HashedNgramVectorizer``), so
+they stay in this module: moved, the shipped files would no longer load, and
+retraining would no longer reproduce them byte for byte.
+
 Model files are skops zip files, loaded with the explicit :data:`TRUSTED_TYPES`
-list and never with pickle: a file naming any other type is refused before
-anything in it is constructed.
+list and never with pickle (:mod:`detectors.model_files`): a file naming any
+other type is refused before anything in it is constructed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import re
 import unicodedata
-import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 
-from detectors.base import Finding
-from detectors.configfile import ANY_KEY, VALUE, Problems, load_yaml
-from detectors.events import Post
-from detectors.language import (  # noqa: F401 - the classifier's public names, as before
-    ENGLISH_WORDS,
-    LATIN_WORD,
-    OTHER_LANGUAGE_WORDS,
-    ROMAN_URDU_WORDS,
-    guess_language,
-    is_latin_script,
-    post_language,
-)
+from detectors.model_files import ModelFileError, check_format, load_trusted_bundle
 
 CATEGORIES = ("hate", "abuse")
 NO_CATEGORY = "none"
-# A finding says the category is more likely than not; config/classifier.yaml
-# may raise it, and config/policy.yaml decides what a score leads to.
-DEFAULT_MIN_SCORE = 0.5
 MODEL_FORMAT = "modwatch.text-classifier"
 MODEL_FORMAT_VERSION = 1
 
@@ -106,10 +65,6 @@ TRUSTED_TYPES = (
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.calibration._TemperatureScaling",
 )
-
-
-class ModelFileError(Exception):
-    """A model file that cannot be used; the message names the file."""
 
 
 # -- features -----------------------------------------------------------------
@@ -152,6 +107,59 @@ def _lookup(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
     inside = codes < len(table)
     result[inside] = table[codes[inside]]
     return result
+
+
+def _batch_codes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The batch as one array of code points, cleaned, and where the separators between posts are.
+
+    Lower-cased; URLs, @mentions and HTML entities replaced; whitespace one
+    space and none at either end of a post; no character three times in a row.
+    """
+    joined = "\x00" + "\x00".join(texts) + "\x00"
+    if joined.count("\x00") != len(texts) + 1:
+        joined = "\x00" + "\x00".join(text.replace("\x00", " ") for text in texts) + "\x00"
+    joined = joined.lower()
+    if "http" in joined:
+        joined = _URL.sub("http", joined)
+    if "@" in joined:
+        joined = _MENTION.sub("@", joined)
+    if "&" in joined:
+        for entity, character in _HTML_ENTITIES:
+            joined = joined.replace(entity, character)
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    separator = codes == _SEPARATOR
+    codes = np.where(_lookup(_IS_SPACE, codes), np.uint32(_SPACE), codes)
+    # One space between words and none at either end of a post (the
+    # separator stands for that boundary): first drop each space that
+    # follows a space or a separator, then a space left before a separator.
+    space = codes == _SPACE
+    keep = ~(space & np.concatenate(([True], space[:-1] | separator[:-1])))
+    codes, separator = codes[keep], separator[keep]
+    space = codes == _SPACE
+    keep = ~(space & np.concatenate((separator[1:], [True])))
+    # No character three times in a row: "bohaaaat" reads as "bohaat".
+    keep[2:] &= ~((codes[2:] == codes[1:-1]) & (codes[2:] == codes[:-2]) & ~separator[2:])
+    return codes[keep], separator[keep]
+
+
+def _prefix_hashes(codes: np.ndarray, separator: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums of the polynomial hash ``sum c[j] * B**j``, and the powers ``B**-j``.
+
+    The hash of positions ``[start, end)`` is ``(prefix[end] - prefix[start]) *
+    inverse[start]`` modulo 2**64: the same n-gram hashes alike wherever it stands.
+    A separator hashes as a space, the boundary it stands for.
+    """
+    length = len(codes)
+    hashed = np.where(separator, np.uint64(_SPACE), codes.astype(np.uint64))
+    powers = np.full(length + 1, _HASH_BASE, dtype=np.uint64)
+    powers[0] = 1
+    powers = np.cumprod(powers, dtype=np.uint64)
+    inverse = np.full(length + 1, _HASH_BASE_INVERSE, dtype=np.uint64)
+    inverse[0] = 1
+    inverse = np.cumprod(inverse, dtype=np.uint64)
+    prefix = np.zeros(length + 1, dtype=np.uint64)
+    np.cumsum(hashed * powers[:length], out=prefix[1:])
+    return prefix, inverse
 
 
 class HashedNgramVectorizer(TransformerMixin, BaseEstimator):
@@ -215,47 +223,23 @@ class HashedNgramVectorizer(TransformerMixin, BaseEstimator):
         documents = len(texts)
         if documents == 0:
             return sp.csr_matrix((0, 1 << self.bits), dtype=np.float32)
-        joined = "\x00" + "\x00".join(texts) + "\x00"
-        if joined.count("\x00") != documents + 1:
-            joined = "\x00" + "\x00".join(text.replace("\x00", " ") for text in texts) + "\x00"
-        joined = joined.lower()
-        if "http" in joined:
-            joined = _URL.sub("http", joined)
-        if "@" in joined:
-            joined = _MENTION.sub("@", joined)
-        if "&" in joined:
-            for entity, character in _HTML_ENTITIES:
-                joined = joined.replace(entity, character)
-        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-        separator = codes == _SEPARATOR
-        codes = np.where(_lookup(_IS_SPACE, codes), np.uint32(_SPACE), codes)
-        # One space between words and none at either end of a post (the
-        # separator stands for that boundary): first drop each space that
-        # follows a space or a separator, then a space left before a separator.
-        space = codes == _SPACE
-        keep = ~(space & np.concatenate(([True], space[:-1] | separator[:-1])))
-        codes, separator = codes[keep], separator[keep]
-        space = codes == _SPACE
-        keep = ~(space & np.concatenate((separator[1:], [True])))
-        # No character three times in a row: "bohaaaat" reads as "bohaat".
-        keep[2:] &= ~((codes[2:] == codes[1:-1]) & (codes[2:] == codes[:-2]) & ~separator[2:])
-        codes, separator = codes[keep], separator[keep]
-        length = len(codes)
+        codes, separator = _batch_codes(texts)
         # Post number of every position: separators seen so far, minus one.
         post_of = np.cumsum(separator) - 1
-        hashed = np.where(separator, np.uint64(_SPACE), codes.astype(np.uint64))
+        prefix, inverse = _prefix_hashes(codes, separator)
+        rows, columns = self._character_ngrams(separator, post_of, prefix, inverse)
+        if self.word_orders:
+            word_rows, word_columns = self._word_ngrams(codes, separator, post_of, prefix, inverse)
+            rows += word_rows
+            columns += word_columns
+        return self._matrix(rows, columns, documents)
 
-        powers = np.full(length + 1, _HASH_BASE, dtype=np.uint64)
-        powers[0] = 1
-        powers = np.cumprod(powers, dtype=np.uint64)
-        inverse = np.full(length + 1, _HASH_BASE_INVERSE, dtype=np.uint64)
-        inverse[0] = 1
-        inverse = np.cumprod(inverse, dtype=np.uint64)
-        prefix = np.zeros(length + 1, dtype=np.uint64)
-        np.cumsum(hashed * powers[:length], out=prefix[1:])
-
+    def _character_ngrams(
+        self, separator: np.ndarray, post_of: np.ndarray, prefix: np.ndarray, inverse: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Post and column of every character n-gram, in the lower half of the columns."""
+        length = len(separator)
         shift = np.uint64(65 - self.bits)  # half the columns per block
-        word_block = np.uint64(1 << (self.bits - 1))
         rows, columns = [], []
         for order in self.char_orders:
             starts = length - order + 1
@@ -273,23 +257,31 @@ class HashedNgramVectorizer(TransformerMixin, BaseEstimator):
             values = _mix(values + np.uint64((order * _GOLDEN) % 2**64))
             rows.append(post_of[index])
             columns.append(values >> shift)
-        if self.word_orders:
-            word = _lookup(_IS_WORD, codes) & ~separator
-            previous = np.concatenate(([False], word[:-1]))
-            following = np.concatenate((word[1:], [False]))
-            starts = np.flatnonzero(word & ~previous)
-            ends = np.flatnonzero(word & ~following) + 1
-            words = _mix((prefix[ends] - prefix[starts]) * inverse[starts])
-            word_posts = post_of[starts]
-            if 1 in self.word_orders:
-                rows.append(word_posts)
-                columns.append((_mix(words + np.uint64(_WORD_SALT)) >> shift) | word_block)
-            if 2 in self.word_orders and len(words) > 1:
-                same_post = np.flatnonzero(word_posts[1:] == word_posts[:-1])
-                pairs = _mix(words[same_post] * np.uint64(_GOLDEN) + words[same_post + 1] + np.uint64(_BIGRAM_SALT))
-                rows.append(word_posts[same_post + 1])
-                columns.append((pairs >> shift) | word_block)
-        return self._matrix(rows, columns, documents)
+        return rows, columns
+
+    def _word_ngrams(
+        self, codes: np.ndarray, separator: np.ndarray, post_of: np.ndarray, prefix: np.ndarray, inverse: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Post and column of every word and word pair, in the upper half of the columns."""
+        shift = np.uint64(65 - self.bits)
+        word_block = np.uint64(1 << (self.bits - 1))
+        rows, columns = [], []
+        word = _lookup(_IS_WORD, codes) & ~separator
+        previous = np.concatenate(([False], word[:-1]))
+        following = np.concatenate((word[1:], [False]))
+        starts = np.flatnonzero(word & ~previous)
+        ends = np.flatnonzero(word & ~following) + 1
+        words = _mix((prefix[ends] - prefix[starts]) * inverse[starts])
+        word_posts = post_of[starts]
+        if 1 in self.word_orders:
+            rows.append(word_posts)
+            columns.append((_mix(words + np.uint64(_WORD_SALT)) >> shift) | word_block)
+        if 2 in self.word_orders and len(words) > 1:
+            same_post = np.flatnonzero(word_posts[1:] == word_posts[:-1])
+            pairs = _mix(words[same_post] * np.uint64(_GOLDEN) + words[same_post + 1] + np.uint64(_BIGRAM_SALT))
+            rows.append(word_posts[same_post + 1])
+            columns.append((pairs >> shift) | word_block)
+        return rows, columns
 
     def _matrix(self, rows: list[np.ndarray], columns: list[np.ndarray], documents: int) -> sp.csr_matrix:
         width = 1 << self.bits
@@ -414,88 +406,6 @@ class TextModel:
     seed: int | None = None
 
 
-def model_bytes(bundle: Mapping[str, Any]) -> bytes:
-    """The skops file of ``bundle``, byte-for-byte the same for the same fitted objects.
-
-    skops names arrays and memo entries after ``id()`` of the Python objects and
-    stamps each zip entry with the current time, so two saves of equal models
-    differ. Here ids are renumbered in order of appearance, array files are
-    renamed after them, and every entry gets the same timestamp and mode; the
-    result loads with ``skops.io.load`` like any skops file. Compression is
-    zlib's deflate at level 9: stable for a given zlib, so rebuilding the shipped
-    model on another zlib may change bytes but not the fitted numbers.
-    """
-    import skops.io
-
-    raw = skops.io.dumps(dict(bundle))
-    with zipfile.ZipFile(io.BytesIO(raw)) as source:
-        schema = json.loads(source.read("schema.json"))
-        contents = {name: source.read(name) for name in source.namelist() if name != "schema.json"}
-    ids: dict[int, int] = {}
-    files: dict[str, str] = {}
-
-    def renumber(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("__id__"), int):
-                node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
-            if isinstance(node.get("file"), str) and node["file"] in contents:
-                suffix = Path(node["file"]).suffix
-                node["file"] = files.setdefault(node["file"], f"{len(files) + 1:06d}{suffix}")
-            for value in node.values():
-                renumber(value)
-        elif isinstance(node, list):
-            for value in node:
-                renumber(value)
-
-    renumber(schema)
-    output = io.BytesIO()
-    with zipfile.ZipFile(output, "w") as target:
-        entries = [("schema.json", json.dumps(schema, indent=2).encode())]
-        entries += sorted((new, contents[old]) for old, new in files.items())
-        for name, data in entries:
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.create_system = 3
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            target.writestr(info, data, compresslevel=9)
-    return output.getvalue()
-
-
-def save_model(bundle: Mapping[str, Any], path: Path) -> str:
-    """Write ``bundle`` to ``path``; returns the file's sha256."""
-    data = model_bytes(bundle)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
-    return hashlib.sha256(data).hexdigest()
-
-
-def load_trusted_bundle(path: Path, trusted_types: Sequence[str]) -> tuple[Any, str]:
-    """Read a skops file, refusing it before anything in it is built if it names a type
-    outside skops' own trusted set and ``trusted_types``; returns the object and the file's sha256."""
-    import skops.io
-
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ModelFileError(f"{path}: cannot be read: {error.strerror or error}") from None
-    try:
-        untrusted = [name for name in skops.io.get_untrusted_types(data=data) if name not in trusted_types]
-    except Exception as error:  # a damaged zip or schema: say so, whatever skops raised
-        raise ModelFileError(f"{path}: not a readable skops model file: {error}") from None
-    if untrusted:
-        raise ModelFileError(
-            f"{path}: refusing to load: it contains types modwatch does not trust: {', '.join(untrusted)}"
-        )
-    try:
-        bundle = skops.io.loads(data, trusted=list(trusted_types))
-    except Exception as error:
-        raise ModelFileError(f"{path}: cannot be loaded: {error}") from None
-    return bundle, hashlib.sha256(data).hexdigest()
-
-
 def load_model(path: Path) -> TextModel:
     """Load a model file, refusing any type outside :data:`TRUSTED_TYPES`."""
     path = Path(path)
@@ -504,10 +414,7 @@ def load_model(path: Path) -> TextModel:
 
 
 def _model_from_bundle(bundle: Any, path: Path, sha256: str) -> TextModel:
-    if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT:
-        raise ModelFileError(f"{path}: not a modwatch text-classifier model (no format {MODEL_FORMAT!r})")
-    if bundle.get("format_version") != MODEL_FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format_version {bundle.get('format_version')!r} is not {MODEL_FORMAT_VERSION}")
+    check_format(bundle, path, MODEL_FORMAT, MODEL_FORMAT_VERSION, "text-classifier model")
     heads = {}
     for index, entry in enumerate(bundle.get("heads") or []):
         where = f"{path}: heads[{index}]"
@@ -537,160 +444,3 @@ def _model_from_bundle(bundle: Any, path: Path, sha256: str) -> TextModel:
     if not heads:
         raise ModelFileError(f"{path}: has no heads")
     return TextModel(path.name, sha256, MappingProxyType(heads), bundle.get("seed"))
-
-
-# -- the detector --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class HateTarget:
-    """Words that name a group, and generic profanity, in one language.
-
-    Hate is an attack on a group. A post whose only hostile words are generic
-    profanity ("harami", "fucking") and that names no group is abuse, not
-    hate, whatever the head says: RUHSOLD's annotators gave "religious hate"
-    to 47 of the 83 task-2 tweets containing "harami" (bastard), most of them
-    aimed at no religion, and the head learnt the word.
-    """
-
-    groups: frozenset[str]
-    profanity: frozenset[str]
-
-    def untargeted(self, text: str) -> bool:
-        """Generic profanity and no group word: hate probability counts as abuse."""
-        words = set(LATIN_WORD.findall(text.lower().replace("\u2019", "'")))
-        return not words.isdisjoint(self.profanity) and words.isdisjoint(self.groups)
-
-
-def category_scores(
-    head: Head, probabilities: np.ndarray, texts: Sequence[str], hate_target: HateTarget | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """posts x CATEGORIES scores, and per post the hate score ``hate_target`` moved to abuse (0 if none)."""
-    scores = probabilities @ head.category_matrix()
-    moved = np.zeros(len(texts))
-    if hate_target is not None:
-        hate, abuse = CATEGORIES.index("hate"), CATEGORIES.index("abuse")
-        untargeted = np.array([hate_target.untargeted(text) for text in texts], dtype=bool)
-        moved[untargeted] = scores[untargeted, hate]
-        scores[untargeted, abuse] += scores[untargeted, hate]
-        scores[untargeted, hate] = 0.0
-    return scores, moved
-
-
-@dataclass(frozen=True, slots=True)
-class ClassifierSettings:
-    """``classifier.yaml`` apart from the model: what turns probabilities into findings."""
-
-    min_score: float = DEFAULT_MIN_SCORE
-    # head language -> its word lists
-    hate_targets: Mapping[str, HateTarget] = field(default_factory=lambda: MappingProxyType({}))
-
-
-CLASSIFIER_SCHEMA = {
-    "model": VALUE,
-    "min_score": VALUE,
-    "hate_needs_target": {ANY_KEY: {"groups": [VALUE], "profanity": [VALUE]}},
-}
-
-
-def read_classifier_settings(document: Any) -> ClassifierSettings:
-    """``min_score`` and ``hate_needs_target`` from a loaded ``classifier.yaml``; problems go to the document."""
-    document.check_keys(CLASSIFIER_SCHEMA)
-    min_score = document.number(("min_score",), default=DEFAULT_MIN_SCORE, minimum=0.0, maximum=1.0)
-    targets = {}
-    for language in document.mapping(("hate_needs_target",)):
-        where = ("hate_needs_target", language)
-        if not isinstance(document.get(where), dict):
-            document.problem(where, f"must be a mapping with groups and profanity, not {document.get(where)!r}")
-            continue
-        lists = {}
-        for name in ("groups", "profanity"):
-            words = []
-            for index, word in enumerate(document.sequence(where + (name,), required=True)):
-                if not isinstance(word, str) or not LATIN_WORD.fullmatch(word.lower()):
-                    document.problem(where + (name, index), f"{word!r} is not one lower-case Latin-script word")
-                    continue
-                words.append(word.lower())
-            lists[name] = frozenset(words)
-        targets[str(language)] = HateTarget(lists["groups"], lists["profanity"])
-    return ClassifierSettings(min_score, MappingProxyType(targets))
-
-
-def configured_settings(config_dir: Path, problems: Problems) -> ClassifierSettings:
-    """The settings of ``classifier.yaml`` in ``config_dir`` (what ``modwatch evaluate`` measures with)."""
-    return read_classifier_settings(load_yaml(Path(config_dir) / "classifier.yaml", problems))
-
-
-class TextClassifierDetector:
-    name: ClassVar[str] = "text_classifier"
-
-    def __init__(
-        self,
-        model: TextModel,
-        min_score: float = DEFAULT_MIN_SCORE,
-        hate_targets: Mapping[str, HateTarget] | None = None,
-    ):
-        self.model = model
-        self.min_score = min_score
-        self.hate_targets = MappingProxyType(dict(hate_targets or {}))
-
-    @classmethod
-    def from_config(cls, config_dir: Path, problems: Problems) -> TextClassifierDetector:
-        """Read ``classifier.yaml`` (``model``, ``min_score``, ``hate_needs_target``) and load the model it names."""
-        document = load_yaml(Path(config_dir) / "classifier.yaml", problems)
-        settings = read_classifier_settings(document)
-        relative = document.text(("model",), required=True)
-        empty = TextModel("", "", MappingProxyType({}))
-        if not relative.strip():
-            return cls(empty, settings.min_score, settings.hate_targets)
-        path = Path(config_dir) / relative
-        try:
-            model = load_model(path)
-        except ModelFileError as error:
-            document.problem(("model",), str(error))
-            return cls(empty, settings.min_score, settings.hate_targets)
-        for language in settings.hate_targets:
-            if language not in model.heads:
-                document.problem(
-                    ("hate_needs_target", language),
-                    f"{path.name} has no head for {language!r} (heads: {', '.join(model.heads)})",
-                )
-        return cls(model, settings.min_score, settings.hate_targets)
-
-    def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
-        findings: list[list[Finding]] = [[] for _ in posts]
-        by_language: dict[str, list[int]] = {}
-        for index, post in enumerate(posts):
-            if not post.text.strip():
-                continue
-            language = post_language(post)
-            if language in self.model.heads:
-                by_language.setdefault(language, []).append(index)
-        for language, indices in by_language.items():
-            head = self.model.heads[language]
-            texts = [posts[index].text for index in indices]
-            probabilities = head.pipeline.predict_proba(texts)
-            scores, moved = category_scores(head, probabilities, texts, self.hate_targets.get(language))
-            for row, column in zip(*np.nonzero(scores >= self.min_score)):
-                findings[indices[row]].append(
-                    self._finding(
-                        head, CATEGORIES[column], float(scores[row, column]), probabilities[row], float(moved[row])
-                    )
-                )
-        return findings
-
-    def _finding(
-        self, head: Head, category: str, score: float, probabilities: np.ndarray, hate_without_target: float
-    ) -> Finding:
-        evidence = {
-            "model": self.model.file_name,
-            "model_sha256": self.model.sha256,
-            "head": head.name,
-            "label": head.labels[int(probabilities.argmax())],
-            "probabilities": {label: round(float(value), 4) for label, value in zip(head.labels, probabilities)},
-        }
-        if hate_without_target >= self.min_score:
-            # The label says hate and there is no hate finding: the score
-            # counted as abuse because the post names no group (HateTarget).
-            evidence["hate_without_target"] = round(hate_without_target, 4)
-        return Finding(self.name, category, score, MappingProxyType(evidence))

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar
@@ -40,11 +39,11 @@ from typing import ClassVar
 import ahocorasick
 
 from detectors.base import Finding
-from detectors.configfile import ANY_KEY, VALUE, Problems, Section, load_yaml
+from detectors.configfile import ANY_KEY, VALUE, Problems, load_yaml
+from detectors.designation_lists import LANGUAGES, Designation, Organisation, load_all_designations
 from detectors.events import Post
 from detectors.text import NormalisedText, folded, folded_with_offsets, normalise, quoted_spans
 
-LANGUAGES = ("en", "ur", "roman_ur", "ps", "ar")  # ar: Arabic, as the UN gives some names
 CUE_KINDS = ("promotion", "threat", "counter", "jihadist", "jihad_context")
 # "jihadist": phrases of jihadist propaganda itself ("soldiers of the caliphate",
 # "jihad is fard al-ayn", "taghoot"): promotion beside a name, and on their own,
@@ -61,52 +60,7 @@ PROMOTION_SCORE = 0.9  # a designated name beside a glorification or recruitment
 THREAT_SCORE = 0.9  # a designated name beside a threat or a call to violence
 MENTION_SCORE = 0.5  # a name alone: worth a human look, never proof
 COUNTER_SCORE = 0.2  # a name in news or condemnation: recorded, not actioned
-
-
-# A list without a ``list.jurisdiction`` header (the UN list) applies everywhere.
-EVERYWHERE = "*"
 REVIEW_ONLY_SCORE = 0.6  # promotion of a review_only organisation: a person decides, never automatic takedown
-
-
-@dataclass(frozen=True, slots=True)
-class Designation:
-    list_name: str
-    reference: str
-    listed_on: date | None
-    jurisdiction: str = EVERYWHERE
-    legal_basis: str = ""  # the instrument a request under this designation cites
-    source: str = ""  # where the entry was read, for lists compiled from public reports
-    verified: bool = True  # False: compiled from public reports, for the operator to verify
-
-    def applies_in(self, jurisdiction: str | None) -> bool:
-        return self.jurisdiction == EVERYWHERE or self.jurisdiction == jurisdiction
-
-    def as_basis(self, organisation: Organisation) -> dict:
-        basis = {
-            "list": self.list_name,
-            "reference": self.reference,
-            "jurisdiction": self.jurisdiction,
-            "organisation": organisation.id,
-            "name": organisation.name,
-        }
-        if self.legal_basis:
-            basis["legal_basis"] = self.legal_basis
-        if self.source:
-            basis["source"] = self.source
-        if not self.verified:
-            basis["verified"] = False
-        return basis
-
-
-@dataclass(frozen=True, slots=True)
-class Organisation:
-    id: str
-    name: str
-    designations: tuple[Designation, ...]
-    aliases: tuple[tuple[str, str], ...]  # (language, alias)
-    acronyms: tuple[str, ...]
-    weak_acronyms: tuple[str, ...] = ()
-    review_only: bool = False  # promotion goes to review, never straight to takedown (config note says why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,146 +71,7 @@ class _Term:
     organisation: Organisation | None = None
 
 
-DESIGNATIONS_SCHEMA = {
-    "source": VALUE,  # where a generated list came from: for the operator
-    # jurisdiction, legal_basis and verified are read; name, title and compiled_from are for the operator.
-    "list": Section(
-        "list header",
-        dict.fromkeys(("name", "title", "jurisdiction", "legal_basis", "verified", "compiled_from"), VALUE),
-    ),
-    "organisations": [
-        Section(
-            "organisation",
-            {
-                "id": VALUE,
-                "name": VALUE,
-                "designations": [
-                    Section("designation", {"list": VALUE, "reference": VALUE, "listed_on": VALUE, "source": VALUE})
-                ],
-                "aliases": {ANY_KEY: [VALUE]},  # languages: load_designations checks them
-                "acronyms": [VALUE],
-                "weak_acronyms": [VALUE],
-                "same_as": VALUE,
-                "review_only": VALUE,
-                "note": VALUE,  # for the operator
-            },
-        )
-    ],
-}
-
 CUES_SCHEMA = dict.fromkeys(CUE_KINDS, {ANY_KEY: [VALUE]})  # languages: load_cues checks them
-
-
-def load_all_designations(config_dir: Path, problems: Problems) -> tuple[Organisation, ...]:
-    """``designations.yaml`` (the UN list) and every ``designations-*.yaml`` (national lists).
-
-    A national entry with ``same_as: <id>`` is the same entity as an entry of
-    an earlier file: its designations, aliases and acronyms join that entry, so
-    one organisation carries every list it is on, each with its jurisdiction.
-    """
-    config_dir = Path(config_dir)
-    merged: dict[str, Organisation] = {}
-    for path in [config_dir / "designations.yaml", *sorted(config_dir.glob("designations-*.yaml"))]:
-        same_as: dict[str, str] = {}
-        for organisation in load_designations(path, problems, same_as=same_as):
-            target = same_as.get(organisation.id)
-            if target is not None and target in merged:
-                known = merged[target]
-                merged[target] = replace(
-                    known,
-                    designations=known.designations + organisation.designations,
-                    aliases=known.aliases
-                    + tuple(alias for alias in organisation.aliases if alias not in known.aliases),
-                    acronyms=known.acronyms + tuple(a for a in organisation.acronyms if a not in known.acronyms),
-                    weak_acronyms=known.weak_acronyms
-                    + tuple(a for a in organisation.weak_acronyms if a not in known.weak_acronyms),
-                )
-            elif target is not None:
-                problems.add(f"{path}: {organisation.id}: same_as {target!r} is not an organisation of an earlier file")
-            elif organisation.id in merged:
-                problems.add(f"{path}: {organisation.id}: id repeats an organisation of an earlier file")
-            else:
-                merged[organisation.id] = organisation
-    return tuple(merged.values())
-
-
-def load_designations(
-    path: Path, problems: Problems, *, same_as: dict[str, str] | None = None
-) -> tuple[Organisation, ...]:
-    document = load_yaml(path, problems)
-    document.check_keys(DESIGNATIONS_SCHEMA)
-    header = document.mapping(("list",))
-    jurisdiction = document.text(("list", "jurisdiction"), default=EVERYWHERE) if header else EVERYWHERE
-    legal_basis = document.text(("list", "legal_basis")) if header else ""
-    verified = document.get(("list", "verified"), True) if header else True
-    if not isinstance(verified, bool):
-        document.problem(("list", "verified"), f"must be true or false, not {verified!r}")
-        verified = False
-    organisations = []
-    seen_ids: dict[str, int] = {}
-    for index, entry in enumerate(document.sequence(("organisations",), required=True)):
-        where = ("organisations", index)
-        if not isinstance(entry, dict):
-            document.problem(where, f"must be a mapping, not {entry!r}")
-            continue
-        organisation_id = document.text(where + ("id",), required=True)
-        if organisation_id in seen_ids:
-            document.problem(where + ("id",), f"{organisation_id!r} repeats organisations[{seen_ids[organisation_id]}]")
-        seen_ids[organisation_id] = index
-        aliases = []
-        for language, _names in document.mapping(where + ("aliases",)).items():
-            if language not in LANGUAGES:
-                document.problem(where + ("aliases", language), f"{language!r} is not one of {', '.join(LANGUAGES)}")
-                continue
-            for alias_index, _ in enumerate(document.sequence(where + ("aliases", language))):
-                alias = document.text(where + ("aliases", language, alias_index), required=True)
-                if alias.strip():
-                    aliases.append((language, alias.strip()))
-        acronyms, weak_acronyms = [], []
-        for field_name, found in (("acronyms", acronyms), ("weak_acronyms", weak_acronyms)):
-            for acronym_index, _ in enumerate(document.sequence(where + (field_name,))):
-                acronym = document.text(where + (field_name, acronym_index), required=True).strip()
-                if acronym:
-                    found.append(acronym)
-        designations = []
-        for designation_index, _item in enumerate(document.sequence(where + ("designations",), required=True)):
-            at = where + ("designations", designation_index)
-            listed_on = document.get(at + ("listed_on",))
-            if listed_on is not None and not isinstance(listed_on, date):
-                document.problem(at + ("listed_on",), f"{listed_on!r} is not a date (YYYY-MM-DD)")
-                listed_on = None
-            designations.append(
-                Designation(
-                    list_name=document.text(at + ("list",), required=True),
-                    reference=document.text(at + ("reference",), required=True),
-                    listed_on=listed_on,
-                    jurisdiction=jurisdiction,
-                    legal_basis=legal_basis,
-                    source=document.text(at + ("source",)),
-                    verified=verified,
-                )
-            )
-        name = document.text(where + ("name",), required=True)
-        if not aliases and name:
-            aliases.append(("en", name))
-        review_only = document.get(where + ("review_only",), False)
-        if not isinstance(review_only, bool):
-            document.problem(where + ("review_only",), f"must be true or false, not {review_only!r}")
-            review_only = False
-        if same_as is not None and document.get(where + ("same_as",)) is not None:
-            same_as[organisation_id] = document.text(where + ("same_as",), required=True)
-        organisations.append(
-            Organisation(
-                organisation_id,
-                name,
-                tuple(designations),
-                tuple(aliases),
-                tuple(acronyms),
-                tuple(weak_acronyms),
-                review_only,
-            )
-        )
-    return tuple(organisations)
 
 
 def load_cues(path: Path, problems: Problems) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -357,6 +172,23 @@ class DesignatedOrganisationDetector:
             return []
         # Offsets cost a Python loop over the text: only for posts that matched.
         normalised = folded_with_offsets(post.text)
+        hits = self._counted_hits(post, normalised, hits)
+        names = [hit for hit in hits if hit.term.kind == "name"]
+        named = {hit.term.organisation.id for hit in names}
+        acronyms = [
+            hit
+            for hit in hits
+            if hit.term.kind == "acronym" or (hit.term.kind == "weak_acronym" and hit.term.organisation.id in named)
+        ]
+        cues = {kind: [hit for hit in hits if hit.term.kind == kind] for kind in CUE_KINDS}
+        has_cue = any(cues.values())
+        mentions = names + (acronyms if (names or has_cue) else [])
+        if not mentions:
+            return self._unnamed_propaganda(normalised, cues)
+        return self._mention_findings(post, normalised, mentions, cues)
+
+    def _counted_hits(self, post: Post, normalised: NormalisedText, hits: list[_Hit]) -> list[_Hit]:
+        """The hits that count: acronyms written as acronyms, names designated where the post is."""
         shouting = _mostly_capitals(post.text) if any(hit.term.kind in ACRONYM_KINDS for hit in hits) else False
         hits = [
             hit
@@ -370,56 +202,32 @@ class DesignatedOrganisationDetector:
             hits = [
                 hit for hit in hits if hit.term.organisation is None or self._applicable(post, hit.term.organisation)
             ]
-        names = [hit for hit in hits if hit.term.kind == "name"]
-        named = {hit.term.organisation.id for hit in names}
-        acronyms = [
-            hit
-            for hit in hits
-            if hit.term.kind == "acronym" or (hit.term.kind == "weak_acronym" and hit.term.organisation.id in named)
-        ]
-        cues = {kind: [hit for hit in hits if hit.term.kind == kind] for kind in CUE_KINDS}
-        has_cue = any(cues.values())
-        text = normalised.text
-        mentions = names + (acronyms if (names or has_cue) else [])
-        if not mentions:
-            unnamed = cues["jihadist"] + (
-                cues["promotion"] + cues["jihad_context"] if cues["jihad_context"] and cues["promotion"] else []
-            )
-            if unnamed and not cues["counter"] and not _all_quoted(normalised, unnamed):
-                evidence = {
-                    "organisations": [],
-                    "mentions": [],
-                    "designations": [],
-                    "legal_bases": [],
-                    "cues": [self._describe(normalised, hit) for hit in sorted(unnamed, key=lambda hit: hit.start)],
-                }
-                return [Finding(self.name, "terrorism_promotion", UNNAMED_PROPAGANDA_SCORE, MappingProxyType(evidence))]
+        return hits
+
+    def _unnamed_propaganda(self, normalised: NormalisedText, cues: dict[str, list[_Hit]]) -> list[Finding]:
+        """No designated name: jihadist phrases, or jihad nouns beside promotion, unquoted and unopposed."""
+        unnamed = cues["jihadist"] + (
+            cues["promotion"] + cues["jihad_context"] if cues["jihad_context"] and cues["promotion"] else []
+        )
+        if not unnamed or cues["counter"] or _all_quoted(normalised, unnamed):
             return []
-        cues["promotion"] = cues["promotion"] + cues["jihadist"]
-        evidence_mentions = [self._describe(normalised, hit) for hit in _first_per_organisation(mentions)]
-        organisations = sorted({hit.term.organisation.id for hit in mentions})
-        mentioned = {hit.term.organisation.id: hit.term.organisation for hit in mentions}
-        applicable = [
-            (organisation, designation)
-            for organisation in mentioned.values()
-            for designation in self._applicable(post, organisation)
-        ]
-        base_evidence = {
-            "organisations": organisations,
-            "mentions": evidence_mentions,
-            "designations": sorted({f"{d.list_name} {d.reference}" for _, d in applicable}),
-            # What a request may cite: each list and entry, with the jurisdiction it holds in.
-            "legal_bases": [designation.as_basis(organisation) for organisation, designation in applicable],
+        evidence = {
+            "organisations": [],
+            "mentions": [],
+            "designations": [],
+            "legal_bases": [],
+            "cues": [self._describe(normalised, hit) for hit in sorted(unnamed, key=lambda hit: hit.start)],
         }
-        # A slogan or a call inside quotation marks is being quoted: news, a
-        # paper, a refutation. It counts as counter-evidence, like "police said".
-        quoted = quoted_spans(post.text)
-        for kind in ("promotion", "threat"):
-            for hit in cues[kind]:
-                span = normalised.original_span(hit.start, hit.end)
-                if any(start <= span[0] and span[1] <= end for start, end in quoted):
-                    cues["counter"].append(_Hit(_Term("counter", "quotation marks", "en"), hit.start, hit.end))
-                    break
+        return [Finding(self.name, "terrorism_promotion", UNNAMED_PROPAGANDA_SCORE, MappingProxyType(evidence))]
+
+    def _mention_findings(
+        self, post: Post, normalised: NormalisedText, mentions: list[_Hit], cues: dict[str, list[_Hit]]
+    ) -> list[Finding]:
+        """A designated name read with the cues around it (the module docstring's rules)."""
+        cues["promotion"] = cues["promotion"] + cues["jihadist"]
+        mentioned = {hit.term.organisation.id: hit.term.organisation for hit in mentions}
+        base_evidence = self._mention_evidence(post, normalised, mentions, mentioned)
+        _count_quoted_cues_as_counter(post.text, normalised, cues)
 
         def finding(category: str, score: float, cue_kinds: Sequence[str]) -> Finding:
             evidence = dict(base_evidence)
@@ -429,7 +237,7 @@ class DesignatedOrganisationDetector:
         # Praise counts only near the name: "salute to the police who stood
         # against <group>" praises the police, not the group. A threat counts
         # anywhere: "message from <group>: ... we will kill you" is one threat.
-        cues["promotion"] = [cue for cue in cues["promotion"] if _near(text, cue, mentions)]
+        cues["promotion"] = [cue for cue in cues["promotion"] if _near(normalised.text, cue, mentions)]
         if cues["counter"]:
             if cues["promotion"] or cues["threat"]:
                 # News quoting a slogan, or propaganda borrowing a news word: a person decides.
@@ -447,6 +255,23 @@ class DesignatedOrganisationDetector:
         if not found:
             found.append(finding("designated_organisation_mention", MENTION_SCORE, ()))
         return found
+
+    def _mention_evidence(
+        self, post: Post, normalised: NormalisedText, mentions: list[_Hit], mentioned: dict[str, Organisation]
+    ) -> dict:
+        """What every finding about the post's names records: who, where, and what a request may cite."""
+        applicable = [
+            (organisation, designation)
+            for organisation in mentioned.values()
+            for designation in self._applicable(post, organisation)
+        ]
+        return {
+            "organisations": sorted({hit.term.organisation.id for hit in mentions}),
+            "mentions": [self._describe(normalised, hit) for hit in _first_per_organisation(mentions)],
+            "designations": sorted({f"{d.list_name} {d.reference}" for _, d in applicable}),
+            # What a request may cite: each list and entry, with the jurisdiction it holds in.
+            "legal_bases": [designation.as_basis(organisation) for organisation, designation in applicable],
+        }
 
     @staticmethod
     def _describe(normalised: NormalisedText, hit: _Hit) -> dict:
@@ -514,3 +339,15 @@ def _first_per_organisation(hits: list[_Hit]) -> list[_Hit]:
             seen.add(key)
             first.append(hit)
     return first
+
+
+def _count_quoted_cues_as_counter(text: str, normalised: NormalisedText, cues: dict[str, list[_Hit]]) -> None:
+    """A slogan or a call inside quotation marks is being quoted: news, a paper, a
+    refutation. It counts as counter-evidence, like "police said"."""
+    quoted = quoted_spans(text)
+    for kind in ("promotion", "threat"):
+        for hit in cues[kind]:
+            span = normalised.original_span(hit.start, hit.end)
+            if any(start <= span[0] and span[1] <= end for start, end in quoted):
+                cues["counter"].append(_Hit(_Term("counter", "quotation marks", "en"), hit.start, hit.end))
+                break

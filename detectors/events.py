@@ -6,7 +6,7 @@ and the reason, which the stream shell sends to the dead-letter topic. Unknown
 extra fields are kept in ``extra``, not rejected: producers may add fields
 before modwatch knows them.
 
-Limits are part of the contract (README, "Event contract"):
+Limits are part of the contract (docs/events.md):
 
 * ``text`` at most 64 KiB of UTF-8;
 * each ``media[].data_b64`` at most 10 MiB once decoded, at most 32 media items;

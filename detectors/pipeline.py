@@ -5,24 +5,28 @@
 runs each detector once over a batch and applies the policy; the stream shell
 and ``modwatch scan`` both call it, so a file and a topic get the same
 decisions.
+
+Platforms and jurisdictions are read here because detection needs them (a
+national designation list applies to its own jurisdiction's platforms); the
+requests built from a decision (legal basis, deadline, ids) are the takedown
+core's: takedowns/requests.py.
 """
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from detectors.base import Detector, Finding
-from detectors.classifier import TextClassifierDetector
 from detectors.configfile import ANY_KEY, VALUE, Problems, Section, load_yaml
 from detectors.designations import DesignatedOrganisationDetector
 from detectors.events import EventParser, Post
-from detectors.hashbank import MediaHashDetector
+from detectors.media_hash import MediaHashDetector
 from detectors.policy import SEVERITIES, Decision, Policy
+from detectors.text_classifier import TextClassifierDetector
 from detectors.threats import ViolentThreatDetector
 from detectors.watchlist import WatchlistDetector
 
@@ -56,7 +60,7 @@ class Platform:
     jurisdiction: str
 
 
-# `delivery` is read and checked by streams/delivery.py, `recheck` by streams/poller.py.
+# `delivery` is read and checked by streams/delivery/, `recheck` by streams/poller.py.
 PLATFORMS_SCHEMA = {
     "platforms": {
         ANY_KEY: Section("platform", {"name": VALUE, "jurisdiction": VALUE, "delivery": VALUE, "recheck": VALUE})
@@ -144,47 +148,6 @@ def load_jurisdictions(path: Path, problems: Problems) -> tuple[dict[str, Jurisd
     return jurisdictions, default
 
 
-def designation_bases(findings: Sequence[dict], categories: Sequence[str], jurisdiction: str) -> list[dict]:
-    """Designations a request may cite: from designated-organisation findings of the request's
-    categories, each under the UN list (everywhere) or the request's own jurisdiction."""
-    bases, seen = [], set()
-    for finding in findings:
-        if finding.get("detector") != "designated_organisation" or finding.get("category") not in categories:
-            continue
-        for basis in finding.get("evidence", {}).get("legal_bases", ()):
-            key = (basis.get("list"), basis.get("reference"), basis.get("organisation"))
-            if basis.get("jurisdiction") in ("*", jurisdiction) and key not in seen:
-                seen.add(key)
-                bases.append(dict(basis))
-    return bases
-
-
-def request_id_for(platform: str, post_id: str, generation: int = 1) -> str:
-    """Stable and reversible: ``tr-`` + base64url of ``platform:post_id``.
-
-    The same item always gets the same id on any worker, and a decision or an
-    API call naming only the request id can be routed to the partition that
-    owns the item. A request reopened for reappeared content is generation 2,
-    3, ... of the same item (``tr-...~2``).
-    """
-    encoded = base64.urlsafe_b64encode(f"{platform}:{post_id}".encode()).decode().rstrip("=")
-    return f"tr-{encoded}" if generation == 1 else f"tr-{encoded}~{generation}"
-
-
-def item_key_of_request(request_id: str) -> str:
-    """The ``platform:post_id`` a request id was made from; ValueError if it was not made by modwatch."""
-    if not request_id.startswith("tr-"):
-        raise ValueError(f"{request_id!r} does not start with 'tr-'")
-    encoded = request_id[3:].split("~", 1)[0]
-    try:
-        key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError(f"{request_id!r} is not a modwatch request id") from None
-    if ":" not in key:
-        raise ValueError(f"{request_id!r} is not a modwatch request id")
-    return key
-
-
 class Pipeline:
     def __init__(
         self,
@@ -256,88 +219,3 @@ class Pipeline:
             media_hashes=self.media.post_hashes(post) if self.media is not None and post.media else [],
         )
         return flagged
-
-    def stamp(self, request: dict, requested_at: datetime) -> dict:
-        """Start a request's clock: ``requested_at`` and the deadline its jurisdiction gives."""
-        jurisdiction = self.jurisdictions[request["jurisdiction"]]
-        deadline = jurisdiction.deadline_for(list(request["categories"]), request["severity"])
-        return dict(
-            request,
-            requested_at=requested_at.isoformat(),
-            deadline=(requested_at + deadline).isoformat(),
-        )
-
-    def reopen(self, old: dict, requested_at: datetime) -> dict:
-        """A new request for content that reappeared after removal, linked to the old one."""
-        generation = int(old["request_id"].rsplit("~", 1)[1]) + 1 if "~" in old["request_id"] else 2
-        fresh = {
-            name: value
-            for name, value in old.items()
-            if name
-            not in {
-                "state",
-                "removed_at",
-                "removal_status",
-                "time_to_removal_seconds",
-                "within_deadline",
-                "closed_at",
-                "breaches",
-            }
-        }
-        fresh.update(
-            request_id=request_id_for(old["platform"], old["post_id"], generation),
-            previous_request_id=old["request_id"],
-        )
-        return self.stamp(fresh, requested_at)
-
-    def takedown_request(self, flagged: dict, requested_at: datetime) -> dict:
-        """The request sent to the platform: what, why, under which law, by when."""
-        jurisdiction = self.jurisdictions[self.platforms[flagged["platform"]].jurisdiction]
-        request = {
-            "request_id": request_id_for(flagged["platform"], flagged["post_id"]),
-            "target": flagged.get("target", "item"),  # item: the post; account: the account (takedowns/accounts.py)
-            "platform": flagged["platform"],
-            "post_id": flagged["post_id"],
-            "account_id": flagged["account_id"],
-            "url": flagged["url"],
-            "categories": list(flagged["categories"]),
-            "severity": flagged["severity"],
-            "evidence": list(flagged["findings"]),
-            "media_hashes": list(flagged.get("media_hashes", [])),
-            "jurisdiction": jurisdiction.code,
-            "legal_basis": jurisdiction.legal_basis,
-            "citation": jurisdiction.citation,
-            "posted_at": flagged["posted_at"],
-            "campaign": flagged.get("campaign"),  # its fingerprint (takedowns/campaigns.py), when it has one
-        }
-        designations = designation_bases(flagged["findings"], request["categories"], jurisdiction.code)
-        if designations:
-            # The list and entry each designation-based ground came from, and the
-            # national instrument where the list is national (the UN list applies everywhere).
-            request["designations"] = designations
-            national = [basis for basis in designations if basis["jurisdiction"] == jurisdiction.code]
-            instruments = sorted({basis["legal_basis"] for basis in national if basis.get("legal_basis")})
-            if instruments:
-                request["legal_basis"] = "; ".join([jurisdiction.legal_basis, *instruments])
-            entries = sorted({f"{basis['list']} {basis['reference']} ({basis['name']})" for basis in designations})
-            request["citation"] = "; ".join([jurisdiction.citation, *entries])
-        return self.stamp(request, requested_at)
-
-    @staticmethod
-    def alert(flagged: dict, raised_at: datetime) -> dict:
-        platform, post_id = flagged["platform"], flagged["post_id"]
-        return {
-            "alert_id": f"detection:{platform}:{post_id}",
-            "type": "account" if flagged.get("target") == "account" else "detection",
-            "platform": platform,
-            "post_id": post_id,
-            "account_id": flagged["account_id"],
-            "url": flagged["url"],
-            "action": flagged["action"],
-            "severity": flagged["severity"],
-            "categories": list(flagged["categories"]),
-            "findings": list(flagged["findings"]),
-            # For a review the request waits in pending_review under this id: decide on it.
-            "request_id": request_id_for(platform, post_id),
-            "raised_at": raised_at.isoformat(),
-        }

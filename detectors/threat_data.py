@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from detectors.configfile import ConfigError, Problems
-from detectors.training import DATASETS, DatasetError, load_dataset, split_dataset, text_key
+from detectors.dataset_manifest import DATASETS, DatasetError, load_dataset
+from detectors.dataset_splits import split_dataset, text_key
 
 THREAT = "threatening"
 NOT_THREAT = "other"

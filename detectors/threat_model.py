@@ -25,14 +25,18 @@ The data (each folder under ``detectors/datasets/`` documents its source):
 
 How the evaluation stays honest:
 
-1. Texts are compared by :func:`post_key` (case-folded; URLs, @mentions, "rt"
-   and punctuation removed), so a retweet and its original are one post.
-   Stage-1 and stage-2 rows with one key are one post with two annotations.
-2. A stratified :data:`TEST_FRACTION` of the implicit-hate posts (seed
-   :data:`SPLIT_SEED`) is held out. Its ``threatening`` and ``not_hate`` posts
-   are the test split of the headline figures; its other classes measure how
-   often non-threatening hate is flagged. Davidson's held-out tweets measure
-   how often everyday tweets are.
+Steps 1 to 3 happen in :mod:`detectors.threat_data` (:func:`~detectors.threat_data.load_splits`).
+
+1. Texts are compared by :func:`~detectors.threat_data.post_key` (case-folded;
+   URLs, @mentions, "rt" and punctuation removed), so a retweet and its
+   original are one post. Stage-1 and stage-2 rows with one key are one post
+   with two annotations.
+2. A stratified :data:`~detectors.threat_data.TEST_FRACTION` of the
+   implicit-hate posts (seed :data:`~detectors.threat_data.SPLIT_SEED`) is
+   held out. Its ``threatening`` and ``not_hate`` posts are the test split of
+   the headline figures; its other classes measure how often non-threatening
+   hate is flagged. Davidson's held-out tweets measure how often everyday
+   tweets are.
 3. A training candidate whose key is a held-out key is dropped and counted as
    overlap, and so is a further copy of a held-out post in its own file (it
    was merged into that post before the split). A second copy of a training
@@ -42,18 +46,17 @@ How the evaluation stays honest:
    validation data is carved from training, never from the test split. Then
    the model is refitted on the whole training split. The baseline (TF-IDF of
    words and word pairs, balanced logistic regression) is trained and
-   thresholded in the same way on the same rows.
+   thresholded in the same way on the same rows, and both are measured on the
+   held-out posts by :mod:`detectors.threat_evaluation`.
 
 Training is deterministic: liblinear is seeded, the folds are fixed, BLAS runs
-on one thread, and :func:`~detectors.classifier.model_bytes` writes the same
+on one thread, and :func:`~detectors.model_files.model_bytes` writes the same
 bytes for the same fitted numbers.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -61,23 +64,16 @@ from typing import Any
 
 import numpy as np
 
-from detectors.classifier import HashedNgramVectorizer, ModelFileError, load_trusted_bundle, model_bytes
-from detectors.threat_data import (  # noqa: F401 - the data's names, used here and by callers
-    DATA_FILES,
-    IDIOMS,
+from detectors.classifier import HashedNgramVectorizer
+from detectors.model_files import ModelFileError, check_format, load_trusted_bundle
+from detectors.threat_data import (
     IMPLICIT_NEGATIVES,
     NOT_HATE,
     NOT_THREAT,
     SPLIT_SEED,
-    TEST_FRACTION,
     THREAT,
     VIOLENT_WORD,
-    Corpus,
     LabelledPost,
-    ThreatSplits,
-    load_splits,
-    post_key,
-    split_posts,
 )
 
 MODEL_FORMAT = "modwatch.threat-model"
@@ -238,213 +234,7 @@ def fit(
     return FittedModel(name, pipeline, threshold, validation_f1, len(rows))
 
 
-# -- evaluation ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Scores:
-    """One model on the held-out data, at its own threshold."""
-
-    name: str
-    threshold: float
-    validation_f1: float
-    precision: float  # of threatening, on the test split (threatening vs not_hate)
-    recall: float
-    f1: float
-    average_precision: float  # the same split, over all thresholds
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-    hard_negatives_flagged: float  # share of held-out non-threat implicit hate at or above the threshold
-    everyday_flagged: float  # share of Davidson's held-out neither/offensive tweets likewise
-    training_rows: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def score_held_out(
-    name: str,
-    score: Callable[[Sequence[str]], np.ndarray],
-    threshold: float,
-    splits: ThreatSplits,
-    validation_f1: float,
-    training_rows: int,
-) -> Scores:
-    from sklearn.metrics import average_precision_score
-
-    truth = np.array([post.is_threat for post in splits.test])
-    scores = score([post.text for post in splits.test])
-    flagged = scores >= threshold
-    true_positives = int(np.sum(flagged & truth))
-    false_positives = int(np.sum(flagged & ~truth))
-    false_negatives = int(np.sum(~flagged & truth))
-    precision = true_positives / max(true_positives + false_positives, 1)
-    recall = true_positives / max(true_positives + false_negatives, 1)
-
-    def flag_rate(posts: Sequence[LabelledPost]) -> float:
-        return float(np.mean(score([post.text for post in posts]) >= threshold)) if posts else float("nan")
-
-    return Scores(
-        name=name,
-        threshold=threshold,
-        validation_f1=validation_f1,
-        precision=precision,
-        recall=recall,
-        f1=2 * precision * recall / max(precision + recall, 1e-12),
-        average_precision=float(average_precision_score(truth, scores)),
-        true_positives=true_positives,
-        false_positives=false_positives,
-        false_negatives=false_negatives,
-        hard_negatives_flagged=flag_rate(splits.test_hard_negatives),
-        everyday_flagged=flag_rate(splits.test_everyday),
-        training_rows=training_rows,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class ThreatReport:
-    models: tuple[Scores, ...]  # the model first, then the baseline, then any variants
-    sizes: Mapping[str, Any]
-    warnings: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "models": [scores.as_dict() for scores in self.models],
-            "sizes": dict(self.sizes),
-            "warnings": list(self.warnings),
-        }
-
-
-def training_record(
-    splits: ThreatSplits, settings: ThreatSettings, rows: Sequence[LabelledPost], seed: int
-) -> dict[str, Any]:
-    return {
-        "files": {path.name: _sha256(path) for path in DATA_FILES},
-        "split_seed": seed,
-        "settings": settings.as_dict(),
-        "training_rows": len(rows),
-        "training_threatening": sum(post.is_threat for post in rows),
-        "training_by_label": dict(sorted(Counter(post.label for post in rows).items())),
-        **splits.sizes(),
-    }
-
-
-def train_and_evaluate(
-    splits: ThreatSplits,
-    settings: ThreatSettings = ThreatSettings(),
-    variants: Mapping[str, ThreatSettings] = MappingProxyType({}),
-    seed: int = SPLIT_SEED,
-    folds: int = THRESHOLD_FOLDS,
-) -> tuple[dict[str, Any], ThreatReport]:
-    """Fit the model and the baseline on the same rows; returns the model bundle and the report."""
-    rows = settings.training_rows(splits.train, seed)
-    model = fit("model", settings, rows, seed, folds)
-    baseline = fit("baseline", BASELINE, rows, seed, folds)
-    results = [
-        score_held_out(
-            fitted.name,
-            lambda texts, p=fitted.pipeline: threat_probability(p, texts),
-            fitted.threshold,
-            splits,
-            fitted.validation_f1,
-            fitted.training_rows,
-        )
-        for fitted in (model, baseline)
-    ]
-    for name, variant in variants.items():
-        fitted = fit(name, variant, variant.training_rows(splits.train, seed), seed, folds)
-        results.append(
-            score_held_out(
-                name,
-                lambda texts, p=fitted.pipeline: threat_probability(p, texts),
-                fitted.threshold,
-                splits,
-                fitted.validation_f1,
-                fitted.training_rows,
-            )
-        )
-    record = training_record(splits, settings, rows, seed)
-    record["held_out"] = {scores.name: scores.as_dict() for scores in results[:2]}
-    bundle = {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
-        "language": "en",
-        "pipeline": model.pipeline,
-        "threshold": model.threshold,
-        "training": record,
-    }
-    sizes = {key: value for key, value in record.items() if key not in ("files", "settings", "held_out")}
-    return bundle, ThreatReport(tuple(results), MappingProxyType(sizes))
-
-
-def evaluate_model_file(
-    model: ThreatModel, splits: ThreatSplits, seed: int = SPLIT_SEED, folds: int = THRESHOLD_FOLDS
-) -> ThreatReport:
-    """The shipped model on today's held-out data, against a baseline fitted on its training rows."""
-    recorded = model.training.get("settings") or {}
-    try:
-        settings = ThreatSettings(
-            **{key: tuple(value) if isinstance(value, list) else value for key, value in recorded.items()}
-        )
-    except TypeError as error:
-        raise ModelFileError(f"{model.file_name}: training settings are not this version's: {error}") from None
-    rows = settings.training_rows(splits.train, seed)
-    record = training_record(splits, settings, rows, seed)
-    warnings = _provenance_warnings(model, record)
-    baseline = fit("baseline", BASELINE, rows, seed, folds)
-    results = (
-        score_held_out(
-            "model",
-            model.score,
-            model.threshold,
-            splits,
-            float(model.training.get("held_out", {}).get("model", {}).get("validation_f1", "nan")),
-            int(model.training.get("training_rows", 0)),
-        ),
-        score_held_out(
-            "baseline",
-            lambda texts: threat_probability(baseline.pipeline, texts),
-            baseline.threshold,
-            splits,
-            baseline.validation_f1,
-            baseline.training_rows,
-        ),
-    )
-    sizes = {key: value for key, value in record.items() if key not in ("files", "settings")}
-    return ThreatReport(results, MappingProxyType(sizes), tuple(warnings))
-
-
-def _provenance_warnings(model: ThreatModel, record: Mapping[str, Any]) -> list[str]:
-    """The file may have been trained on other data: then "held-out" may not be."""
-    warnings = []
-    for name, digest in (model.training.get("files") or {}).items():
-        if record["files"].get(name) != digest:
-            warnings.append(f"{name} differs from the file {model.file_name} was trained with")
-    for key in ("split_seed", "training_rows", "test", "test_threatening"):
-        if model.training.get(key) != record.get(key):
-            warnings.append(
-                f"{model.file_name} records {key} {model.training.get(key)!r}, today's split has {record.get(key)!r}"
-            )
-    return warnings
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 # -- model files --------------------------------------------------------------
-
-
-def save_bundle(bundle: Mapping[str, Any], path: Path) -> str:
-    """Write ``bundle`` to ``path`` (same bytes for the same fitted model); returns its sha256."""
-    data = model_bytes(bundle)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
-    return hashlib.sha256(data).hexdigest()
 
 
 class ThreatModel:
@@ -477,12 +267,7 @@ class ThreatModel:
         """Load a model file, refusing any type outside :data:`TRUSTED_TYPES`."""
         path = Path(path)
         bundle, sha256 = load_trusted_bundle(path, TRUSTED_TYPES)
-        if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT:
-            raise ModelFileError(f"{path}: not a modwatch threat model (no format {MODEL_FORMAT!r})")
-        if bundle.get("format_version") != MODEL_FORMAT_VERSION:
-            raise ModelFileError(
-                f"{path}: format_version {bundle.get('format_version')!r} is not {MODEL_FORMAT_VERSION}"
-            )
+        check_format(bundle, path, MODEL_FORMAT, MODEL_FORMAT_VERSION, "threat model")
         threshold = bundle.get("threshold")
         if not isinstance(threshold, float) or not 0.0 <= threshold <= 1.0:
             raise ModelFileError(f"{path}: threshold {threshold!r} is not a probability")
@@ -498,9 +283,3 @@ class ThreatModel:
     def flags(self, texts: Sequence[str]) -> np.ndarray:
         """Whether each text's score reaches :attr:`threshold`."""
         return self.score(texts) >= self.threshold
-
-
-def train_model_file(path: Path, seed: int = SPLIT_SEED) -> tuple[str, ThreatReport]:
-    """Train on the shipped data, write ``path``; returns its sha256 and the report."""
-    bundle, report = train_and_evaluate(load_splits(seed), ThreatSettings(), seed=seed)
-    return save_bundle(bundle, path), report

@@ -46,7 +46,6 @@ the original text, so a reviewer sees why.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,18 +55,14 @@ from typing import ClassVar
 import ahocorasick
 
 from detectors.base import Finding
-from detectors.configfile import ANY_KEY, VALUE, Document, Problems, Section, load_yaml
+from detectors.configfile import Problems, load_yaml
 from detectors.events import Post
 from detectors.language import guess_language
-from detectors.text import NormalisedText, _fold_character, folded, folded_with_offsets, normalise, quoted_spans
+from detectors.text import NormalisedText, folded, folded_with_offsets, normalise, quoted_spans
+from detectors.threat_grammar import ActPattern, ThreatGrammar, load_grammar
 
-LANGUAGES = ("en", "roman_ur", "ur", "ps")
-FORMS = ("future", "imperative", "passive", "normative", "intimidation", "conditional")
-ROLES = ("target", "time", "means", "weapon")
 # Forms whose grammatical subject is the target ("that judge should be hanged", "وژل به شي").
 IMPLICIT_TARGET_FORMS = frozenset({"passive", "normative", "intimidation", "conditional"})
-FRAMINGS = ("reported", "analysis", "refutation", "hypothetical", "idiom")
-# Framings after which a threat-shaped sentence is not a threat at all.
 CATEGORY = "violent_threat"
 
 STRONG_SCORE = 0.9  # act, target and a time or a means: specific enough to request removal
@@ -82,142 +77,10 @@ NEGATION_WINDOW_WORDS = 2
 # it is the target when it stands this close before the act.
 OBJECT_WINDOW_WORDS = 4
 
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # Clauses end at sentence and clause punctuation and at quotation marks: a quoted
 # slogan is a clause of its own ("he forwarded 'hang them all'").
 _CLAUSE_BREAK = re.compile(r"[!?؟۔\n;,،:\"“”«»„‘’]+|\.(?=\s|$)|\s[-–—]\s|(?:^|(?<=\s))'|'(?=[\s.,!?;:)]|$)")
 _OBJECT_MARKERS = frozenset({"ko", "کو"})
-
-
-def fold_pattern(pattern: str) -> str:
-    """Fold a pattern's letters as :func:`normalise` folds a post's; leave regex syntax alone."""
-    folded = []
-    for index, character in enumerate(pattern):
-        if index and pattern[index - 1] == "\\":  # an escape such as \S or \b keeps its letter
-            folded.append(character)
-        elif character == "'":
-            folded.append(" ")
-        elif character.isalpha() or unicodedata.category(character) in ("Mn", "Me", "Cf"):
-            folded.append(_fold_character(character))
-        else:
-            folded.append(character)
-    return "".join(folded)
-
-
-def _alternation(words: Sequence[str]) -> str:
-    keys = sorted({normalise(word).text for word in words if normalise(word).text}, key=len, reverse=True)
-    return "(?:" + "|".join(re.escape(key) for key in keys) + ")"
-
-
-# Plural and oblique endings a framing, role or negation word may carry
-# ("wickets", "وکٹیں", "میچوں"): lists give the base form.
-WORD_ENDINGS = r"(?:s|es|یں|وں|ے|ی|ان|و|ز)?"
-
-
-def _word_regex(words: Sequence[str]) -> re.Pattern | None:
-    if not words:
-        return None
-    return re.compile(r"(?<!\S)" + _alternation(words) + WORD_ENDINGS + r"(?!\S)")
-
-
-@dataclass(frozen=True, slots=True)
-class ActPattern:
-    language: str
-    form: str
-    regex: re.Pattern
-    anchors: frozenset[str]  # folded words one of which every match contains
-    requires: frozenset[str] = frozenset()  # folded words one of which the post must hold (empty: none)
-
-
-@dataclass(frozen=True, slots=True)
-class ThreatGrammar:
-    acts: tuple[ActPattern, ...]
-    endings: frozenset[str]  # what may follow an anchor in the same word ("mar" + "enge")
-    roles: MappingProxyType  # role -> compiled word regex
-    negation: re.Pattern | None
-    framings: MappingProxyType  # framing -> compiled word regex
-
-
-_LANGUAGE_LISTS = {ANY_KEY: [VALUE]}  # language -> words; _language_lists checks the languages
-THREATS_SCHEMA = {
-    "model": VALUE,  # model and model_threshold: ViolentThreatDetector.from_config
-    "model_threshold": VALUE,
-    "words": {ANY_KEY: [VALUE]},
-    "prefilter_endings": [VALUE],
-    "acts": [
-        Section("act", {"language": VALUE, "form": VALUE, "pattern": VALUE, "anchors": [VALUE], "requires": [VALUE]})
-    ],
-    "roles": dict.fromkeys(ROLES, _LANGUAGE_LISTS),
-    "negation": _LANGUAGE_LISTS,
-    "framing": dict.fromkeys(FRAMINGS, _LANGUAGE_LISTS),
-}
-
-
-def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
-    document = load_yaml(path, problems)
-    document.check_keys(THREATS_SCHEMA)
-    words: dict[str, list[str]] = {}
-    for name, _ in document.mapping(("words",), required=True).items():
-        entries = document.sequence(("words", name), required=True)
-        words[name] = [document.text(("words", name, index), required=True) for index, _ in enumerate(entries)]
-    endings = frozenset(
-        normalise(ending).text if ending else ""
-        for index, _ in enumerate(document.sequence(("prefilter_endings",), required=True))
-        for ending in [document.get(("prefilter_endings", index)) or ""]
-        if isinstance(ending, str)
-    )
-    acts = []
-    for index, _ in enumerate(document.sequence(("acts",), required=True)):
-        where = ("acts", index)
-        language = document.choice(where + ("language",), set(LANGUAGES), default="en")
-        form = document.choice(where + ("form",), set(FORMS), default="future")
-        source = document.text(where + ("pattern",), required=True)
-        used = _PLACEHOLDER.findall(source)
-        unknown = [name for name in used if name not in words]
-        if unknown:
-            document.problem(where + ("pattern",), f"refers to {', '.join(map(repr, unknown))}, not in words")
-            continue
-        pattern_anchors = [word for name in used if name.startswith("act_") for word in words[name]]
-        pattern_anchors += [
-            document.text(where + ("anchors", position), required=True)
-            for position, _ in enumerate(document.sequence(where + ("anchors",)))
-        ]
-        if not pattern_anchors:
-            document.problem(where, "uses no act_ word list and gives no anchors: the prefilter would never let it run")
-            continue
-        pieces = _PLACEHOLDER.split(source)  # literal, name, literal, name, ...
-        expanded = "".join(
-            _alternation(words[piece]) if index % 2 else fold_pattern(piece) for index, piece in enumerate(pieces)
-        )
-        try:
-            regex = re.compile(expanded)
-        except re.error as error:
-            document.problem(where + ("pattern",), f"is not a valid regular expression: {error}")
-            continue
-        folded_anchors = frozenset(normalise(word).text for word in pattern_anchors) - {""}
-        requires = frozenset(
-            normalise(document.text(where + ("requires", position), required=True)).text
-            for position, _ in enumerate(document.sequence(where + ("requires",)))
-        ) - {""}
-        acts.append(ActPattern(language, form, regex, folded_anchors, requires))
-    roles = {}
-    for role in ROLES:
-        entries = _language_lists(document, ("roles", role))
-        roles[role] = _word_regex(entries)
-    negation = _word_regex(_language_lists(document, ("negation",)))
-    framings = {framing: _word_regex(_language_lists(document, ("framing", framing))) for framing in FRAMINGS}
-    return ThreatGrammar(tuple(acts), endings, MappingProxyType(roles), negation, MappingProxyType(framings))
-
-
-def _language_lists(document: Document, where: tuple) -> list[str]:
-    entries = []
-    for language, _ in document.mapping(where, required=True).items():
-        if language not in LANGUAGES:
-            document.problem(where + (language,), f"{language!r} is not one of {', '.join(LANGUAGES)}")
-            continue
-        for index, _ in enumerate(document.sequence(where + (language,))):
-            entries.append(document.text(where + (language, index), required=True))
-    return entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +123,8 @@ class ViolentThreatDetector:
         relative = document.text(("model",))
         model = None
         if relative.strip():
-            from detectors.threat_model import ModelFileError, ThreatModel
+            from detectors.model_files import ModelFileError
+            from detectors.threat_model import ThreatModel
 
             try:
                 model = ThreatModel.load(Path(config_dir) / relative)
@@ -320,16 +184,9 @@ class ViolentThreatDetector:
         return frozenset(found)
 
     def _detect_one(self, text: str, undecided_index: int = 0, undecided: list | None = None) -> list[Finding]:
-        patterns = self.candidate(folded(text)) if text else frozenset()
-        emoji = _WEAPON_EMOJI.search(text) if text and not text.isascii() else None
-        if not patterns and emoji is None:
+        acts = self._violent_acts(text)
+        if acts is None:
             return []
-        acts = self._acts(text, patterns) if patterns else []
-        if not acts and emoji is not None and _CONDITION.search(text):
-            # A knife or gun emoji as the consequence of a condition ("if you come out
-            # of the gate, 🔪"): the emoji is the act; the target must still be named.
-            clause_start = max((m.end() for m in _CLAUSE_BREAK.finditer(text, 0, emoji.start())), default=0)
-            acts = [_Act(_EMOJI_ACT, emoji.start(), emoji.end(), clause_start, emoji.end())]
         model_may_decide = undecided is not None and self.model is not None
         if not acts and not model_may_decide:
             return []
@@ -343,6 +200,34 @@ class ViolentThreatDetector:
                 undecided.append((undecided_index, text))
             return []
         roles = {role: _spans(regex, post) if regex is not None else [] for role, regex in self.grammar.roles.items()}
+        acts = self._unexplained_acts(text, acts, framing, roles)
+        if not acts:
+            return []
+        best = self._strongest_reading(text, acts, framing, roles)
+        if best is None:
+            return []
+        return [self._finding(text, *best, roles, framing)]
+
+    def _violent_acts(self, text: str) -> list[_Act] | None:
+        """The acts in ``text``; None when it holds no violent word or weapon emoji at all.
+
+        An empty list is a violent word in no threat form the grammar knows.
+        """
+        patterns = self.candidate(folded(text)) if text else frozenset()
+        emoji = _WEAPON_EMOJI.search(text) if text and not text.isascii() else None
+        if not patterns and emoji is None:
+            return None
+        acts = self._acts(text, patterns) if patterns else []
+        if not acts and emoji is not None and _CONDITION.search(text):
+            # A knife or gun emoji as the consequence of a condition ("if you come out
+            # of the gate, 🔪"): the emoji is the act; the target must still be named.
+            clause_start = max((m.end() for m in _CLAUSE_BREAK.finditer(text, 0, emoji.start())), default=0)
+            acts = [_Act(_EMOJI_ACT, emoji.start(), emoji.end(), clause_start, emoji.end())]
+        return acts
+
+    @staticmethod
+    def _unexplained_acts(text: str, acts: list[_Act], framing: dict, roles: dict) -> list[_Act]:
+        """The acts a hypothetical or an idiom does not explain away; takes "idiom" out of ``framing``."""
         # An idiom word dismisses the post ("killed it on stage", "the exam"), unless
         # a weapon is named ("on exam day we will bomb the college gate"), or it stands in
         # the condition of a conditional threat ("if there is music at the wedding, then
@@ -366,9 +251,11 @@ class ViolentThreatDetector:
                     and any(act.clause_start <= start and end <= act.clause_end for start, end in roles["weapon"])
                 )
             ]
-            if not acts:
-                return []
         framing.pop("idiom", None)
+        return acts
+
+    def _strongest_reading(self, text: str, acts: list[_Act], framing: dict, roles: dict) -> tuple | None:
+        """``(score, act, targets, frames)`` of the act read as the strongest threat, or None."""
         quoted = quoted_spans(text)
         best = None
         for act in acts:
@@ -391,10 +278,12 @@ class ViolentThreatDetector:
             if frames:
                 score = FRAMED_SCORE
             if best is None or score > best[0]:
-                best = (score, act, targets, roles, frames)
-        if best is None:
-            return []
-        score, act, targets, roles, frames = best
+                best = (score, act, targets, frames)
+        return best
+
+    def _finding(
+        self, text: str, score: float, act: _Act, targets: list, frames: list[str], roles: dict, framing: dict
+    ) -> Finding:
         evidence = {
             "language": act.pattern.language,
             "form": act.pattern.form,
@@ -408,7 +297,7 @@ class ViolentThreatDetector:
             evidence["framing_quotes"] = [
                 _described(text, span) for kind in frames if kind in framing for span in framing[kind][:1]
             ]
-        return [Finding(self.name, CATEGORY, score, MappingProxyType(evidence))]
+        return Finding(self.name, CATEGORY, score, MappingProxyType(evidence))
 
     def _acts(self, text: str, patterns: frozenset[int] | None = None) -> list[_Act]:
         found = []

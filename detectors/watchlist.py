@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar
 
+from detectors._config_values import optional_date
 from detectors.base import Finding
 from detectors.configfile import VALUE, Problems, Section, load_yaml, optional_file
 from detectors.events import Post
@@ -63,10 +64,7 @@ def load_watchlist(path: Path, problems: Problems, platforms: frozenset[str]) ->
         handle = document.text(where + ("handle",)) or None
         if account_id is None and handle is None:
             document.problem(where, "needs an account_id or a handle")
-        added = document.get(where + ("added",))
-        if added is not None and not isinstance(added, date):
-            document.problem(where + ("added",), f"{added!r} is not a date (YYYY-MM-DD)")
-            added = None
+        added = optional_date(document, where + ("added",))
         entries.append(
             WatchlistEntry(
                 platform=platform,

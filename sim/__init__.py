@@ -35,23 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from detectors.configfile import Problems, load_yaml
-from detectors.designations import load_designations
+from detectors.designation_lists import load_designations
 from detectors.watchlist import load_watchlist
-from sim.platforms import (
-    LatencyModel,
-    MedianCheck,
-    PlatformBehaviour,
-    PlatformsConfig,
-    RequestRecord,
-    SimulatedPlatforms,
-    check_signature,
-    load_platforms_config,
-    median_agrees,
-    sign,
-    signed_headers,
-    start_platforms,
-)
-from sim.traffic import GroundTruth, PostTruth, Traffic, TrafficConfig, load_traffic_config
+from sim._behaviour import LatencyModel, PlatformBehaviour, PlatformsConfig, load_platforms_config
+from sim._ground_truth import GroundTruth, PostTruth
+from sim._median_check import MedianCheck, median_agrees
+from sim._traffic_config import TrafficConfig, load_traffic_config
+from sim.platforms import RequestRecord, SimulatedPlatforms, check_signature, signed_headers, start_platforms
+from sim.traffic import Traffic
+from takedowns.signing import sign
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.yaml"
 REPOSITORY_CONFIG = Path(__file__).resolve().parent.parent / "config"

@@ -7,16 +7,16 @@ Each configured platform is one aiohttp app on 127.0.0.1 (a free port):
     ``request_id``, ``platform``, ``post_id``; ``requested_at`` and
     ``deadline`` when present). It is checked in this order:
 
-    1. ``X-Modwatch-Timestamp`` (unix seconds) and ``X-Modwatch-Signature``
+    1. it is signed as modwatch signs it, by modwatch's own rules
+       (takedowns/signing.py, docs/signing.md): ``X-Modwatch-Timestamp``
+       (unix seconds) and ``X-Modwatch-Signature``
        (``v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>`` over the exact
-       body bytes; several comma-separated ``v1=`` values are allowed, for key
-       rotation) are present and the timestamp is within
-       ``max_clock_skew_seconds`` (300) of the platform's clock: else 401;
-    2. the signature matches: else 401;
-    3. ``Idempotency-Key`` is present: else 400. A key seen before gets 200
+       body bytes) each given once, the signature matching, and the timestamp
+       within ``max_clock_skew_seconds`` (300) of the platform's clock: else 401;
+    2. ``Idempotency-Key`` is present: else 400. A key seen before gets 200
        and the first answer's body again (header ``Idempotent-Replayed:
        true``), and nothing else happens: no second removal, no second draw;
-    4. the body is a JSON object for this platform whose ``request_id`` is the
+    3. the body is a JSON object for this platform whose ``request_id`` is the
        idempotency key: else 400.
 
     A new request is answered 200 ``{"status": "accepted", "request_id",
@@ -50,7 +50,7 @@ For the same reason, a request still open at wall time W has been up for
 ``(W - R) * time_scale`` platform seconds, not ``W - R``: a Kaplan-Meier
 report over a compressed run must censor open requests at that elapsed time,
 or it would count them as censored almost at once and bias every quantile
-down (see :func:`median_agrees` and the wiring notes in sim/__init__.py).
+down (see sim/_median_check.py and the wiring notes in sim/__init__.py).
 
 Removal is reported by calling modwatch's ``POST /status`` (when the platform
 has ``callback: true`` and a callback URL is given) with a status event per
@@ -72,276 +72,57 @@ Draws are deterministic: each platform has its own random stream seeded by
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import math
 import random
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, astuple, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from statistics import NormalDist
-from types import MappingProxyType
 
 import orjson
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from detectors.configfile import Document
+from sim._behaviour import MAX_CLOCK_SKEW_SECONDS, PlatformBehaviour, PlatformsConfig
+from takedowns.signing import IDEMPOTENCY_HEADER, TIMESTAMP_HEADER, SignatureError, signature_headers, verify
 
-SIGNATURE_VERSION = "v1"
-TIMESTAMP_HEADER = "X-Modwatch-Timestamp"
-SIGNATURE_HEADER = "X-Modwatch-Signature"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 PLATFORM_HEADER = "X-Modwatch-Platform"
 REPLAYED_HEADER = "Idempotent-Replayed"
 WEBHOOK_PATH = "/takedown-requests"
-DISTRIBUTIONS = frozenset({"lognormal", "exponential", "weibull", "fixed"})
-# Stripe's and the IETF idempotency draft's default window for signed webhooks.
-MAX_CLOCK_SKEW_SECONDS = 300
-# The contract accepts timestamps up to one day ahead; 23 h leaves an hour for clock drift.
-MAX_REPORT_AHEAD_SECONDS = 23 * 3600
-_STANDARD_NORMAL = NormalDist()
+_CLOCK_REASONS = frozenset({"stale_timestamp", "future_timestamp"})
 
 
 # -- Signatures ----------------------------------------------------------------
 
 
-def _secret_bytes(secret: str | bytes) -> bytes:
-    return secret.encode() if isinstance(secret, str) else secret
-
-
-def sign(secret: str | bytes, timestamp: int | str, body: bytes) -> str:
-    """``v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>`` over the exact body bytes."""
-    digest = hmac.new(_secret_bytes(secret), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"{SIGNATURE_VERSION}={digest}"
-
-
 def signed_headers(secret: str | bytes, body: bytes, idempotency_key: str, now: float | None = None) -> dict[str, str]:
-    """The headers of a signed request: what modwatch's sender and the platforms' callbacks send."""
-    timestamp = str(int(time.time() if now is None else now))
-    return {
-        "Content-Type": "application/json",
-        IDEMPOTENCY_HEADER: idempotency_key,
-        TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: sign(secret, timestamp, body),
-    }
+    """The headers of a signed JSON request (takedowns.signing's): what the platforms' callbacks send."""
+    timestamp = int(time.time() if now is None else now)
+    return {"Content-Type": "application/json", **signature_headers(idempotency_key, secret, timestamp, body)}
 
 
 def check_signature(
     secret: str | bytes,
-    timestamp_header: str | None,
-    signature_header: str | None,
+    headers: Mapping[str, str],
     body: bytes,
     now: float,
     max_skew_seconds: float = MAX_CLOCK_SKEW_SECONDS,
 ) -> str | None:
-    """None when the request is authentic and fresh, else the reason it is not."""
-    if not timestamp_header or not signature_header:
-        return f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}"
+    """None when modwatch's webhook is authentic and fresh, else the reason it is not.
+
+    The rules are modwatch's own (:func:`takedowns.signing.verify`), the window
+    ``max_skew_seconds`` either way of the platform's clock ``now``.
+    """
     try:
-        timestamp = int(timestamp_header.strip())
-    except ValueError:
-        return f"{TIMESTAMP_HEADER} {timestamp_header[:40]!r} is not unix seconds"
-    age = now - timestamp
-    if abs(age) > max_skew_seconds:
+        verify(secret, headers, body, now, max_skew_seconds)
+    except SignatureError as error:
+        if error.reason not in _CLOCK_REASONS:
+            return str(error)
+        # Said by the platform's clock, which tests and compressed runs set apart from the wall clock.
+        timestamp = int(next(value for name, value in headers.items() if name.lower() == TIMESTAMP_HEADER.lower()))
+        age = now - timestamp
         when = f"{age:.0f} s old" if age > 0 else f"{-age:.0f} s in the future"
         return f"{TIMESTAMP_HEADER} {timestamp} is {when} by the platform's clock (limit {max_skew_seconds:.0f} s)"
-    expected = sign(secret, timestamp_header.strip(), body)
-    offered = [part.strip() for part in signature_header.split(",")]
-    if not any(hmac.compare_digest(expected, candidate) for candidate in offered if candidate.startswith("v1=")):
-        return f"{SIGNATURE_HEADER} does not match the body"
     return None
-
-
-# -- Latency distributions ------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyModel:
-    """Time from a request's arrival to removal, in platform seconds.
-
-    ``lognormal`` is given by its median and sigma, or by ``share_within_deadline``
-    (the median is then ``deadline * exp(-z * sigma)``, z the normal quantile of
-    that share, so exactly that share of draws falls within the request's deadline).
-    """
-
-    distribution: str
-    median_seconds: float | None = None
-    sigma: float = 1.0
-    mean_seconds: float | None = None
-    shape: float = 1.0
-    seconds: float | None = None
-    share_within_deadline: float | None = None
-    deadline_seconds: float = 48 * 3600
-
-    def median(self, deadline_seconds: float | None = None) -> float:
-        return self.quantile(0.5, deadline_seconds)
-
-    def _lognormal_median(self, deadline_seconds: float | None) -> float:
-        if self.share_within_deadline is None:
-            return self.median_seconds
-        deadline = self.deadline_seconds if deadline_seconds is None else deadline_seconds
-        return deadline * math.exp(-_STANDARD_NORMAL.inv_cdf(self.share_within_deadline) * self.sigma)
-
-    def quantile(self, share: float, deadline_seconds: float | None = None) -> float:
-        """The latency below which ``share`` (0 < share < 1) of draws fall."""
-        if self.distribution == "fixed":
-            return self.seconds
-        if self.distribution == "exponential":
-            return -self.mean_seconds * math.log1p(-share)
-        if self.distribution == "weibull":
-            return self._weibull_scale() * (-math.log1p(-share)) ** (1 / self.shape)
-        return self._lognormal_median(deadline_seconds) * math.exp(self.sigma * _STANDARD_NORMAL.inv_cdf(share))
-
-    def cdf(self, seconds: float, deadline_seconds: float | None = None) -> float:
-        if seconds <= 0:
-            return 0.0
-        if self.distribution == "fixed":
-            return 1.0 if seconds >= self.seconds else 0.0
-        if self.distribution == "exponential":
-            return -math.expm1(-seconds / self.mean_seconds)
-        if self.distribution == "weibull":
-            return -math.expm1(-((seconds / self._weibull_scale()) ** self.shape))
-        return _STANDARD_NORMAL.cdf(math.log(seconds / self._lognormal_median(deadline_seconds)) / self.sigma)
-
-    def draw(self, rng: random.Random, deadline_seconds: float | None = None) -> float:
-        """One latency; always one number from ``rng``, so the streams of every platform stay aligned."""
-        return self.quantile(_open_unit(rng.random()), deadline_seconds)
-
-    def _weibull_scale(self) -> float:
-        # Parametrised by its median, like the others: median = scale * ln(2) ** (1 / shape).
-        return self.median_seconds / math.log(2) ** (1 / self.shape)
-
-
-def _open_unit(value: float) -> float:
-    """random() is in [0, 1); the quantile functions need (0, 1)."""
-    return min(max(value, 1e-12), 1 - 1e-12)
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformBehaviour:
-    name: str
-    latency: LatencyModel
-    ignore_share: float = 0.0
-    callback: bool = True
-
-    def removal_quantile(self, share: float, deadline_seconds: float | None = None) -> float:
-        """Time by which ``share`` of *all* requests are removed (ignored ones never are): inf if never.
-
-        This is what a Kaplan-Meier estimate over every request converges to,
-        e.g. telegram's median with 40 % ignored is the latency's 83rd percentile.
-        """
-        acted_on = 1.0 - self.ignore_share
-        if share >= acted_on:
-            return math.inf
-        return self.latency.quantile(share / acted_on, deadline_seconds)
-
-    def expected_median_seconds(self, deadline_seconds: float | None = None) -> float:
-        return self.removal_quantile(0.5, deadline_seconds)
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformsConfig:
-    platforms: Mapping[str, PlatformBehaviour]
-    time_scale: float = 600.0
-    max_report_ahead_seconds: float = MAX_REPORT_AHEAD_SECONDS
-    max_clock_skew_seconds: float = MAX_CLOCK_SKEW_SECONDS
-    callback_attempts: int = 5
-    callback_first_retry_seconds: float = 0.5
-    seed: int = 20261129
-
-    def with_time_scale(self, time_scale: float) -> PlatformsConfig:
-        return replace(self, time_scale=time_scale)
-
-
-def load_platforms_config(
-    document: Document, known_platforms: frozenset[str] | None = None, seed: int = 20261129
-) -> PlatformsConfig:
-    """The ``clock``, ``webhooks`` and ``platforms`` sections of sim/config.yaml; problems go to the document."""
-    behaviours = {}
-    for name in document.mapping(("platforms",), required=True):
-        where = ("platforms", name)
-        document.mapping(where, required=True)
-        if known_platforms is not None and name not in known_platforms:
-            document.problem(where, f"{name!r} is not in config/platforms.yaml ({', '.join(sorted(known_platforms))})")
-        callback = document.get(where + ("callback",), True)
-        if not isinstance(callback, bool):
-            document.problem(where + ("callback",), f"must be true or false, not {callback!r}")
-            callback = True
-        behaviours[name] = PlatformBehaviour(
-            name=name,
-            latency=_load_latency(document, where + ("latency",)),
-            ignore_share=document.number(where + ("ignore_share",), default=0.0, minimum=0.0, maximum=0.99),
-            callback=callback,
-        )
-    return PlatformsConfig(
-        platforms=MappingProxyType(behaviours),
-        time_scale=document.number(("clock", "time_scale"), default=600.0, minimum=1e-3),
-        max_report_ahead_seconds=document.number(
-            ("clock", "max_report_ahead_seconds"), default=MAX_REPORT_AHEAD_SECONDS, minimum=0.0, maximum=86400.0
-        ),
-        max_clock_skew_seconds=document.number(
-            ("webhooks", "max_clock_skew_seconds"), default=MAX_CLOCK_SKEW_SECONDS, minimum=1.0
-        ),
-        callback_attempts=int(document.number(("webhooks", "callback_attempts"), default=5, minimum=1, maximum=20)),
-        callback_first_retry_seconds=document.number(
-            ("webhooks", "callback_first_retry_seconds"), default=0.5, minimum=0.0
-        ),
-        seed=seed,
-    )
-
-
-def _load_latency(document: Document, where: tuple) -> LatencyModel:
-    document.mapping(where, required=True)
-    named = document.get(where + ("distribution",))
-    if named is None:
-        document.problem(where + ("distribution",), f"is required ({', '.join(sorted(DISTRIBUTIONS))})")
-        return LatencyModel("fixed", seconds=1.0)
-    distribution = document.choice(where + ("distribution",), DISTRIBUTIONS, default="")
-    if not distribution:
-        return LatencyModel("fixed", seconds=1.0)  # reported; its parameters mean nothing yet
-
-    def positive(name: str, required: bool = True) -> float | None:
-        if document.get(where + (name,)) is None:
-            if required:
-                document.problem(where + (name,), f"is required for a {distribution} latency")
-            return None
-        return document.number(where + (name,), default=1.0, minimum=1e-9)
-
-    allowed = {
-        "lognormal": {"median_seconds", "sigma", "share_within_deadline", "deadline_seconds"},
-        "exponential": {"mean_seconds"},
-        "weibull": {"median_seconds", "shape"},
-        "fixed": {"seconds"},
-    }[distribution] | {"distribution"}
-    for name in document.mapping(where):
-        if name not in allowed:
-            document.problem(
-                where + (name,),
-                f"is not a parameter of a {distribution} latency ({', '.join(sorted(allowed - {'distribution'}))})",
-            )
-    if distribution == "lognormal":
-        share = document.get(where + ("share_within_deadline",))
-        median = document.get(where + ("median_seconds",))
-        if (share is None) == (median is None):
-            document.problem(where, "a lognormal latency needs exactly one of median_seconds and share_within_deadline")
-        return LatencyModel(
-            "lognormal",
-            median_seconds=positive("median_seconds", required=False),
-            sigma=positive("sigma") or 1.0,
-            share_within_deadline=(
-                document.number(where + ("share_within_deadline",), default=0.5, minimum=0.01, maximum=0.999)
-                if share is not None
-                else None
-            ),
-            deadline_seconds=positive("deadline_seconds", required=False) or 48 * 3600,
-        )
-    if distribution == "exponential":
-        return LatencyModel("exponential", mean_seconds=positive("mean_seconds") or 1.0)
-    if distribution == "weibull":
-        return LatencyModel("weibull", median_seconds=positive("median_seconds") or 1.0, shape=positive("shape") or 1.0)
-    return LatencyModel("fixed", seconds=positive("seconds") or 1.0)
 
 
 # -- Ground truth ---------------------------------------------------------------
@@ -377,6 +158,8 @@ class RequestRecord:
 
 @dataclass(frozen=True, slots=True)
 class RefusedDelivery:
+    """A webhook the platform answered 400 or 401, and why: none of them reach the ground truth."""
+
     platform: str
     status: int
     reason: str
@@ -391,7 +174,7 @@ class PlatformHandle:
     name: str
     base_url: str
     behaviour: PlatformBehaviour
-    secret: bytes
+    secret: str | bytes  # modwatch signs its requests to this platform with it
     requests: dict[str, RequestRecord] = field(default_factory=dict)  # by idempotency key
     answers: dict[str, bytes] = field(default_factory=dict)  # first answer's body, by idempotency key
     removed: dict[str, RequestRecord] = field(default_factory=dict)  # by post_id
@@ -424,9 +207,7 @@ class SimulatedPlatforms:
         self.callback_url = callback_url
         self.clock = clock
         self.platforms: dict[str, PlatformHandle] = {
-            name: PlatformHandle(
-                name, "", behaviour, _secret_bytes(secrets[name]), rng=random.Random(f"{config.seed}:{name}")
-            )
+            name: PlatformHandle(name, "", behaviour, secrets[name], rng=random.Random(f"{config.seed}:{name}"))
             for name, behaviour in config.platforms.items()
         }
         self._tasks: set[asyncio.Task] = set()
@@ -503,14 +284,7 @@ class SimulatedPlatforms:
         async def receive_takedown_request(request: web.Request) -> web.Response:
             body = await request.read()
             now = self.clock()
-            problem = check_signature(
-                handle.secret,
-                request.headers.get(TIMESTAMP_HEADER),
-                request.headers.get(SIGNATURE_HEADER),
-                body,
-                now,
-                self.config.max_clock_skew_seconds,
-            )
+            problem = check_signature(handle.secret, request.headers, body, now, self.config.max_clock_skew_seconds)
             if problem is not None:
                 return self._refuse(handle, 401, "unauthorized", problem)
             key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
@@ -694,92 +468,3 @@ async def start_platforms(
         await platforms.stop()
         raise
     return platforms
-
-
-# -- Checking a measured median against the configuration -------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MedianCheck:
-    agrees: bool
-    expected_median_seconds: float
-    survival_at_expected: float  # Kaplan-Meier share still up at the expected median
-    standard_error: float  # Greenwood
-    z: float
-    removed: int
-    censored: int
-
-    def describe(self) -> str:
-        return (
-            f"S({self.expected_median_seconds:.0f} s) = {self.survival_at_expected:.3f} "
-            f"± {self.z:.2f} x {self.standard_error:.3f} (n = {self.removed} removed, {self.censored} censored): "
-            + ("agrees" if self.agrees else "DISAGREES")
-        )
-
-
-def median_agrees(
-    durations: list[tuple[float, bool]],
-    expected_median_seconds: float,
-    *,
-    confidence: float = 0.999,
-    slack_seconds: float = 0.0,
-) -> MedianCheck:
-    """Does the configured median lie in the Brookmeyer-Crowley confidence interval of the measured one?
-
-    ``durations`` are (seconds to removal or to censoring, removed). The
-    interval of the Kaplan-Meier median is the set of times t whose estimated
-    survival S(t) is within z standard errors (Greenwood) of 0.5; so the
-    configured median m agrees when ``|S(m) - 0.5| <= z * se(S(m))``. It is
-    distribution-free, handles open (censored) requests, and without censoring
-    reduces to the binomial test of how many removals fall below m. With
-    ``slack_seconds`` (delivery delay: measured = drawn + delay) any m' in
-    [m, m + slack] may agree.
-    """
-    z = _STANDARD_NORMAL.inv_cdf(0.5 + confidence / 2)
-
-    def check_at(moment: float) -> MedianCheck:
-        survival, variance_sum = _kaplan_meier_at(durations, moment)
-        # Greenwood's standard error at the observed S shrinks as S nears 0 or 1, so a small
-        # sample far from the median would disagree far more often than the stated level;
-        # it is never taken below the binomial one at S = 0.5 (the null: m is the median),
-        # and that one is used before the first removal, where Greenwood's is 0.
-        null_error = math.sqrt(0.25 / max(len(durations), 1))
-        error = max(survival * math.sqrt(variance_sum), null_error) if variance_sum > 0 else null_error
-        return MedianCheck(
-            agrees=abs(survival - 0.5) <= z * max(error, 1e-12),
-            expected_median_seconds=expected_median_seconds,
-            survival_at_expected=survival,
-            standard_error=error,
-            z=z,
-            removed=sum(removed for _, removed in durations),
-            censored=sum(not removed for _, removed in durations),
-        )
-
-    low = check_at(expected_median_seconds)
-    if low.agrees or not slack_seconds:
-        return low
-    high = check_at(expected_median_seconds + slack_seconds)
-    # S(t) falls with t: if it crosses 0.5 inside the slack, some m' in it is the median itself.
-    crossed = low.survival_at_expected >= 0.5 >= high.survival_at_expected
-    return MedianCheck(high.agrees or crossed, *astuple(low)[1:])
-
-
-def _kaplan_meier_at(durations: list[tuple[float, bool]], at: float) -> tuple[float, float]:
-    """Kaplan-Meier S(at) and Greenwood's sum d / (n (n - d)) over removal times <= at."""
-    ordered = sorted(durations, key=lambda item: (item[0], not item[1]))
-    at_risk = len(ordered)
-    survival, variance_sum = 1.0, 0.0
-    index = 0
-    while index < len(ordered) and ordered[index][0] <= at:
-        moment = ordered[index][0]
-        removed = censored = 0
-        while index < len(ordered) and ordered[index][0] == moment:
-            removed += ordered[index][1]
-            censored += not ordered[index][1]
-            index += 1
-        if removed:
-            survival *= 1 - removed / at_risk
-            if at_risk > removed:
-                variance_sum += removed / (at_risk * (at_risk - removed))
-        at_risk -= removed + censored
-    return survival, variance_sum

@@ -17,7 +17,7 @@ guarded:
 
 A platform is re-checked when ``platforms.yaml`` gives it a ``recheck``
 section (:func:`load_recheck_config`); the worker's ``recheck_open_requests``
-timer (streams/agents.py) polls each open request's URL every
+timer (streams/agents/timers.py) polls each open request's URL every
 ``interval_seconds`` and sends a ``removed`` status (source ``recheck``) to the
 platform-status topic, where it is validated like any other status event.
 The removal time is the poll's time, an upper bound, unless the 404/410 page

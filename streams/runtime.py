@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from detectors.configfile import Problems
 from detectors.events import InvalidEvent
-from detectors.pipeline import Pipeline, item_key_of_request
 from streams.metrics import METRICS, Metrics
 from takedowns import accounts, campaigns, lifecycle
+from takedowns.requests import Requests, item_key_of_request
 
 if TYPE_CHECKING:
+    from detectors.pipeline import Pipeline
     from streams.settings import Settings
 
 # A probe every second that gives up after 2 s: /readyz turns not-ready within
@@ -49,6 +50,7 @@ class Runtime:
 
     settings: Settings
     pipeline: Pipeline
+    requests: Requests  # builds, stamps and reopens takedown requests (takedowns/requests.py)
     delivery_channels: dict
     rechecks: dict
     lifecycle: lifecycle.LifecycleSettings
@@ -74,6 +76,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         """Load every config file; raise ConfigError listing every problem found."""
+        from detectors.pipeline import Pipeline
         from streams.delivery import load_delivery_config
         from streams.poller import load_recheck_config
 
@@ -89,6 +92,7 @@ class Runtime:
         runtime = cls(
             settings=settings,
             pipeline=pipeline,
+            requests=Requests.for_pipeline(pipeline),
             delivery_channels=channels,
             rechecks=rechecks,
             lifecycle=lifecycle.LifecycleSettings(

@@ -9,7 +9,7 @@ hold a key whose record never landed (a ``kill -9`` between the local write
 and the send), and the replay would then skip the output for good.
 
 Every state that remembers an output is stored only after the broker has
-acknowledged it (streams/agents.py ``apply``), so a crash at any point
+acknowledged it (streams/agents/items.py ``apply``), so a crash at any point
 repeats the cause and each output is de-duplicated by its id: a request or an
 alert already published is never published twice, and one whose write never
 landed is published when its input is read again.

@@ -48,7 +48,7 @@ item_events_topic = _output("item-events")
 takedown_requests_topic = _output("takedown-requests", compacting=True)
 alerts_topic = _output("alerts", compacting=True)
 
-# Requests on their way to the platforms (streams/agents.py deliver_requests).
+# Requests on their way to the platforms (streams/agents/deliveries.py deliver_requests).
 deliveries_topic = _output("deliveries")
 
 # The changelog of item_to_state (streams/tables.py): the latest state per item.
@@ -65,7 +65,7 @@ campaign_state_topic = _output("campaign-state", compacting=True)
 ledger_topic = _output("ledger")
 
 # Live changes to the media hash bank, keyed hash_type:hash, compacted: every
-# worker reads all of it from the start (streams/agents.py follow_hash_bank).
+# worker reads all of it from the start (streams/agents/followers.py follow_hash_bank).
 hashbank_topic = _output("hashbank", compacting=True)
 # Runtime watchlist entries, keyed platform:account_id (or platform:@handle),
 # compacted: every worker reads all of it from the start (follow_watchlist).

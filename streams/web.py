@@ -31,13 +31,13 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import View
 
 from detectors.events import InvalidEvent
-from detectors.pipeline import item_key_of_request
 from streams import access
 from streams.app import app
 from streams.runtime import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, current, decision_item_key
 from streams.tables import account_to_state, campaign_to_state, item_to_state, post_to_alert
 from streams.topics import decisions_topic, platform_status_topic
 from takedowns import compliance, lifecycle
+from takedowns.requests import item_key_of_request
 from takedowns.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 # /metrics: Faust's own sensor metrics and modwatch's (streams/metrics.py) from
@@ -252,7 +252,7 @@ class StatusCallback(View):
     """Platforms report what they did: a status event, signed with the platform's secret.
 
     The signature scheme is the one modwatch signs its webhooks with
-    (streams/delivery.py): ``X-Modwatch-Timestamp`` and ``X-Modwatch-Signature:
+    (takedowns/signing.py): ``X-Modwatch-Timestamp`` and ``X-Modwatch-Signature:
     v1=<HMAC-SHA256(secret, "<timestamp>.<body>")>``, at most 300 s old and 30 s
     ahead, and each signature accepted once (streams/access.py). The secret is
     the platform's delivery secret (``secret_env`` in platforms.yaml).

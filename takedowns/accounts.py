@@ -2,7 +2,7 @@
 
 A strike is a confirmed violation by an account: a reviewer approved a
 takedown request for its post, or the platform removed the post after a
-request. ``track_accounts`` (streams/agents.py) counts strikes per
+request. ``track_accounts`` (streams/agents/accounts.py) counts strikes per
 ``platform:account_id`` in a table, keeping those inside the policy's window.
 When an account reaches ``confirmed_violations`` strikes (``watchlisted_confirmed_violations``
 when any of its confirmed items came from a watchlisted account), it sends one

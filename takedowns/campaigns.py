@@ -1,7 +1,7 @@
 """Coordinated campaigns: the same content from several accounts, on one or several platforms.
 
 Each flagged post gets one **fingerprint**, the key its sightings are grouped
-under (``streams/agents.py`` sends them to the ``campaign-events`` topic keyed
+under (``streams/agents/scan.py`` sends them to the ``campaign-events`` topic keyed
 by it, so one partition owns each campaign and its state survives restarts):
 
 ``media:<hash_type>:<hash>``

@@ -6,9 +6,12 @@ dropping it would make a platform that ignores requests look fast, and counting
 it as removed "now" would invent removals. The Kaplan–Meier estimator uses
 each open request for as long as it has been open and no longer, so medians
 and percentiles here are Kaplan–Meier estimates. The naive median over removed
-requests only is shown beside them, labelled as such.
+requests only is shown beside them, labelled as such. This module is the one
+Kaplan–Meier estimator in modwatch: the simulator's check of a measured median
+against the configured one (sim/_median_check.py) uses its survival and
+Greenwood's variance too, and tests/test_kaplan_meier.py holds it to lifelines.
 
-Input is the ledger (streams/agents.py writes one record per transition, each
+Input is the ledger (streams/agents/items.py writes one record per transition, each
 carrying the request's state after it). The last record per request wins; a
 record repeated after a crash (same request_id and seq) changes nothing.
 """
@@ -102,17 +105,30 @@ def observations(
     return found
 
 
-def kaplan_meier(durations: list[tuple[float, bool]]) -> list[tuple[float, float]]:
-    """Survival curve S(t) of "not yet removed": [(t, S(t))] at each removal time.
+@dataclass(frozen=True, slots=True)
+class KaplanMeierStep:
+    """The estimate just after one removal time."""
+
+    time: float
+    at_risk: int  # requests still up just before ``time``, censored ones at ``time`` included
+    removed: int  # removals at ``time``
+    survival: float  # S(time)
+    greenwood_sum: float  # sum of d / (n (n - d)) over removal times <= time; Var S = S² x this
+
+
+def kaplan_meier_steps(durations: list[tuple[float, bool]]) -> list[KaplanMeierStep]:
+    """The Kaplan–Meier estimate of "not yet removed", one step per removal time.
 
     ``durations`` are (seconds, removed). At equal times removals are counted
     before censorings, the usual convention: a request censored at t was still
-    up at t.
+    up at t. Greenwood's term is left out where every request at risk is
+    removed (n = d): S is 0 from there, and so is its variance, whereas the
+    term itself would be infinite (lifelines does the same).
     """
     ordered = sorted(durations, key=lambda item: (item[0], not item[1]))
     at_risk = len(ordered)
-    survival = 1.0
-    curve = []
+    survival, greenwood_sum = 1.0, 0.0
+    steps = []
     index = 0
     while index < len(ordered):
         time = ordered[index][0]
@@ -125,9 +141,26 @@ def kaplan_meier(durations: list[tuple[float, bool]]) -> list[tuple[float, float
             index += 1
         if removed:
             survival *= 1 - removed / at_risk
-            curve.append((time, survival))
+            if at_risk > removed:
+                greenwood_sum += removed / (at_risk * (at_risk - removed))
+            steps.append(KaplanMeierStep(time, at_risk, removed, survival, greenwood_sum))
         at_risk -= removed + censored
-    return curve
+    return steps
+
+
+def kaplan_meier(durations: list[tuple[float, bool]]) -> list[tuple[float, float]]:
+    """Survival curve S(t) of "not yet removed": [(t, S(t))] at each removal time (see :func:`kaplan_meier_steps`)."""
+    return [(step.time, step.survival) for step in kaplan_meier_steps(durations)]
+
+
+def survival_at(durations: list[tuple[float, bool]], at: float) -> tuple[float, float]:
+    """Kaplan–Meier S(at) and Greenwood's sum at ``at`` (both of the last removal time <= at; 1 and 0 before any)."""
+    survival, greenwood_sum = 1.0, 0.0
+    for step in kaplan_meier_steps(durations):
+        if step.time > at:
+            break
+        survival, greenwood_sum = step.survival, step.greenwood_sum
+    return survival, greenwood_sum
 
 
 def km_quantile(curve: list[tuple[float, float]], share_removed: float) -> float | None:

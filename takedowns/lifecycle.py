@@ -11,7 +11,7 @@ Per ``platform:post_id`` a request moves through::
 ``on_flagged``, ``on_decision``, ``on_status``, ``on_delivery``, ``on_report``
 and ``on_tick`` each take the item's state and one event and return an
 :class:`Outcome`: the new state with its new transitions, and what to publish
-(requests, deliveries, alerts). The agent (streams/agents.py ``apply``)
+(requests, deliveries, alerts). The agent (streams/agents/items.py ``apply``)
 publishes every transition as a ledger record (who or what caused it, when,
 and a digest of the evidence) and every output, waits for the broker, and only
 then stores the state (table ``item_to_state``, changelog ``item-state``).
@@ -193,7 +193,6 @@ def on_decision(state: dict | None, decision: dict, request_for_now, now: dateti
 
 def on_status(state: dict | None, status: dict, reopen, now: datetime) -> Outcome:
     """A platform status event. ``reopen(old_request)`` makes the linked request for reappeared content."""
-    observed = _time(status["observed_at"])
     cause = {
         "type": "status",
         "status": status["status"],
@@ -205,45 +204,20 @@ def on_status(state: dict | None, status: dict, reopen, now: datetime) -> Outcom
     request = state.get("request")
     kind = status["status"]
     if request is None or request["state"] == "pending_review":
-        if kind in REMOVAL_STATUSES and not state.get("removed_at"):
-            changed = dict(state, removed_at=status["observed_at"], removal_status=kind)
-            if request is not None:
-                changed = _transition(changed, "removed", now, dict(cause, before_request=True))
-                changed["request"] = dict(
-                    changed["request"], removed_at=status["observed_at"], removal_status=kind, closed_at=_iso(now)
-                )
-            return Outcome(changed, [], [])
-        if kind == "available" and state.get("removed_at"):
-            return Outcome(dict(state, removed_at=None, removal_status=None), [], [])
-        return NOTHING
+        return _status_before_request(state, status, cause, now)
     if request["state"] in OPEN_STATES:
         if kind in REMOVAL_STATUSES:
-            state = _transition(state, "removed", now, cause)
-            requested = _time(request["requested_at"])
-            seconds = max(0.0, (observed - requested).total_seconds())
-            within = observed <= _time(request["deadline"])
-            state["request"] = dict(
-                state["request"],
-                removed_at=status["observed_at"],
-                removal_status=kind,
-                time_to_removal_seconds=seconds,
-                within_deadline=within,
-                closed_at=_iso(now),
-            )
-            removal = {
-                "platform": request["platform"],
-                "jurisdiction": request["jurisdiction"],
-                "category": (request["categories"] or ["unknown"])[0],
-                "seconds": seconds,
-                "within_deadline": within,
-            }
-            return Outcome(state, [], [], removal)
+            return _removed(state, status, cause, now)
         if kind == "rejected":
             state = _transition(state, "rejected", now, cause)
             state["request"] = dict(state["request"], closed_at=_iso(now))
             return Outcome(state, [], [])
         return NOTHING  # "available" while open: nothing new
-    if request["state"] == "removed" and kind == "available" and observed > _time(request["removed_at"]):
+    if (
+        request["state"] == "removed"
+        and kind == "available"
+        and _time(status["observed_at"]) > _time(request["removed_at"])
+    ):
         # Removed content is back: close the old request's story, open a new clock.
         state = _transition(state, "reappeared", now, cause)
         old = state["request"]
@@ -254,6 +228,47 @@ def on_status(state: dict | None, status: dict, reopen, now: datetime) -> Outcom
         state = _transition(state, "requested", now, dict(cause, previous_request_id=old["request_id"]))
         return Outcome(state, [state["request"]], [])
     return NOTHING  # a duplicate, or news about a closed request
+
+
+def _status_before_request(state: dict, status: dict, cause: dict, now: datetime) -> Outcome:
+    """Removed before anyone asked (or while a review waits): remembered, and no request follows."""
+    request, kind = state.get("request"), status["status"]
+    if kind in REMOVAL_STATUSES and not state.get("removed_at"):
+        changed = dict(state, removed_at=status["observed_at"], removal_status=kind)
+        if request is not None:
+            changed = _transition(changed, "removed", now, dict(cause, before_request=True))
+            changed["request"] = dict(
+                changed["request"], removed_at=status["observed_at"], removal_status=kind, closed_at=_iso(now)
+            )
+        return Outcome(changed, [], [])
+    if kind == "available" and state.get("removed_at"):
+        return Outcome(dict(state, removed_at=None, removal_status=None), [], [])
+    return NOTHING
+
+
+def _removed(state: dict, status: dict, cause: dict, now: datetime) -> Outcome:
+    """An open request's content is gone: close it and measure the time to removal."""
+    request = state["request"]
+    observed = _time(status["observed_at"])
+    state = _transition(state, "removed", now, cause)
+    seconds = max(0.0, (observed - _time(request["requested_at"])).total_seconds())
+    within = observed <= _time(request["deadline"])
+    state["request"] = dict(
+        state["request"],
+        removed_at=status["observed_at"],
+        removal_status=status["status"],
+        time_to_removal_seconds=seconds,
+        within_deadline=within,
+        closed_at=_iso(now),
+    )
+    removal = {
+        "platform": request["platform"],
+        "jurisdiction": request["jurisdiction"],
+        "category": (request["categories"] or ["unknown"])[0],
+        "seconds": seconds,
+        "within_deadline": within,
+    }
+    return Outcome(state, [], [], removal)
 
 
 def on_delivery(state: dict | None, delivery: dict, restamp, now: datetime) -> Outcome:

@@ -10,38 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-LAUNCHER = ROOT / "deploy" / "kafka" / "local.sh"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_port_pair() -> int:
-    """A port whose successor is free too: the local broker's controller uses port + 1."""
-    for _ in range(50):
-        port = free_port()
-        try:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no two consecutive free ports")
+from streams import processes
+from streams.processes import LAUNCHER, ROOT, free_port, free_port_pair  # noqa: F401 - tests import them from here
 
 
 @pytest.fixture(scope="session")
@@ -49,85 +25,38 @@ def kafka_bootstrap(tmp_path_factory) -> str:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
         return
-    port = free_port_pair()
-    env = dict(os.environ, MODWATCH_KAFKA_PORT=str(port), MODWATCH_KAFKA_DATA=str(tmp_path_factory.mktemp("kafka")))
-    subprocess.run([str(LAUNCHER), "start"], env=env, check=True)
+    broker = processes.LocalBroker.of_its_own(tmp_path_factory.mktemp("kafka"))
+    broker.start()
     try:
-        yield f"127.0.0.1:{port}"
+        yield broker.bootstrap
     finally:
-        subprocess.run([str(LAUNCHER), "stop"], env=env, check=False)
+        broker.stop()
 
 
 @pytest.fixture
 def worker_env(kafka_bootstrap, tmp_path) -> dict[str, str]:
     """Environment for a worker isolated to this test: own topics, group and state."""
-    name = f"t{uuid.uuid4().hex[:10]}"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_")}
-    env.update(
-        MODWATCH_BROKER="kafka://" + kafka_bootstrap.replace(",", ";"),
-        MODWATCH_APP_ID=name,
-        MODWATCH_TOPIC_PREFIX=name,
-        MODWATCH_WEB_PORT=str(free_port()),
-        MODWATCH_DATA_DIR=str(tmp_path / "state"),
-        MODWATCH_CONFIG_DIR=str(ROOT / "config"),
+    return processes.worker_environment(
+        kafka_bootstrap,
+        f"t{uuid.uuid4().hex[:10]}",
+        config_dir=ROOT / "config",
+        data_dir=tmp_path / "state",
+        web_port=free_port(),
         MODWATCH_SESSION_TIMEOUT_SECONDS="6",
         MODWATCH_SCAN_BATCH_SECONDS="0.05",
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        PYTHONUNBUFFERED="1",
     )
-    return env
 
 
-class WorkerProcess:
-    """``modwatch worker`` as a real subprocess, with its log in a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
+class WorkerProcess(processes.Worker):
+    """``modwatch worker`` as a real subprocess, with its log in a file; ``start`` waits until it is ready."""
 
     def start(self, timeout: float = 90.0) -> WorkerProcess:
-        self._log = self.log_path.open("ab")
-        self._ready_offset = self.log_path.stat().st_size
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
-            if b"Worker ready" in self.log_path.read_bytes()[self._ready_offset :]:
-                return self
-            time.sleep(0.2)
-        raise AssertionError(f"worker not ready within {timeout}s:\n{self.log()[-4000:]}")
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """kill -9: no shutdown, no flush, no commit."""
-        if self.alive():
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-        self._log.close()
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self._log.close()
-        return self.process.returncode
+        super().start()
+        try:
+            self.wait_ready(timeout)
+        except processes.ProcessFailed as error:
+            raise AssertionError(f"{error}:\n{self.log()[-4000:]}") from None
+        return self
 
 
 @pytest.fixture

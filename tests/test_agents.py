@@ -18,6 +18,8 @@ from aiokafka.structs import RecordMetadata
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from takedowns import messages
+
 # Tables in memory, as Faust's testing guide asks; only while the app is made, so that
 # workers other tests start keep the environment they are given.
 _store = os.environ.get("MODWATCH_STORE")
@@ -72,8 +74,24 @@ class RecordingProducer:
             future.set_result(metadata)
 
     def records(self, topic: str) -> list[tuple[str, dict]]:
+        """What was sent to a topic, each record read strictly as its type (takedowns/messages.py)."""
         name = settings.topic(topic)
-        return [(key.decode(), orjson.loads(value)) for sent_to, key, value in self.sent if sent_to == name]
+        found = [(key.decode(), orjson.loads(value)) for sent_to, key, value in self.sent if sent_to == name]
+        for _, record in found:
+            READERS[topic](record)
+        return found
+
+
+READERS = {
+    "alerts": messages.read_alert,
+    "takedown-requests": messages.TakedownRequest.from_dict,
+    "deliveries": messages.TakedownRequest.from_dict,
+    "ledger": messages.read_ledger_record,
+    "deadletter": messages.DeadLetter.from_dict,
+    "item-events": messages.read_item_event,
+    "account-events": messages.read_account_event,
+    "campaign-events": messages.read_campaign_event,
+}
 
 
 class EveryRecord:

@@ -20,20 +20,17 @@ import pytest
 import skops.io
 from click.testing import CliRunner
 
-from detectors.classifier import (
-    TRUSTED_TYPES,
-    HashedNgramVectorizer,
-    ModelFileError,
-    TextClassifierDetector,
-    guess_language,
-    load_model,
-    post_language,
-)
+from detectors.classifier import TRUSTED_TYPES, HashedNgramVectorizer, load_model
 from detectors.configfile import ConfigError, Problems
+from detectors.dataset_manifest import DEFAULT_DATASETS, load_dataset
+from detectors.dataset_splits import overlap_key, split_datasets
 from detectors.events import Post
-from detectors.training import DEFAULT_DATASETS, evaluate, load_dataset, overlap_key, split_datasets
-from streams.cli_model import evaluate as evaluate_command
-from streams.cli_model import train as train_command
+from detectors.language import guess_language, post_language
+from detectors.model_files import ModelFileError
+from detectors.text_classifier import TextClassifierDetector
+from detectors.training import evaluate
+from streams.cli.model import evaluate as evaluate_command
+from streams.cli.model import train as train_command
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"

@@ -23,10 +23,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from detectors.classifier import TextClassifierDetector
 from detectors.configfile import Problems
 from detectors.events import Post
 from detectors.policy import Policy
+from detectors.text_classifier import TextClassifierDetector
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"

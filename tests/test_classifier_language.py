@@ -13,16 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from detectors.classifier import (
-    ENGLISH_WORDS,
-    OTHER_LANGUAGE_WORDS,
-    ROMAN_URDU_WORDS,
-    TextClassifierDetector,
-    guess_language,
-)
 from detectors.configfile import Problems
+from detectors.dataset_manifest import DEFAULT_DATASETS, load_dataset
+from detectors.dataset_splits import read_examples
 from detectors.events import Post
-from detectors.training import DEFAULT_DATASETS, load_dataset, read_examples
+from detectors.language import ENGLISH_WORDS, OTHER_LANGUAGE_WORDS, ROMAN_URDU_WORDS, guess_language
+from detectors.text_classifier import TextClassifierDetector
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 

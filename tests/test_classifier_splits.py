@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from detectors.configfile import Problems
-from detectors.training import BASELINE, evaluate_baseline, load_dataset, overlap_key, split_datasets
+from detectors.dataset_manifest import load_dataset
+from detectors.dataset_splits import overlap_key, split_datasets
+from detectors.training import BASELINE, evaluate_baseline
 
 LABELS = "labels:\n  bad: abuse\n  fine: none\n"
 CODES = "codes: {'0': fine, '1': bad}"

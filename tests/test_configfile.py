@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from detectors.configfile import ConfigError, Problems, load_yaml, render_path
-from detectors.designations import LANGUAGES
+from detectors.designation_lists import LANGUAGES
 from detectors.pipeline import Pipeline
 from detectors.policy import SEVERITIES
 

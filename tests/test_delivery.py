@@ -23,7 +23,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from detectors.configfile import ConfigError, Problems
-from detectors.pipeline import load_jurisdictions, load_platforms, request_id_for
+from detectors.pipeline import load_jurisdictions, load_platforms
 from streams import delivery
 from streams.delivery import (
     BreakerSettings,
@@ -35,9 +35,11 @@ from streams.delivery import (
     SignatureError,
     WebhookChannel,
     load_delivery_config,
+    outbox,
     sign,
     verify,
 )
+from takedowns.requests import request_id_for
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -661,9 +663,9 @@ def test_outbox_rewrite_is_atomic_a_failed_write_leaves_the_old_file_and_no_temp
     def full_disk(descriptor):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(delivery.os, "fsync", full_disk)
+    monkeypatch.setattr(outbox.os, "fsync", full_disk)
     with pytest.raises(OSError):
-        delivery._write_atomically(folder, "page.html", b"new", exclusive=False)
+        outbox._write_atomically(folder, "page.html", b"new", exclusive=False)
     assert [path.name for path in folder.iterdir()] == ["page.html"] and (folder / "page.html").read_bytes() == b"old"
 
 

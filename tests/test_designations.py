@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from detectors.configfile import Problems
-from detectors.designations import DesignatedOrganisationDetector, load_designations
+from detectors.designation_lists import load_designations
+from detectors.designations import DesignatedOrganisationDetector
 from detectors.events import Post
 from tests.conftest import ROOT
 

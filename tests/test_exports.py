@@ -13,8 +13,9 @@ import yaml
 from click.testing import CliRunner
 
 from detectors.pipeline import Pipeline, Platform
-from streams.cli_export import export, ledger_request
+from streams.cli.export import export, ledger_request
 from takedowns import exports, lifecycle
+from takedowns.requests import Requests
 from tests.conftest import ROOT
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -68,7 +69,7 @@ FINDINGS = [
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
+def requests() -> Requests:
     configured = Pipeline.from_config_dir(ROOT / "config")
     # One platform per jurisdiction the exports treat differently: EU-wide law, a member state, outside the EEA.
     platforms = {
@@ -76,7 +77,7 @@ def pipeline() -> Pipeline:
         "facebook": Platform("facebook", "Facebook", "DE"),
         "telegram": Platform("telegram", "Telegram", "PK"),
     }
-    return Pipeline(configured.detectors, configured.policy, platforms, configured.jurisdictions)
+    return Requests(platforms, configured.jurisdictions)
 
 
 def flagged(
@@ -99,17 +100,17 @@ def status(kind: str, at: datetime, platform="x", post_id="p1") -> dict:
     return {"platform": platform, "post_id": post_id, "status": kind, "observed_at": at.isoformat(), "source": "test"}
 
 
-def requested_state(pipeline, platform="x", **kwargs) -> dict:
+def requested_state(requests, platform="x", **kwargs) -> dict:
     item = flagged(platform, **kwargs)
-    return lifecycle.on_flagged(None, item, pipeline.takedown_request(item, T0), T0).state
+    return lifecycle.on_flagged(None, item, requests.takedown_request(item, T0), T0).state
 
 
-def reviewed_state(pipeline, platform="x") -> dict:
+def reviewed_state(requests, platform="x") -> dict:
     item = flagged(platform, action="review")
-    pending = lifecycle.on_flagged(None, item, pipeline.takedown_request(item, T0), T0).state
+    pending = lifecycle.on_flagged(None, item, requests.takedown_request(item, T0), T0).state
     decision = {"decision": "approve", "reviewer": "rev-1", "reason": "glorification", "at": T0.isoformat()}
     approved_at = T0 + timedelta(hours=1)
-    return lifecycle.on_decision(pending, decision, lambda draft: pipeline.stamp(draft, approved_at), approved_at).state
+    return lifecycle.on_decision(pending, decision, lambda draft: requests.stamp(draft, approved_at), approved_at).state
 
 
 def after_status(state: dict, kind: str, hours: float, platform="x") -> dict:
@@ -117,52 +118,52 @@ def after_status(state: dict, kind: str, hours: float, platform="x") -> dict:
     return lifecycle.on_status(state, status(kind, at, platform), None, at).state
 
 
-def case(pipeline, name: str) -> tuple[dict, bool]:
+def case(requests, name: str) -> tuple[dict, bool]:
     """(request, reviewed) for a named situation, made by the real lifecycle."""
     if name == "removed":
-        return after_status(requested_state(pipeline), "removed", 2)["request"], False
+        return after_status(requested_state(requests), "removed", 2)["request"], False
     if name == "geo_blocked":
-        return after_status(requested_state(pipeline, "facebook"), "geo_blocked", 5, "facebook")["request"], False
+        return after_status(requested_state(requests, "facebook"), "geo_blocked", 5, "facebook")["request"], False
     if name == "restricted":
-        return after_status(requested_state(pipeline), "restricted", 5)["request"], False
+        return after_status(requested_state(requests), "restricted", 5)["request"], False
     if name == "open":
-        return requested_state(pipeline)["request"], False
+        return requested_state(requests)["request"], False
     if name == "reviewed":
-        return reviewed_state(pipeline)["request"], True
+        return reviewed_state(requests)["request"], True
     if name == "reviewed_then_removed":
-        return after_status(reviewed_state(pipeline), "removed", 3)["request"], True
+        return after_status(reviewed_state(requests), "removed", 3)["request"], True
     if name == "removed_under_non_eu_law":
-        return after_status(requested_state(pipeline, "telegram"), "removed", 2, "telegram")["request"], False
+        return after_status(requested_state(requests, "telegram"), "removed", 2, "telegram")["request"], False
     if name == "reappeared":
-        removed = after_status(requested_state(pipeline), "removed", 2)
+        removed = after_status(requested_state(requests), "removed", 2)
         later = T0 + timedelta(days=1)
         reopened = lifecycle.on_status(
-            removed, status("available", later), lambda old: pipeline.reopen(old, later), later
+            removed, status("available", later), lambda old: requests.reopen(old, later), later
         )
         return reopened.state["previous_requests"][-1], False
     if name == "rejected":
-        return after_status(requested_state(pipeline), "rejected", 4)["request"], False
+        return after_status(requested_state(requests), "rejected", 4)["request"], False
     if name == "expired":
-        state = requested_state(pipeline)
+        state = requested_state(requests)
         return lifecycle.on_tick(state, T0 + timedelta(days=31), lifecycle.LifecycleSettings()).state["request"], False
     if name == "pending_review":
         item = flagged(action="review")
-        return lifecycle.on_flagged(None, item, pipeline.takedown_request(item, T0), T0).state["request"], False
+        return lifecycle.on_flagged(None, item, requests.takedown_request(item, T0), T0).state["request"], False
     if name == "dismissed":
         item = flagged(action="review")
-        pending = lifecycle.on_flagged(None, item, pipeline.takedown_request(item, T0), T0).state
+        pending = lifecycle.on_flagged(None, item, requests.takedown_request(item, T0), T0).state
         decision = {"decision": "reject", "reviewer": "rev-1", "reason": "news report", "at": T0.isoformat()}
         return lifecycle.on_decision(pending, decision, None, T0).state["request"], False
     raise AssertionError(name)
 
 
-def sor(pipeline, name: str, **kwargs) -> dict:
-    request, reviewed = case(pipeline, name)
+def sor(requests, name: str, **kwargs) -> dict:
+    request, reviewed = case(requests, name)
     return exports.statement_of_reasons(request, platform_name="X", now=NOW, reviewed=reviewed, **kwargs)
 
 
-def notice(pipeline, name: str) -> dict:
-    request, _ = case(pipeline, name)
+def notice(requests, name: str) -> dict:
+    request, _ = case(requests, name)
     return exports.lumen_notice(request, sender=AUTHORITY, now=NOW)
 
 
@@ -183,17 +184,17 @@ LUMEN_STATES = DSA_STATES + ["rejected", "expired"]
 
 
 @pytest.mark.parametrize("name", DSA_STATES)
-def test_statement_of_reasons_fits_the_dsa_field_lists(pipeline, name):
-    assert exports.validate_dsa(sor(pipeline, name)) == []
+def test_statement_of_reasons_fits_the_dsa_field_lists(requests, name):
+    assert exports.validate_dsa(sor(requests, name)) == []
 
 
 @pytest.mark.parametrize("name", LUMEN_STATES)
-def test_lumen_notice_fits_the_lumen_field_lists(pipeline, name):
-    assert exports.validate_lumen(notice(pipeline, name), now=NOW) == []
+def test_lumen_notice_fits_the_lumen_field_lists(requests, name):
+    assert exports.validate_lumen(notice(requests, name), now=NOW) == []
 
 
-def test_both_exports_come_from_the_same_record(pipeline):
-    request, _ = case(pipeline, "removed")
+def test_both_exports_come_from_the_same_record(requests):
+    request, _ = case(requests, "removed")
     statement = exports.statement_of_reasons(request, platform_name="X", now=NOW)
     body = exports.lumen_notice(request, sender=AUTHORITY, now=NOW)["notice"]
     assert request["citation"] in statement["illegal_content_legal_ground"] and request["citation"] in body["body"]
@@ -214,54 +215,54 @@ def test_both_exports_come_from_the_same_record(pipeline):
         ("open", "DECISION_VISIBILITY_CONTENT_REMOVED", exports.EEA_COUNTRIES),
     ],
 )
-def test_removal_status_decides_visibility_and_territory(pipeline, name, visibility, scope):
-    statement = sor(pipeline, name)
+def test_removal_status_decides_visibility_and_territory(requests, name, visibility, scope):
+    statement = sor(requests, name)
     assert statement["decision_visibility"] == [visibility]
     assert statement["territorial_scope"] == sorted(scope)
     assert ("decision_visibility_other" in statement) == (visibility == "DECISION_VISIBILITY_OTHER")
 
 
-def test_a_removed_request_is_dated_by_its_removal(pipeline):
-    statement = sor(pipeline, "removed")
+def test_a_removed_request_is_dated_by_its_removal(requests):
+    statement = sor(requests, "removed")
     assert (statement["content_date"], statement["application_date"]) == ("2026-11-20", "2026-11-20")
     assert "removed the content on 2026-11-20" in statement["decision_facts"]
 
 
-def test_an_open_request_exports_the_requested_removal_dated_now_and_says_so(pipeline):
-    statement = sor(pipeline, "open")
+def test_an_open_request_exports_the_requested_removal_dated_now_and_says_so(requests):
+    statement = sor(requests, "open")
     assert statement["application_date"] == NOW.date().isoformat()
     assert "not one applied" in statement["decision_facts"]
 
 
-def test_the_draft_says_the_platform_submits_it(pipeline):
-    facts = sor(pipeline, "removed")["decision_facts"]
+def test_the_draft_says_the_platform_submits_it(requests):
+    facts = sor(requests, "removed")["decision_facts"]
     assert "pre-filled by the requesting public authority" in facts and "platform's to check" in facts
     assert "for X" in facts
 
 
-def test_legal_ground_is_the_requests_legal_basis_and_citation(pipeline):
-    request, _ = case(pipeline, "removed")
-    statement = sor(pipeline, "removed")
+def test_legal_ground_is_the_requests_legal_basis_and_citation(requests):
+    request, _ = case(requests, "removed")
+    statement = sor(requests, "removed")
     assert statement["decision_ground"] == "DECISION_GROUND_ILLEGAL_CONTENT"
     assert statement["illegal_content_legal_ground"] == f"{request['legal_basis']} ({request['citation']})"
     assert "Regulation (EU) 2021/784" in statement["illegal_content_legal_ground"]
 
 
-def test_explanation_is_built_from_the_evidence(pipeline):
-    explanation = sor(pipeline, "removed")["illegal_content_explanation"]
+def test_explanation_is_built_from_the_evidence(requests):
+    explanation = sor(requests, "removed")["illegal_content_explanation"]
     assert "UN 1267 QDe.115" in explanation and "cues: promotion" in explanation
     assert "pdq hash match at distance 8" in explanation and "score 0.90" in explanation
 
 
-def test_categories_map_to_category_addition_and_keywords(pipeline):
-    statement = sor(pipeline, "removed")
+def test_categories_map_to_category_addition_and_keywords(requests):
+    statement = sor(requests, "removed")
     assert statement["category"] == "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY"
     assert statement["category_addition"] == ["STATEMENT_CATEGORY_VIOLENCE"]
     assert statement["category_specification"] == ["KEYWORD_INCITEMENT_VIOLENCE_HATRED", "KEYWORD_TERRORIST_CONTENT"]
 
 
-def test_content_type_follows_the_detectors_that_matched(pipeline):
-    assert sor(pipeline, "removed")["content_type"] == ["CONTENT_TYPE_IMAGE", "CONTENT_TYPE_TEXT"]
+def test_content_type_follows_the_detectors_that_matched(requests):
+    assert sor(requests, "removed")["content_type"] == ["CONTENT_TYPE_IMAGE", "CONTENT_TYPE_TEXT"]
 
 
 @pytest.mark.parametrize(
@@ -272,13 +273,13 @@ def test_content_type_follows_the_detectors_that_matched(pipeline):
         ("removed", "AUTOMATED_DECISION_FULLY"),
     ],
 )
-def test_review_makes_the_decision_partially_automated(pipeline, name, decision):
-    statement = sor(pipeline, name)
+def test_review_makes_the_decision_partially_automated(requests, name, decision):
+    statement = sor(requests, name)
     assert statement["automated_detection"] == "Yes" and statement["automated_decision"] == decision
 
 
-def test_a_text_classifier_finding_is_text_and_names_its_model(pipeline):
-    request, _ = case(pipeline, "removed")
+def test_a_text_classifier_finding_is_text_and_names_its_model(requests):
+    request, _ = case(requests, "removed")
     finding = {
         "detector": "text_classifier",
         "category": "hate",
@@ -294,8 +295,8 @@ def test_a_text_classifier_finding_is_text_and_names_its_model(pipeline):
     assert exports.validate_dsa(statement) == []
 
 
-def test_without_detector_findings_nothing_is_automated(pipeline):
-    request, _ = case(pipeline, "removed")
+def test_without_detector_findings_nothing_is_automated(requests):
+    request, _ = case(requests, "removed")
     statement = exports.statement_of_reasons(dict(request, evidence=[]), platform_name="X", now=NOW)
     assert (statement["automated_detection"], statement["automated_decision"]) == (
         "No",
@@ -304,8 +305,8 @@ def test_without_detector_findings_nothing_is_automated(pipeline):
     assert exports.validate_dsa(statement) == []
 
 
-def test_statement_of_reasons_carries_no_personal_data(pipeline):
-    text = json.dumps(sor(pipeline, "removed"))
+def test_statement_of_reasons_carries_no_personal_data(requests):
+    text = json.dumps(sor(requests, "removed"))
     for personal in (
         "acct-secret-42",
         "secret_handle",
@@ -317,23 +318,23 @@ def test_statement_of_reasons_carries_no_personal_data(pipeline):
         assert personal not in text
 
 
-def test_lumen_notice_names_the_url_but_not_the_account_or_the_watchlist(pipeline):
-    text = json.dumps(notice(pipeline, "removed"))
+def test_lumen_notice_names_the_url_but_not_the_account_or_the_watchlist(requests):
+    text = json.dumps(notice(requests, "removed"))
     assert "https://x.example/status/p1" in text
     for personal in ("acct-secret-42", "secret_handle", "propagandist", "watchlist"):
         assert personal not in text
 
 
-def test_a_reopened_request_id_becomes_a_valid_puid(pipeline):
-    request, _ = case(pipeline, "removed")
+def test_a_reopened_request_id_becomes_a_valid_puid(requests):
+    request, _ = case(requests, "removed")
     statement = exports.statement_of_reasons(
         dict(request, request_id=request["request_id"] + "~2"), platform_name="X", now=NOW
     )
     assert statement["puid"].endswith("-2") and exports.validate_dsa(statement) == []
 
 
-def test_geo_block_outside_the_eea_has_no_statement_of_reasons(pipeline):
-    request = after_status(requested_state(pipeline, "telegram"), "geo_blocked", 2, "telegram")["request"]
+def test_geo_block_outside_the_eea_has_no_statement_of_reasons(requests):
+    request = after_status(requested_state(requests, "telegram"), "geo_blocked", 2, "telegram")["request"]
     with pytest.raises(exports.ExportError, match=r"geo_blocked under jurisdiction 'PK', outside the EU/EEA"):
         exports.statement_of_reasons(request, platform_name="Telegram", now=NOW)
     statement = exports.statement_of_reasons(request, platform_name="Telegram", now=NOW, territorial_scope=["FR"])
@@ -341,14 +342,14 @@ def test_geo_block_outside_the_eea_has_no_statement_of_reasons(pipeline):
 
 
 @pytest.mark.parametrize("name", ["pending_review", "dismissed", "rejected", "expired"])
-def test_requests_that_restricted_nothing_have_no_statement_of_reasons(pipeline, name):
-    request, _ = case(pipeline, name)
+def test_requests_that_restricted_nothing_have_no_statement_of_reasons(requests, name):
+    request, _ = case(requests, name)
     with pytest.raises(exports.ExportError, match=rf"state '{name}' restricted nothing"):
         exports.statement_of_reasons(request, platform_name="X", now=NOW)
 
 
-def test_an_unmapped_category_is_refused_by_name(pipeline):
-    request, _ = case(pipeline, "removed")
+def test_an_unmapped_category_is_refused_by_name(requests):
+    request, _ = case(requests, "removed")
     with pytest.raises(exports.ExportError, match=r"category 'spam' has no DSA mapping"):
         exports.statement_of_reasons(dict(request, categories=["spam"]), platform_name="X", now=NOW)
 
@@ -368,26 +369,26 @@ def test_an_unmapped_category_is_refused_by_name(pipeline):
         ("reappeared", "Yes"),
     ],
 )
-def test_lumen_action_taken_follows_the_outcome(pipeline, name, action):
-    assert notice(pipeline, name)["notice"]["action_taken"] == action
+def test_lumen_action_taken_follows_the_outcome(requests, name, action):
+    assert notice(requests, name)["notice"]["action_taken"] == action
 
 
-def test_lumen_notice_is_a_government_request_from_the_authority_to_the_platform(pipeline):
-    body = notice(pipeline, "removed")["notice"]
+def test_lumen_notice_is_a_government_request_from_the_authority_to_the_platform(requests):
+    body = notice(requests, "removed")["notice"]
     roles = {role["name"]: role["entity_attributes"]["name"] for role in body["entity_notice_roles_attributes"]}
     assert body["type"] == "GovernmentRequest" and body["jurisdiction_list"] == "EU"
     assert roles == {"sender": AUTHORITY["name"], "principal": AUTHORITY["name"], "recipient": "x"}
 
 
 @pytest.mark.parametrize("name", ["pending_review", "dismissed"])
-def test_requests_never_sent_have_no_lumen_notice(pipeline, name):
-    request, _ = case(pipeline, name)
+def test_requests_never_sent_have_no_lumen_notice(requests, name):
+    request, _ = case(requests, name)
     with pytest.raises(exports.ExportError, match=rf"state '{name}' means no request was sent"):
         exports.lumen_notice(request, sender=AUTHORITY, now=NOW)
 
 
-def test_lumen_notice_needs_the_url_and_a_sender(pipeline):
-    request, _ = case(pipeline, "removed")
+def test_lumen_notice_needs_the_url_and_a_sender(requests):
+    request, _ = case(requests, "removed")
     with pytest.raises(exports.ExportError, match="url is empty"):
         exports.lumen_notice(dict(request, url=None), sender=AUTHORITY, now=NOW)
     with pytest.raises(exports.ExportError, match="sender needs a name"):
@@ -398,15 +399,15 @@ def test_lumen_notice_needs_the_url_and_a_sender(pipeline):
 
 
 @pytest.fixture
-def good_statement(pipeline) -> dict:
-    statement = sor(pipeline, "removed")
+def good_statement(requests) -> dict:
+    statement = sor(requests, "removed")
     assert exports.validate_dsa(statement) == []
     return statement
 
 
 @pytest.fixture
-def good_notice(pipeline) -> dict:
-    body = notice(pipeline, "removed")
+def good_notice(requests) -> dict:
+    body = notice(requests, "removed")
     assert exports.validate_lumen(body, now=NOW) == []
     return body
 
@@ -587,21 +588,21 @@ def test_mapping_table_covers_every_modwatch_category_with_valid_dsa_values(cate
 # --- from the ledger, and the command ------------------------------------------------------------
 
 
-def test_a_ledger_record_carries_every_field_the_exports_read(pipeline):
-    state = after_status(requested_state(pipeline), "removed", 2)
+def test_a_ledger_record_carries_every_field_the_exports_read(requests):
+    state = after_status(requested_state(requests), "removed", 2)
     record = lifecycle.ledger_record(state, state["transition"])
     assert set(exports.DSA_INPUT_FIELDS) | set(exports.LUMEN_INPUT_FIELDS) <= set(record)
     assert exports.validate_dsa(exports.statement_of_reasons(record, platform_name="X", now=NOW)) == []
     assert exports.validate_lumen(exports.lumen_notice(record, sender=AUTHORITY, now=NOW), now=NOW) == []
 
 
-def ledger_lines(pipeline, tmp_path, *, reviewed: bool, complete: bool = True) -> tuple[Path, str]:
+def ledger_lines(requests, tmp_path, *, reviewed: bool, complete: bool = True) -> tuple[Path, str]:
     """A ledger file of one request's transitions, wrapped as `modwatch tail` prints them."""
-    states = [reviewed_state(pipeline)] if reviewed else [requested_state(pipeline)]
+    states = [reviewed_state(requests)] if reviewed else [requested_state(requests)]
     states.append(after_status(states[0], "removed", 3))
     if reviewed:  # the pending_review transition comes first in the ledger
         item = flagged(action="review")
-        states.insert(0, lifecycle.on_flagged(None, item, pipeline.takedown_request(item, T0), T0).state)
+        states.insert(0, lifecycle.on_flagged(None, item, requests.takedown_request(item, T0), T0).state)
     lines = []
     for offset, state in enumerate(states):
         record = lifecycle.ledger_record(state, state["transition"])
@@ -614,10 +615,10 @@ def ledger_lines(pipeline, tmp_path, *, reviewed: bool, complete: bool = True) -
     return path, states[-1]["request"]["request_id"]
 
 
-def test_ledger_request_is_the_latest_record_and_knows_about_the_review(pipeline, tmp_path):
-    from streams.cli_io import read_ledger_file
+def test_ledger_request_is_the_latest_record_and_knows_about_the_review(requests, tmp_path):
+    from streams.cli._topics import read_ledger_file
 
-    path, request_id = ledger_lines(pipeline, tmp_path, reviewed=True)
+    path, request_id = ledger_lines(requests, tmp_path, reviewed=True)
     record, reviewed = ledger_request(read_ledger_file(path), request_id)
     assert record["state"] == "removed" and reviewed is True
     assert ledger_request(read_ledger_file(path), "tr-unknown") == (None, False)
@@ -627,8 +628,8 @@ def test_ledger_request_is_the_latest_record_and_knows_about_the_review(pipeline
     ("output_format", "validate"),
     [("dsa", exports.validate_dsa), ("lumen", lambda document: exports.validate_lumen(document))],
 )
-def test_export_command_writes_a_valid_document(pipeline, tmp_path, output_format, validate):
-    path, request_id = ledger_lines(pipeline, tmp_path, reviewed=True)
+def test_export_command_writes_a_valid_document(requests, tmp_path, output_format, validate):
+    path, request_id = ledger_lines(requests, tmp_path, reviewed=True)
     result = CliRunner().invoke(
         export,
         [
@@ -652,8 +653,8 @@ def test_export_command_writes_a_valid_document(pipeline, tmp_path, output_forma
         assert document["notice"]["entity_notice_roles_attributes"][2]["entity_attributes"]["name"] == "X"
 
 
-def test_export_command_fills_the_legal_basis_from_config_and_says_so(pipeline, tmp_path):
-    path, request_id = ledger_lines(pipeline, tmp_path, reviewed=False)
+def test_export_command_fills_the_legal_basis_from_config_and_says_so(requests, tmp_path):
+    path, request_id = ledger_lines(requests, tmp_path, reviewed=False)
     records = [orjson.loads(line)["value"] for line in path.read_bytes().splitlines()]
     for record in records:
         del record["legal_basis"], record["citation"]
@@ -664,21 +665,21 @@ def test_export_command_fills_the_legal_basis_from_config_and_says_so(pipeline, 
     assert "Regulation (EU) 2021/784" in json.loads(result.stdout)["illegal_content_legal_ground"]
 
 
-def test_export_command_names_the_missing_fields_of_an_incomplete_ledger(pipeline, tmp_path):
-    path, request_id = ledger_lines(pipeline, tmp_path, reviewed=False, complete=False)
+def test_export_command_names_the_missing_fields_of_an_incomplete_ledger(requests, tmp_path):
+    path, request_id = ledger_lines(requests, tmp_path, reviewed=False, complete=False)
     result = CliRunner().invoke(export, [request_id, "--ledger", str(path), "--format", "dsa"])
     assert result.exit_code == 1
     assert "posted_at" in result.stderr and "evidence" in result.stderr
 
 
-def test_export_command_reports_an_unknown_request_with_the_file(pipeline, tmp_path):
-    path, _ = ledger_lines(pipeline, tmp_path, reviewed=False)
+def test_export_command_reports_an_unknown_request_with_the_file(requests, tmp_path):
+    path, _ = ledger_lines(requests, tmp_path, reviewed=False)
     result = CliRunner().invoke(export, ["tr-nope", "--ledger", str(path), "--format", "dsa"])
     assert result.exit_code == 1 and f"{path}: no ledger record for request 'tr-nope'" in result.stderr
 
 
-def test_export_command_needs_a_sender_for_lumen(pipeline, tmp_path, monkeypatch):
+def test_export_command_needs_a_sender_for_lumen(requests, tmp_path, monkeypatch):
     monkeypatch.delenv("MODWATCH_AUTHORITY_NAME", raising=False)
-    path, request_id = ledger_lines(pipeline, tmp_path, reviewed=False)
+    path, request_id = ledger_lines(requests, tmp_path, reviewed=False)
     result = CliRunner().invoke(export, [request_id, "--ledger", str(path), "--format", "lumen"])
     assert result.exit_code == 2 and "--sender-name" in result.stderr

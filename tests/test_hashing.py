@@ -22,7 +22,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 from detectors.events import EventParser, InvalidEvent, Media, Post
-from detectors.hashbank import HashBank, HashingConfig, MediaHashDetector, make_entry
+from detectors.hashbank import HashBank, make_entry
 from detectors.hashing import (
     DIHEDRAL_TRANSFORMS,
     PDQ_CONFIDENT_MATCH_THRESHOLD,
@@ -34,6 +34,7 @@ from detectors.hashing import (
     pdq_hex,
     unletterbox,
 )
+from detectors.media_hash import HashingConfig, MediaHashDetector
 
 DATA = Path(__file__).resolve().parent / "data" / "pdq"
 IMAGES = DATA / "images"

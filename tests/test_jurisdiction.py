@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from detectors.configfile import Problems
-from detectors.designations import load_all_designations
+from detectors.designation_lists import load_all_designations
 from detectors.events import Post
 from detectors.pipeline import Pipeline
+from takedowns.requests import Requests
 from tests.conftest import ROOT
 
 BLA_GLORIFICATION = "Balochistan Liberation Army zindabad, Majeed Brigade ke fidayeen ko salam"
@@ -64,7 +65,7 @@ def test_pk_post_glorifying_the_bla_is_a_takedown_citing_the_pakistani_list(pipe
     decision, flagged = decide(pipeline, "x", BLA_GLORIFICATION)
     assert decision.action == "takedown"
     assert decision.categories[0] == "terrorism_promotion"
-    request = pipeline.takedown_request(flagged, datetime(2026, 12, 2, 12, tzinfo=UTC))
+    request = Requests.for_pipeline(pipeline).takedown_request(flagged, datetime(2026, 12, 2, 12, tzinfo=UTC))
     assert request["jurisdiction"] == "PK"
     lists = {(basis["list"], basis["name"]) for basis in request["designations"]}
     assert ("PK ATA 1997 First Schedule", "Balochistan Liberation Army") in lists
@@ -87,7 +88,7 @@ def test_a_threat_in_it_is_still_a_threat_without_the_listing(pipeline):
     decision, flagged = decide(pipeline, "eu-video", BLA_GLORIFICATION_WITH_THREAT)
     assert decision.action == "takedown"
     assert decision.categories[0] == "violent_threat"
-    request = pipeline.takedown_request(flagged, datetime(2026, 12, 2, 12, tzinfo=UTC))
+    request = Requests.for_pipeline(pipeline).takedown_request(flagged, datetime(2026, 12, 2, 12, tzinfo=UTC))
     assert request["jurisdiction"] == "EU"
     assert "designations" not in request
     assert "Anti-Terrorism Act" not in request["legal_basis"]
@@ -98,7 +99,7 @@ def test_un_listed_group_is_cited_under_every_jurisdiction(pipeline):
     for platform, jurisdiction in (("x", "PK"), ("eu-video", "EU")):
         decision, flagged = decide(pipeline, platform, text)
         assert decision.action == "takedown", platform
-        request = pipeline.takedown_request(flagged, datetime(2026, 12, 2, 12, tzinfo=UTC))
+        request = Requests.for_pipeline(pipeline).takedown_request(flagged, datetime(2026, 12, 2, 12, tzinfo=UTC))
         assert ("UN 1267", "QDe.132") in {(basis["list"], basis["reference"]) for basis in request["designations"]}
         national = [basis for basis in request["designations"] if basis["jurisdiction"] != "*"]
         assert all(basis["jurisdiction"] == jurisdiction for basis in national), platform

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.pipeline import Pipeline, item_key_of_request, request_id_for
+from detectors.pipeline import Pipeline
 from takedowns import lifecycle
+from takedowns.requests import Requests, item_key_of_request, request_id_for
 from tests.conftest import ROOT
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
@@ -16,8 +17,8 @@ SETTINGS = lifecycle.LifecycleSettings(expire_after=timedelta(days=30), redelive
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline.from_config_dir(ROOT / "config")
+def requests() -> Requests:
+    return Requests.for_pipeline(Pipeline.from_config_dir(ROOT / "config"))
 
 
 def flagged(action="takedown", post_id="p1") -> dict:
@@ -45,12 +46,12 @@ def status(kind: str, at: datetime) -> dict:
     return {"platform": "x", "post_id": "p1", "status": kind, "observed_at": at.isoformat(), "source": "test"}
 
 
-def requested(pipeline, at=T0):
-    return lifecycle.on_flagged(None, flagged(), pipeline.takedown_request(flagged(), at), at)
+def requested(requests, at=T0):
+    return lifecycle.on_flagged(None, flagged(), requests.takedown_request(flagged(), at), at)
 
 
-def test_takedown_decision_opens_a_request_with_its_clock(pipeline):
-    outcome = requested(pipeline)
+def test_takedown_decision_opens_a_request_with_its_clock(requests):
+    outcome = requested(requests)
     request = outcome.state["request"]
     assert request["state"] == "requested" and request["requested_at"] == T0.isoformat()
     assert request["deadline"] == (T0 + timedelta(hours=48)).isoformat()  # PK: 48 hours
@@ -60,14 +61,14 @@ def test_takedown_decision_opens_a_request_with_its_clock(pipeline):
     assert transition["evidence_digest"].startswith("sha256:")
 
 
-def test_the_same_item_flagged_again_changes_nothing(pipeline):
-    state = requested(pipeline).state
-    again = lifecycle.on_flagged(state, flagged(), pipeline.takedown_request(flagged(), T0 + timedelta(hours=1)), T0)
+def test_the_same_item_flagged_again_changes_nothing(requests):
+    state = requested(requests).state
+    again = lifecycle.on_flagged(state, flagged(), requests.takedown_request(flagged(), T0 + timedelta(hours=1)), T0)
     assert again is lifecycle.NOTHING
 
 
-def test_removal_closes_the_request_and_measures_time_to_removal(pipeline):
-    state = requested(pipeline).state
+def test_removal_closes_the_request_and_measures_time_to_removal(requests):
+    state = requested(requests).state
     outcome = lifecycle.on_status(state, status("geo_blocked", T0 + timedelta(hours=5)), None, T0 + timedelta(hours=6))
     request = outcome.state["request"]
     assert request["state"] == "removed" and request["removal_status"] == "geo_blocked"
@@ -81,42 +82,42 @@ def test_removal_closes_the_request_and_measures_time_to_removal(pipeline):
     }
 
 
-def test_removal_after_the_deadline_is_counted_late(pipeline):
-    state = requested(pipeline).state
+def test_removal_after_the_deadline_is_counted_late(requests):
+    state = requested(requests).state
     outcome = lifecycle.on_status(state, status("removed", T0 + timedelta(hours=50)), None, T0 + timedelta(hours=50))
     assert outcome.removal["within_deadline"] is False
 
 
-def test_a_duplicated_removal_is_counted_once(pipeline):
-    state = requested(pipeline).state
+def test_a_duplicated_removal_is_counted_once(requests):
+    state = requested(requests).state
     removed = lifecycle.on_status(state, status("removed", T0 + timedelta(hours=2)), None, T0).state
     assert lifecycle.on_status(removed, status("removed", T0 + timedelta(hours=3)), None, T0) is lifecycle.NOTHING
 
 
-def test_removal_reported_before_the_request_time_counts_as_zero_not_negative(pipeline):
-    state = requested(pipeline).state
+def test_removal_reported_before_the_request_time_counts_as_zero_not_negative(requests):
+    state = requested(requests).state
     outcome = lifecycle.on_status(state, status("removed", T0 - timedelta(minutes=5)), None, T0)
     assert outcome.removal["seconds"] == 0.0
 
 
-def test_status_before_the_request_is_remembered_and_no_request_follows(pipeline):
+def test_status_before_the_request_is_remembered_and_no_request_follows(requests):
     removed_first = lifecycle.on_status(None, status("removed", T0), None, T0).state
     assert removed_first["removed_at"] == T0.isoformat()
-    later = lifecycle.on_flagged(removed_first, flagged(), pipeline.takedown_request(flagged(), T0), T0)
+    later = lifecycle.on_flagged(removed_first, flagged(), requests.takedown_request(flagged(), T0), T0)
     assert later is lifecycle.NOTHING
 
 
-def test_platform_rejection_closes_the_request(pipeline):
-    state = requested(pipeline).state
+def test_platform_rejection_closes_the_request(requests):
+    state = requested(requests).state
     outcome = lifecycle.on_status(state, status("rejected", T0 + timedelta(hours=1)), None, T0 + timedelta(hours=1))
     assert outcome.state["request"]["state"] == "rejected" and outcome.removal is None
 
 
-def test_reappeared_content_opens_a_new_linked_request_with_a_new_clock(pipeline):
-    state = requested(pipeline).state
+def test_reappeared_content_opens_a_new_linked_request_with_a_new_clock(requests):
+    state = requested(requests).state
     removed = lifecycle.on_status(state, status("removed", T0 + timedelta(hours=1)), None, T0).state
     later = T0 + timedelta(days=2)
-    outcome = lifecycle.on_status(removed, status("available", later), lambda old: pipeline.reopen(old, later), later)
+    outcome = lifecycle.on_status(removed, status("available", later), lambda old: requests.reopen(old, later), later)
     new = outcome.state["request"]
     old = outcome.state["previous_requests"][-1]
     assert old["state"] == "reappeared" and new["state"] == "requested"
@@ -126,8 +127,8 @@ def test_reappeared_content_opens_a_new_linked_request_with_a_new_clock(pipeline
     assert outcome.requests == [new]
 
 
-def test_review_waits_then_approval_starts_the_clock(pipeline):
-    pending = lifecycle.on_flagged(None, flagged("review"), pipeline.takedown_request(flagged("review"), T0), T0)
+def test_review_waits_then_approval_starts_the_clock(requests):
+    pending = lifecycle.on_flagged(None, flagged("review"), requests.takedown_request(flagged("review"), T0), T0)
     assert pending.state["request"]["state"] == "pending_review" and pending.requests == []
     assert pending.state["request"]["requested_at"] is None
     approved_at = T0 + timedelta(hours=3)
@@ -138,7 +139,7 @@ def test_review_waits_then_approval_starts_the_clock(pipeline):
         "at": approved_at.isoformat(),
     }
     outcome = lifecycle.on_decision(
-        pending.state, decision, lambda draft: pipeline.stamp(draft, approved_at), approved_at
+        pending.state, decision, lambda draft: requests.stamp(draft, approved_at), approved_at
     )
     assert outcome.state["request"]["state"] == "requested"
     assert outcome.state["request"]["requested_at"] == approved_at.isoformat()
@@ -146,21 +147,21 @@ def test_review_waits_then_approval_starts_the_clock(pipeline):
     assert outcome.requests == [outcome.state["request"]]
 
 
-def test_rejection_by_a_reviewer_dismisses_without_a_request(pipeline):
-    pending = lifecycle.on_flagged(None, flagged("review"), pipeline.takedown_request(flagged("review"), T0), T0).state
+def test_rejection_by_a_reviewer_dismisses_without_a_request(requests):
+    pending = lifecycle.on_flagged(None, flagged("review"), requests.takedown_request(flagged("review"), T0), T0).state
     decision = {"decision": "reject", "reviewer": "rev-1", "reason": "news report", "at": T0.isoformat()}
     outcome = lifecycle.on_decision(pending, decision, None, T0)
     assert outcome.state["request"]["state"] == "dismissed" and outcome.requests == []
 
 
-def test_a_decision_on_an_item_not_in_review_changes_nothing(pipeline):
-    state = requested(pipeline).state
+def test_a_decision_on_an_item_not_in_review_changes_nothing(requests):
+    state = requested(requests).state
     decision = {"decision": "reject", "reviewer": "rev-1", "at": T0.isoformat()}
     assert lifecycle.on_decision(state, decision, None, T0) is lifecycle.NOTHING
 
 
-def test_sla_breach_alerts_once_per_deadline_multiple(pipeline):
-    state = requested(pipeline).state
+def test_sla_breach_alerts_once_per_deadline_multiple(requests):
+    state = requested(requests).state
     assert lifecycle.on_tick(state, T0 + timedelta(hours=47), SETTINGS) is lifecycle.NOTHING
     first = lifecycle.on_tick(state, T0 + timedelta(hours=49), SETTINGS)
     assert [alert["deadline_multiple"] for alert in first.alerts] == [1]
@@ -170,20 +171,20 @@ def test_sla_breach_alerts_once_per_deadline_multiple(pipeline):
     assert second.alerts[0]["alert_id"].endswith(":2") and second.alerts[0]["severity"] == "critical"
 
 
-def test_a_late_first_tick_raises_both_breaches_at_once(pipeline):
-    state = requested(pipeline).state
+def test_a_late_first_tick_raises_both_breaches_at_once(requests):
+    state = requested(requests).state
     outcome = lifecycle.on_tick(state, T0 + timedelta(days=5), SETTINGS)
     assert [alert["deadline_multiple"] for alert in outcome.alerts] == [1, 2]
 
 
-def test_unanswered_request_expires(pipeline):
-    state = requested(pipeline).state
+def test_unanswered_request_expires(requests):
+    state = requested(requests).state
     outcome = lifecycle.on_tick(state, T0 + timedelta(days=31), SETTINGS)
     assert outcome.state["request"]["state"] == "expired"
 
 
-def test_next_check_is_the_earliest_pending_deadline(pipeline):
-    state = requested(pipeline).state
+def test_next_check_is_the_earliest_pending_deadline(requests):
+    state = requested(requests).state
     assert lifecycle.next_check(state, SETTINGS) == T0 + timedelta(hours=48)
     after_first = lifecycle.on_tick(state, T0 + timedelta(hours=49), SETTINGS).state
     assert lifecycle.next_check(after_first, SETTINGS) == T0 + timedelta(hours=96)
@@ -197,19 +198,19 @@ def test_request_ids_are_stable_and_name_their_item():
         item_key_of_request("tr-!!!")
 
 
-def test_each_shipped_jurisdiction_gives_its_deadline(pipeline):
+def test_each_shipped_jurisdiction_gives_its_deadline(requests):
     hours = {
-        code: jurisdiction.deadline.total_seconds() / 3600 for code, jurisdiction in pipeline.jurisdictions.items()
+        code: jurisdiction.deadline.total_seconds() / 3600 for code, jurisdiction in requests.jurisdictions.items()
     }
     assert hours == {"PK": 48, "EU": 1, "DE": 24, "IN": 3, "AU": 24}
-    assert all(jurisdiction.citation and jurisdiction.legal_basis for jurisdiction in pipeline.jurisdictions.values())
+    assert all(jurisdiction.citation and jurisdiction.legal_basis for jurisdiction in requests.jurisdictions.values())
 
 
-def test_category_and_emergency_deadlines_override_the_default(pipeline):
-    germany = pipeline.jurisdictions["DE"]
+def test_category_and_emergency_deadlines_override_the_default(requests):
+    germany = requests.jurisdictions["DE"]
     assert germany.deadline_for(["hate"], "high") == timedelta(days=7)
     assert germany.deadline_for(["terrorism_promotion", "hate"], "critical") == timedelta(hours=24)
-    pakistan = pipeline.jurisdictions["PK"]
+    pakistan = requests.jurisdictions["PK"]
     assert pakistan.deadline_for(["terrorism_promotion"], "critical") == timedelta(
         hours=48
     )  # no emergency severities shipped
@@ -228,8 +229,8 @@ def test_platform_override_picks_the_request_jurisdiction(tmp_path):
     platforms.write_text(
         platforms.read_text().replace("  tiktok: {name: TikTok}", "  tiktok: {name: TikTok, jurisdiction: EU}")
     )
-    pipeline = Pipeline.from_config_dir(config)
-    request = pipeline.takedown_request(dict(flagged(), platform="tiktok"), T0)
+    requests = Requests.for_pipeline(Pipeline.from_config_dir(config))
+    request = requests.takedown_request(dict(flagged(), platform="tiktok"), T0)
     assert request["jurisdiction"] == "EU" and request["deadline"] == (T0 + timedelta(hours=1)).isoformat()
     assert "2021/784" in request["legal_basis"]
 
@@ -256,9 +257,9 @@ def test_report_velocity_alerts_once_when_the_threshold_is_crossed_in_the_window
     assert raised[0]["reports"] == 3 and raised[0]["severity"] == "medium"
 
 
-def test_report_velocity_on_a_flagged_item_is_escalated(pipeline):
+def test_report_velocity_on_a_flagged_item_is_escalated(requests):
     velocity = lifecycle.ReportVelocity(threshold=2, window=timedelta(minutes=10))
-    state = requested(pipeline).state
+    state = requested(requests).state
     state = lifecycle.on_report(state, report(1, T0), velocity, T0).state
     outcome = lifecycle.on_report(state, report(2, T0 + timedelta(minutes=1)), velocity, T0)
     assert outcome.alerts[0]["severity"] == "high" and outcome.alerts[0]["already_flagged"] is True
@@ -271,14 +272,14 @@ def test_the_same_report_twice_counts_once_but_two_reporters_in_one_second_count
     assert lifecycle.on_report(state, report(2, T0), velocity, T0).alerts
 
 
-def test_reappearance_records_both_transitions_for_the_ledger(pipeline):
-    state = requested(pipeline).state
+def test_reappearance_records_both_transitions_for_the_ledger(requests):
+    state = requested(requests).state
     removed = lifecycle.on_status(
         dict(state, new_transitions=[]), status("removed", T0 + timedelta(hours=1)), None, T0
     ).state
     later = T0 + timedelta(days=2)
     outcome = lifecycle.on_status(
-        dict(removed, new_transitions=[]), status("available", later), lambda old: pipeline.reopen(old, later), later
+        dict(removed, new_transitions=[]), status("available", later), lambda old: requests.reopen(old, later), later
     )
     transitions = outcome.state["new_transitions"]
     assert [(t["from"], t["to"]) for t in transitions] == [("removed", "reappeared"), ("new", "requested")]
@@ -301,24 +302,24 @@ def delivery(request_id: str, delivered: bool, at: datetime | None = None) -> di
     }
 
 
-def test_the_clock_starts_at_the_first_successful_delivery(pipeline):
-    state = requested(pipeline).state
+def test_the_clock_starts_at_the_first_successful_delivery(requests):
+    state = requested(requests).state
     request_id = state["request"]["request_id"]
     at = T0 + timedelta(minutes=4)
-    outcome = lifecycle.on_delivery(state, delivery(request_id, True, at), pipeline.stamp, at)
+    outcome = lifecycle.on_delivery(state, delivery(request_id, True, at), requests.stamp, at)
     request = outcome.state["request"]
     assert request["requested_at"] == at.isoformat() and request["delivered_at"] == at.isoformat()
     assert request["deadline"] == (at + timedelta(hours=48)).isoformat()
     assert outcome.state["transition"]["cause"]["type"] == "delivery"
     again = lifecycle.on_delivery(
-        outcome.state, delivery(request_id, True, at + timedelta(minutes=1)), pipeline.stamp, at
+        outcome.state, delivery(request_id, True, at + timedelta(minutes=1)), requests.stamp, at
     )
     assert again is lifecycle.NOTHING  # a replayed result does not move the clock
 
 
-def test_an_undeliverable_request_ends_visibly_with_a_critical_alert(pipeline):
-    state = requested(pipeline).state
-    outcome = lifecycle.on_delivery(state, delivery(state["request"]["request_id"], False), pipeline.stamp, T0)
+def test_an_undeliverable_request_ends_visibly_with_a_critical_alert(requests):
+    state = requested(requests).state
+    outcome = lifecycle.on_delivery(state, delivery(state["request"]["request_id"], False), requests.stamp, T0)
     assert outcome.state["request"]["state"] == "delivery_failed"
     [alert] = outcome.alerts
     assert (alert["type"], alert["severity"], alert["reason"]) == (
@@ -334,8 +335,8 @@ def test_an_undeliverable_request_ends_visibly_with_a_critical_alert(pipeline):
 REDELIVER = lifecycle.LifecycleSettings(expire_after=timedelta(days=30), redeliver_after=timedelta(minutes=30))
 
 
-def test_an_undelivered_request_is_sent_again_once_per_interval_however_late_the_tick(pipeline):
-    state = requested(pipeline).state
+def test_an_undelivered_request_is_sent_again_once_per_interval_however_late_the_tick(requests):
+    state = requested(requests).state
     assert lifecycle.next_check(state, REDELIVER) == T0 + timedelta(minutes=30)
     assert lifecycle.on_tick(state, T0 + timedelta(minutes=29), REDELIVER) is lifecycle.NOTHING
     outcome = lifecycle.on_tick(state, T0 + timedelta(minutes=95), REDELIVER)  # a late tick
@@ -345,17 +346,33 @@ def test_an_undelivered_request_is_sent_again_once_per_interval_however_late_the
     assert lifecycle.on_tick(outcome.state, T0 + timedelta(minutes=100), REDELIVER) is lifecycle.NOTHING
 
 
-def test_a_delivered_request_is_never_sent_again(pipeline):
-    state = requested(pipeline).state
+def test_a_delivered_request_is_never_sent_again(requests):
+    state = requested(requests).state
     delivered = lifecycle.on_delivery(
-        state, delivery(state["request"]["request_id"], True, T0), pipeline.stamp, T0
+        state, delivery(state["request"]["request_id"], True, T0), requests.stamp, T0
     ).state
     assert lifecycle.next_check(delivered, REDELIVER) == T0 + timedelta(hours=48)  # the deadline, not a redelivery
     assert lifecycle.on_tick(delivered, T0 + timedelta(hours=1), REDELIVER) is lifecycle.NOTHING
 
 
-def test_redelivery_and_a_breach_due_at_the_same_tick_both_happen(pipeline):
-    state = requested(pipeline).state
+def test_redelivery_and_a_breach_due_at_the_same_tick_both_happen(requests):
+    state = requested(requests).state
     outcome = lifecycle.on_tick(state, T0 + timedelta(hours=49), REDELIVER)
     assert len(outcome.deliver) == 1 and [alert["type"] for alert in outcome.alerts] == ["sla_breach"]
     assert outcome.state["request"]["breaches"] == [1] and outcome.deliver[0]["breaches"] == [1]
+
+
+def test_a_reopened_request_is_delivered_and_timed_afresh(requests):
+    """The old request's delivery is not the new one's: the new clock starts at its own delivery."""
+    state = requested(requests).state
+    first = state["request"]["request_id"]
+    state = lifecycle.on_delivery(state, delivery(first, True, T0), requests.stamp, T0).state
+    state = lifecycle.on_status(state, status("removed", T0 + timedelta(hours=1)), None, T0).state
+    later = T0 + timedelta(days=2)
+    reopened = lifecycle.on_status(state, status("available", later), lambda old: requests.reopen(old, later), later)
+    new = reopened.state["request"]
+    assert "delivered_at" not in new and "redeliveries" not in new
+    delivered = later + timedelta(minutes=3)
+    outcome = lifecycle.on_delivery(reopened.state, delivery(new["request_id"], True, delivered), requests.stamp, later)
+    assert outcome.state["request"]["delivered_at"] == delivered.isoformat()
+    assert outcome.state["request"]["requested_at"] == delivered.isoformat()

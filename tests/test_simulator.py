@@ -5,7 +5,7 @@ median m; how many draws fall below m is Binomial(n, 1/2) whatever the
 distribution, so "the configured median agrees" is the test
 |S(m) - 1/2| <= z * se, with S the Kaplan-Meier share still up at m (the
 plain share above m without censoring) and se its Greenwood standard error
-(sim.platforms.median_agrees; Brookmeyer and Crowley's interval for a
+(sim.median_agrees; Brookmeyer and Crowley's interval for a
 median). z = 3.29 (99.9 %): the six platforms are checked together, so the
 chance that a correct simulator fails any of them is about 0.6 %. Over 2,000
 draws that is +-3.7 % of the draws around the median, which for the
@@ -36,6 +36,7 @@ import numpy as np
 import orjson
 import pytest
 from aiohttp import ClientSession, web
+from multidict import CIMultiDict
 from scipy import stats
 
 import sim
@@ -43,9 +44,11 @@ from detectors.configfile import ConfigError, Problems
 from detectors.events import EventParser, InvalidEvent
 from detectors.hashbank import load_bank_file
 from detectors.hashing import PDQ_CONFIDENT_MATCH_THRESHOLD, ImageHasher, hamming_distance
-from detectors.pipeline import Pipeline, request_id_for
-from sim.platforms import LatencyModel, PlatformBehaviour, PlatformsConfig, median_agrees
+from detectors.pipeline import Pipeline
+from sim import LatencyModel, PlatformBehaviour, PlatformsConfig, median_agrees
+from sim._phrases import load_phrases
 from sim.traffic import KINDS, Traffic
+from takedowns.requests import request_id_for
 
 pytestmark = pytest.mark.slow  # left out of `make check` (seconds each); `make test` runs it
 
@@ -370,6 +373,32 @@ async def test_bad_signature_and_stale_timestamp_are_refused_with_401():
         await handles.stop()
 
 
+async def test_webhooks_are_verified_by_modwatchs_own_rules():
+    """One signature, each header once (takedowns/signing.py): what modwatch's POST /status accepts too."""
+    secrets = {"facebook": "right"}
+    handles = await sim.start_platforms(fixed_platforms(60, time_scale=1000), None, secrets)
+    try:
+        async with ClientSession() as session:
+            body = takedown_request("facebook", "p-5")
+            signature = sim.sign("right", int(time.time()), body)
+            rotated = f"{signature},v1={'0' * 64}"
+            assert (await deliver(session, handles, "facebook", body, "right", signature=rotated))[0] == 401
+            headers = CIMultiDict(
+                [
+                    ("Idempotency-Key", orjson.loads(body)["request_id"]),
+                    ("X-Modwatch-Timestamp", str(int(time.time()))),
+                    ("X-Modwatch-Signature", signature),
+                    ("X-Modwatch-Signature", signature),
+                ]
+            )
+            async with session.post(handles.webhook_urls["facebook"], data=body, headers=headers) as response:
+                assert response.status == 401
+        assert handles.ground_truth() == []
+        assert [refusal.reason.split(":")[0] for refusal in handles.refused()] == ["bad_format", "bad_format"]
+    finally:
+        await handles.stop()
+
+
 async def test_duplicate_idempotency_key_answers_the_same_and_removes_once():
     secrets = {"facebook": "k"}
     receiver = StatusReceiver(secrets)
@@ -466,6 +495,27 @@ async def test_failed_callbacks_are_retried_with_the_same_observed_at():
 def test_a_platform_with_a_missing_secret_is_refused(config):
     with pytest.raises(ValueError, match="no secret for platform"):
         sim.platforms.SimulatedPlatforms(config.platforms, None, {"facebook": "k"})
+
+
+def test_a_broken_phrases_file_is_refused_with_its_file_line_and_field(tmp_path):
+    text = (ROOT / "sim" / "data" / "phrases.yaml").read_text(encoding="utf-8")
+    broken = text.replace('"The heroes of {name} stand firm.', '"The heroes stand firm.')
+    broken = broken.replace("overlay_texts:", "overlay_text:")
+    path = tmp_path / "phrases.yaml"
+    path.write_text(broken, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_phrases(path)
+    line = next(number for number, row in enumerate(broken.splitlines(), 1) if "The heroes stand firm." in row)
+    assert any(
+        message.startswith(f"{path}:{line}: promotion.en[1]: ")
+        and message.endswith("has no {name} for the group's name")
+        for message in raised.value.problems
+    ), raised.value.problems
+    assert any(
+        "overlay_text: is not a phrases.yaml setting; did you mean 'overlay_texts'?" in message
+        for message in raised.value.problems
+    )
+    assert all("\n" not in message for message in raised.value.problems)
 
 
 # -- Statistics ----------------------------------------------------------------------------

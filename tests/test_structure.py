@@ -110,3 +110,40 @@ def test_pure_packages_import_neither_faust_kafka_prometheus_nor_the_shell():
                 if target.split(".")[0] in FORBIDDEN_IN_PURE:
                     offending.append(f"{name} imports {target}")
     assert offending == []
+
+
+# Small rooms: a module a reader can hold, functions that fit on a screen.
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+# Declarative tables: one declaration after another, nothing to follow.
+DECLARATIVE = {"streams/metrics.py:Metrics.__init__"}
+SIZED = ("detectors", "takedowns", "streams", "sim", "fuzz")
+
+
+def sized_modules() -> list[Path]:
+    return sorted(path for package in SIZED for path in (ROOT / package).rglob("*.py"))
+
+
+def test_no_module_is_over_500_lines():
+    long = {
+        str(path.relative_to(ROOT)): count
+        for path in sized_modules()
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def test_no_function_is_over_60_lines_except_declarative_tables():
+    long = {}
+    for path in sized_modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            owner = parents.get(node)
+            qualified = f"{owner.name}.{node.name}" if isinstance(owner, ast.ClassDef) else node.name
+            name = f"{path.relative_to(ROOT)}:{qualified}"
+            if node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES and name not in DECLARATIVE:
+                long[name] = node.end_lineno - node.lineno + 1
+    assert long == {}

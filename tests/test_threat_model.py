@@ -19,20 +19,11 @@ import pytest
 import skops.io
 from click.testing import CliRunner
 
-from detectors.classifier import ModelFileError, model_bytes
-from detectors.threat_model import (
-    IDIOMS,
-    TRUSTED_TYPES,
-    Corpus,
-    LabelledPost,
-    ThreatModel,
-    ThreatSettings,
-    load_splits,
-    post_key,
-    split_posts,
-    train_and_evaluate,
-)
-from streams import cli_threat
+from detectors.model_files import ModelFileError, model_bytes
+from detectors.threat_data import IDIOMS, Corpus, LabelledPost, load_splits, post_key, split_posts
+from detectors.threat_evaluation import train_and_evaluate
+from detectors.threat_model import TRUSTED_TYPES, ThreatModel, ThreatSettings
+from streams.cli import threat as cli_threat
 
 pytestmark = pytest.mark.slow  # left out of `make check` (seconds each); `make test` runs it
 

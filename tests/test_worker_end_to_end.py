@@ -133,7 +133,7 @@ def test_readyz_is_ready_with_a_broker_and_logs_are_json(worker_env, start_worke
     letters = [line for line in lines if line["message"].startswith("dead letter")]
     assert letters and letters[0]["reason"] == "invalid_json" and letters[0]["level"] == "warning"
     assert {"ts", "logger", "topic", "partition", "offset"} <= set(letters[0])
-    deadline = time.monotonic() + 20  # lag is published every 5 s (streams/agents.py publish_lag)
+    deadline = time.monotonic() + 20  # lag is published every 5 s (streams/agents/timers.py publish_lag)
     while True:
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
         if "modwatch_consumer_lag_messages{" in metrics or time.monotonic() > deadline:

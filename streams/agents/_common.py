@@ -16,35 +16,33 @@ log = logging.getLogger("modwatch.agents")
 
 
 async def send_dead_letter(event, error: InvalidEvent) -> None:
-    """The record, its place and the reason to the dead-letter topic; counted and logged in one line."""
-    message, metrics = event.message, current().metrics
-    metrics.events.labels(message.topic, "deadletter").inc()
-    metrics.deadletters.labels(message.topic, error.reason).inc()
+    """An agent's record, its place and the reason to the dead-letter topic."""
+    message = event.message
+    await dead_letter_record(message.topic, message.partition, message.offset, event.key, event.value, error)
+
+
+async def dead_letter_record(
+    topic: str, partition: int, offset: int, key, raw, error: InvalidEvent, *, outside_event: bool = False
+) -> None:
+    """Any record read (by an agent or a follower) to the dead-letter topic; counted and logged in one line.
+
+    In an agent the send belongs to the event being handled (its offset is
+    committed after the send); a follower reads outside any event
+    (``outside_event``) and sends at once.
+    """
+    metrics = current().metrics
+    metrics.events.labels(topic, "deadletter").inc()
+    metrics.deadletters.labels(topic, error.reason).inc()
     log.warning(
         "dead letter %s[%s]@%s: %s",
-        message.topic,
-        message.partition,
-        message.offset,
+        topic,
+        partition,
+        offset,
         error,
-        extra={
-            "topic": message.topic,
-            "partition": message.partition,
-            "offset": message.offset,
-            "reason": error.reason,
-            "field": error.field,
-        },
+        extra={"topic": topic, "partition": partition, "offset": offset, "reason": error.reason, "field": error.field},
     )
-    await deadletter_topic.send(
-        key=dead_letter_key(message.topic, message.partition, message.offset),
-        value=dead_letter(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=event.key,
-            raw=event.value,
-            error=error,
-        ),
-    )
+    letter = dead_letter(topic=topic, partition=partition, offset=offset, key=key, raw=raw, error=error)
+    await deadletter_topic.send(key=dead_letter_key(topic, partition, offset), value=letter, force=outside_event)
 
 
 def parse_record(event, kind: str):

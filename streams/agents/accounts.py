@@ -17,7 +17,8 @@ from streams.app import app
 from streams.runtime import current
 from streams.tables import account_to_state, campaign_to_state
 from streams.topics import account_events_topic, campaign_events_topic, item_events_topic
-from takedowns import accounts, campaigns
+from takedowns import accounts, campaigns, messages
+from takedowns.messages import Flagged
 
 log = logging.getLogger("modwatch.agents")
 
@@ -30,14 +31,13 @@ async def track_accounts(stream):
 
 async def handle_account_event(key: str, account_event: dict) -> None:
     runtime = current()
-    if account_event["type"] == "expire":
+    event = messages.read_account_event(account_event)
+    if isinstance(event, messages.AccountExpiry):
         state = account_to_state.get(key)
         if state is not None and accounts.expired(state, datetime.now(UTC), runtime.account_policy):
             del account_to_state[key]
         return
-    if account_event["type"] != "strike":
-        raise ValueError(f"unknown account event type {account_event['type']!r}")
-    strike = account_event["strike"]
+    strike = event.strike
     state, flagged = accounts.on_strike(account_to_state.get(key), strike, runtime.account_policy)
     if state is None:
         return
@@ -48,7 +48,7 @@ async def handle_account_event(key: str, account_event: dict) -> None:
         await (
             await item_events_topic.send(
                 key=accounts.account_item_key(strike["platform"], strike["account_id"]),
-                value={"type": "flagged", "flagged": flagged},
+                value=Flagged(flagged).wire(),
                 force=True,
             )
         )
@@ -71,8 +71,9 @@ async def track_campaigns(stream):
 async def handle_campaign_event(key: str, campaign_event: dict) -> None:
     policy = current().campaign_policy
     state = campaign_to_state.get(key)
-    if campaign_event["type"] == "sighting":
-        state, alert = campaigns.on_sighting(state, campaign_event["sighting"], policy)
+    event = messages.read_campaign_event(campaign_event)
+    if isinstance(event, messages.Sighting):
+        state, alert = campaigns.on_sighting(state, event.sighting, policy)
         if alert is not None:
             # On the broker before the state: a crash repeats the sighting, and publish_alert de-duplicates by id.
             await asyncio.gather(*publish_alert(alert["alert_id"], alert))
@@ -83,13 +84,11 @@ async def handle_campaign_event(key: str, campaign_event: dict) -> None:
                 ", ".join(alert["platforms"]),
                 extra={"key": key},
             )
-    elif campaign_event["type"] == "removal":
-        state = campaigns.on_removal(state, campaign_event["removal"])
-    elif campaign_event["type"] == "expire":
+    elif isinstance(event, messages.CampaignRemoval):
+        state = campaigns.on_removal(state, event.removal)
+    else:  # CampaignExpiry
         if state is not None and campaigns.expired(state, datetime.now(UTC), policy):
             del campaign_to_state[key]
         return
-    else:
-        raise ValueError(f"unknown campaign event type {campaign_event['type']!r}")
     if state is not None:
         campaign_to_state[key] = state

@@ -9,10 +9,11 @@ import logging
 
 import orjson
 
-from detectors.pipeline import item_key_of_request
 from streams.app import app
 from streams.runtime import current
 from streams.topics import deliveries_topic, item_events_topic, ledger_topic
+from takedowns.messages import DeliveryDone
+from takedowns.requests import item_key_of_request
 
 log = logging.getLogger("modwatch.agents")
 
@@ -45,7 +46,7 @@ async def deliver_requests(stream):
     the item, whose clock starts at the first successful delivery."""
     async for event in stream.events():
         delivery = await deliver(event.key, event.value)
-        await item_events_topic.send(key=event.key, value={"type": "delivery", "delivery": delivery})
+        await item_events_topic.send(key=event.key, value=DeliveryDone(delivery).wire())
 
 
 async def deliver(key, request: dict) -> dict:

@@ -14,11 +14,10 @@ from datetime import datetime
 from detectors.events import InvalidEvent
 from detectors.watchlist import WatchlistEntry
 from streams import kafka_auth
+from streams.agents._common import dead_letter_record
 from streams.app import app, settings
-from streams.deadletter import dead_letter, dead_letter_key
 from streams.runtime import current
 from streams.settings import bootstrap_servers
-from streams.topics import deadletter_topic
 
 log = logging.getLogger("modwatch.agents")
 
@@ -143,22 +142,11 @@ async def follow_everywhere(name: str, parse: Callable, changes: list) -> None:
 
 
 async def _queue_change(record, parse: Callable, changes: list) -> None:
-    metrics = current().metrics
     try:
         changes.append(parse(record.value or b""))
-        metrics.events.labels(record.topic, "valid").inc()
     except InvalidEvent as error:
-        metrics.events.labels(record.topic, "deadletter").inc()
-        metrics.deadletters.labels(record.topic, error.reason).inc()
-        await deadletter_topic.send(
-            key=dead_letter_key(record.topic, record.partition, record.offset),
-            value=dead_letter(
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                raw=record.value,
-                error=error,
-            ),
-            force=True,
+        await dead_letter_record(
+            record.topic, record.partition, record.offset, record.key, record.value, error, outside_event=True
         )
+        return
+    current().metrics.events.labels(record.topic, "valid").inc()

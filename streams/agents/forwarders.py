@@ -14,6 +14,7 @@ from streams.app import app
 from streams.runtime import current, decision_item_key
 from streams.topics import decisions_topic, item_events_topic, platform_status_topic, reports_topic
 from takedowns import accounts
+from takedowns.messages import ReportSeen, ReviewDecided, StatusSeen
 
 ACCOUNT_STATUSES = frozenset({"suspended", "active"})
 
@@ -37,7 +38,7 @@ async def forward_reports(stream):
             "reason": report.reason,
             "reported_at": report.reported_at.isoformat(),
         }
-        await item_events_topic.send(key=report.key, value={"type": "report", "report": record})
+        await item_events_topic.send(key=report.key, value=ReportSeen(record).wire())
 
 
 @app.agent(platform_status_topic)
@@ -60,7 +61,7 @@ async def forward_statuses(stream):
             "observed_at": status.observed_at.isoformat(),
             "source": status.source,
         }
-        await item_events_topic.send(key=status.key, value={"type": "status", "status": record})
+        await item_events_topic.send(key=status.key, value=StatusSeen(record).wire())
         if account is not None:  # the account itself: suspended counts as its removal
             account_id, account_status = account
             account_record = dict(
@@ -70,7 +71,7 @@ async def forward_statuses(stream):
             )
             await item_events_topic.send(
                 key=accounts.account_item_key(status.platform, account_id),
-                value={"type": "status", "status": account_record},
+                value=StatusSeen(account_record).wire(),
             )
 
 
@@ -108,4 +109,4 @@ async def forward_decisions(stream):
             "request_id": decision.request_id,
             "alert_id": decision.alert_id,
         }
-        await item_events_topic.send(key=key, value={"type": "decision", "decision": record})
+        await item_events_topic.send(key=key, value=ReviewDecided(record).wire())

@@ -22,7 +22,7 @@ from streams.topics import (
     item_events_topic,
     ledger_topic,
 )
-from takedowns import accounts, lifecycle
+from takedowns import accounts, lifecycle, messages
 
 log = logging.getLogger("modwatch.agents")
 
@@ -35,32 +35,28 @@ async def track_items(stream):
 
 async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
     runtime = current()
-    pipeline = runtime.pipeline
+    requests = runtime.requests
     state = item_to_state.get(key)
-    kind = item_event["type"]
-    if kind == "flagged":
-        flagged = item_event["flagged"]
-        # Acknowledged before the state below is stored (as in apply).
-        await asyncio.gather(*publish_alert(key, pipeline.alert(flagged, now)))
-        outcome = lifecycle.on_flagged(state, flagged, pipeline.takedown_request(flagged, now), now)
-        if outcome.state is None and flagged["action"] == "takedown":
-            runtime.metrics.duplicates.labels("takedown_request").inc()
-    elif kind == "status":
-        outcome = lifecycle.on_status(state, item_event["status"], lambda old: pipeline.reopen(old, now), now)
-    elif kind == "decision":
-        decision = item_event["decision"]
-        outcome = lifecycle.on_decision(state, decision, lambda pending: pipeline.stamp(pending, now), now)
-        if outcome.state is not None:
-            for detector_name in sorted({finding["detector"] for finding in state["request"]["evidence"]}):
-                runtime.metrics.review_decisions.labels(decision["decision"], detector_name).inc()
-    elif kind == "delivery":
-        outcome = lifecycle.on_delivery(state, item_event["delivery"], pipeline.stamp, now)
-    elif kind == "report":
-        outcome = lifecycle.on_report(state, item_event["report"], runtime.report_velocity, now)
-    elif kind == "tick":
-        outcome = lifecycle.on_tick(state, now, runtime.lifecycle) if state else lifecycle.NOTHING
-    else:
-        raise ValueError(f"unknown item event type {kind!r}")
+    match messages.read_item_event(item_event):
+        case messages.Flagged(flagged=flagged):
+            # Acknowledged before the state below is stored (as in apply).
+            await asyncio.gather(*publish_alert(key, requests.alert(flagged, now)))
+            outcome = lifecycle.on_flagged(state, flagged, requests.takedown_request(flagged, now), now)
+            if outcome.state is None and flagged["action"] == "takedown":
+                runtime.metrics.duplicates.labels("takedown_request").inc()
+        case messages.StatusSeen(status=status):
+            outcome = lifecycle.on_status(state, status, lambda old: requests.reopen(old, now), now)
+        case messages.ReviewDecided(decision=decision):
+            outcome = lifecycle.on_decision(state, decision, lambda pending: requests.stamp(pending, now), now)
+            if outcome.state is not None:
+                for detector_name in sorted({finding["detector"] for finding in state["request"]["evidence"]}):
+                    runtime.metrics.review_decisions.labels(decision["decision"], detector_name).inc()
+        case messages.DeliveryDone(delivery=delivery):
+            outcome = lifecycle.on_delivery(state, delivery, requests.stamp, now)
+        case messages.ReportSeen(report=report):
+            outcome = lifecycle.on_report(state, report, runtime.report_velocity, now)
+        case messages.Tick():
+            outcome = lifecycle.on_tick(state, now, runtime.lifecycle) if state else lifecycle.NOTHING
     await apply(key, outcome)
 
 
@@ -125,7 +121,7 @@ async def publish_consequences(key: str, state: dict, transitions: list[dict]) -
             removal = {"item": key, "platform": state["platform"], "removed_at": state["request"]["removed_at"]}
             acknowledgements.append(
                 await campaign_events_topic.send(
-                    key=state["request"]["campaign"], value={"type": "removal", "removal": removal}, force=True
+                    key=state["request"]["campaign"], value=messages.CampaignRemoval(removal).wire(), force=True
                 )
             )
     return acknowledgements
@@ -179,7 +175,7 @@ async def add_strike(state: dict, transition: dict) -> list[asyncio.Future]:
     if strike is None:
         return []
     key = f"{strike['platform']}:{strike['account_id']}"
-    return [await account_events_topic.send(key=key, value={"type": "strike", "strike": strike}, force=True)]
+    return [await account_events_topic.send(key=key, value=messages.StrikeAdded(strike).wire(), force=True)]
 
 
 async def confirm_media(state: dict, request_id: str) -> list[asyncio.Future]:

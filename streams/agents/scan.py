@@ -7,13 +7,14 @@ import logging
 import time
 
 from detectors.events import InvalidEvent
-from detectors.pipeline import request_id_for
 from streams.agents._common import send_dead_letter
 from streams.agents.followers import apply_bank_changes
 from streams.app import app, settings
 from streams.runtime import current
 from streams.topics import campaign_events_topic, item_events_topic, posts_topic
 from takedowns import campaigns
+from takedowns.messages import Flagged, Sighting
+from takedowns.requests import request_id_for
 
 log = logging.getLogger("modwatch.agents")
 
@@ -62,12 +63,12 @@ async def publish_decision(decision) -> None:
         return
     flagged = runtime.pipeline.flagged(decision)
     flagged["campaign"] = campaigns.fingerprint(flagged, post.text, runtime.campaign_policy)
-    await item_events_topic.send(key=post.key, value={"type": "flagged", "flagged": flagged})
+    await item_events_topic.send(key=post.key, value=Flagged(flagged).wire())
     if flagged["campaign"] is not None:
         seen = campaigns.sighting(
             flagged, flagged["campaign"], request_id_for(post.platform, post.post_id), post.posted_at
         )
-        await campaign_events_topic.send(key=flagged["campaign"], value={"type": "sighting", "sighting": seen})
+        await campaign_events_topic.send(key=flagged["campaign"], value=Sighting(seen).wire())
 
 
 async def scan(parsed):

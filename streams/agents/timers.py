@@ -29,6 +29,7 @@ from streams.settings import bootstrap_servers
 from streams.tables import account_to_state, campaign_to_state, item_to_state
 from streams.topics import account_events_topic, campaign_events_topic, item_events_topic, platform_status_topic
 from takedowns import accounts, campaigns, lifecycle
+from takedowns.messages import AccountExpiry, CampaignExpiry, Tick
 
 log = logging.getLogger("modwatch.agents")
 
@@ -59,7 +60,7 @@ async def check_deadlines():
                 overdue_by_platform[platform] = overdue_by_platform.get(platform, 0) + 1
         due = lifecycle.next_check(state, runtime.lifecycle)
         if due is not None and due <= now:
-            await item_events_topic.send(key=key, value={"type": "tick", "at": now.isoformat()}, force=True)
+            await item_events_topic.send(key=key, value=Tick(at=now.isoformat()).wire(), force=True)
     for platform, count in open_by_platform.items():
         runtime.metrics.requests_open.labels(platform).set(count)
         runtime.metrics.requests_overdue.labels(platform).set(overdue_by_platform.get(platform, 0))
@@ -162,10 +163,10 @@ async def expire_accounts_and_campaigns():
     now = datetime.now(UTC)
     for key, state in list(campaign_to_state.items()):
         if campaigns.expired(state, now, runtime.campaign_policy):
-            await campaign_events_topic.send(key=key, value={"type": "expire"}, force=True)
+            await campaign_events_topic.send(key=key, value=CampaignExpiry().wire(), force=True)
     for key, state in list(account_to_state.items()):
         if accounts.expired(state, now, runtime.account_policy):
-            await account_events_topic.send(key=key, value={"type": "expire"}, force=True)
+            await account_events_topic.send(key=key, value=AccountExpiry().wire(), force=True)
 
 
 # --- broker reachability and lag ------------------------------------------------------------

@@ -3,8 +3,7 @@
 ``hash IMAGE...``          print each image's PDQ hash, PDQ quality, MD5 and SHA-256
 ``hash-import LIST...``    turn ThreatExchange-style PDQ lists into a config/hashbank/ file
 
-Both are plain click commands; streams/cli.py registers them with
-``cli.add_command(hash_images)`` and ``cli.add_command(import_hash_list)``.
+Both are plain click commands; streams/cli/__init__.py registers them on ``modwatch``.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from detectors.hashing import (
     ImageHasher,
     UnreadableImage,
 )
+from streams.cli._options import output_option
 
 
 @click.command("hash")
@@ -121,13 +121,7 @@ def _as_text(record: dict) -> str:
 @click.argument("lists", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--label", required=True, help="Label of every entry: the organisation or category that listed them.")
 @click.option("--source", required=True, help="Where the list comes from; quoted in every finding's evidence.")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Bank file to write, e.g. config/hashbank/gifct.csv (default: standard output).",
-)
+@output_option("Bank file to write, e.g. config/hashbank/gifct.csv (default: standard output).")
 @click.option(
     "--min-quality",
     type=click.IntRange(0, 100),

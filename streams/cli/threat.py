@@ -2,9 +2,8 @@
 
 Both are scored on the same held-out split of implicit_hate_en (threatening vs
 not_hate) at thresholds chosen on the training split; the baseline is fitted on
-the same training rows as the model. streams/cli.py registers the command with
-``cli.add_command(evaluate_threat)``; until then run it as
-``python -m streams.cli_threat``. The work is in :mod:`detectors.threat_model`,
+the same training rows as the model. streams/cli/__init__.py registers the
+command on ``modwatch``. The work is in :mod:`detectors.threat_model`,
 which imports no Kafka or Faust.
 """
 
@@ -18,11 +17,13 @@ from pathlib import Path
 import click
 import orjson
 
-from detectors.classifier import ModelFileError
-from detectors.threat_model import VARIANTS, ThreatModel, ThreatReport, load_splits
-from detectors.training import DatasetError
+from detectors.dataset_manifest import DatasetError
+from detectors.model_files import ModelFileError
+from detectors.threat_data import load_splits
+from detectors.threat_evaluation import ThreatReport
+from detectors.threat_model import VARIANTS, ThreatModel
 
-_REPOSITORY = Path(__file__).resolve().parent.parent
+_REPOSITORY = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = _REPOSITORY / "config" / "models" / "threat-en.skops"
 
 
@@ -71,14 +72,14 @@ def _evaluate_threat(
     --train the baseline alone is fitted (about 20 s); with it, the model too
     (about a minute), and the model file is rewritten.
     """
-    from detectors.threat_model import evaluate_model_file, train_and_evaluate
+    from detectors.threat_evaluation import evaluate_model_file, train_and_evaluate
 
     started = time.perf_counter()
     variants = {name: VARIANTS[name] for name in variant_names}
     try:
         splits = load_splits()
         if retrain:
-            from detectors.threat_model import save_bundle
+            from detectors.model_files import save_model as save_bundle
 
             bundle, report = train_and_evaluate(splits, variants=variants)
             digest = save_bundle(bundle, model_path)
@@ -110,7 +111,8 @@ def detector_counts(splits, model: ThreatModel) -> list[dict]:
 
     from detectors.configfile import Problems
     from detectors.events import Post
-    from detectors.threats import ViolentThreatDetector, load_grammar
+    from detectors.threat_grammar import load_grammar
+    from detectors.threats import ViolentThreatDetector
 
     problems = Problems()
     grammar = load_grammar(_REPOSITORY / "config" / "threats.yaml", problems)
@@ -222,6 +224,3 @@ def _percent(value: float) -> str:
 
 
 evaluate_threat = click.command("evaluate-threat")(_evaluate_threat)
-
-if __name__ == "__main__":
-    evaluate_threat(prog_name="python -m streams.cli_threat")

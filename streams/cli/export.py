@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 import orjson
 
+from streams.cli._options import config_option, output_option
 from takedowns import exports
 
 
@@ -64,13 +65,7 @@ def fill_legal_basis(record: dict, jurisdictions: dict) -> tuple[dict, list[str]
     type=click.Choice(["dsa", "lumen"]),
     help="dsa: a pre-filled DSA statement of reasons for the platform; lumen: a Lumen notice body.",
 )
-@click.option(
-    "--config",
-    "config_dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Config folder for platform names and jurisdictions (default: ./config or MODWATCH_CONFIG_DIR).",
-)
+@config_option("platform names and jurisdictions")
 @click.option(
     "--sender-name",
     envvar="MODWATCH_AUTHORITY_NAME",
@@ -88,13 +83,7 @@ def fill_legal_basis(record: dict, jurisdictions: dict) -> tuple[dict, list[str]
     default=None,
     help="Comma-separated EU/EEA country codes: the DSA territorial_scope instead of the derived one.",
 )
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the JSON here instead of standard output.",
-)
+@output_option("Write the JSON here instead of standard output.")
 def export(
     request_id: str,
     ledger_file: Path,
@@ -111,9 +100,7 @@ def export(
     statements of reasons; it is checked against the DSA field lists before it
     is written, and so is the Lumen notice.
     """
-    from detectors.configfile import Problems
-    from detectors.pipeline import load_jurisdictions, load_platforms
-    from streams.cli_io import read_ledger_file
+    from streams.cli._topics import read_ledger_file
     from streams.settings import default_config_dir
 
     if output_format == "lumen" and not (sender_name or "").strip():
@@ -121,11 +108,7 @@ def export(
             "is required for --format lumen (or set MODWATCH_AUTHORITY_NAME)", param_hint="'--sender-name'"
         )
     config_dir = config_dir or default_config_dir()
-    problems = Problems()
-    jurisdictions, default = load_jurisdictions(config_dir / "jurisdictions.yaml", problems)
-    platforms = load_platforms(config_dir / "platforms.yaml", problems, set(jurisdictions), default)
-    problems.raise_if_any()
-
+    jurisdictions, platforms = _load_config(config_dir)
     record, reviewed = ledger_request(read_ledger_file(ledger_file), request_id)
     if record is None:
         raise click.ClickException(f"{ledger_file}: no ledger record for request {request_id!r}")
@@ -141,22 +124,9 @@ def export(
     now = datetime.now(UTC)
     try:
         if output_format == "dsa":
-            scope = (
-                [code.strip().upper() for code in territorial_scope.split(",") if code.strip()]
-                if territorial_scope
-                else None
-            )
-            document = exports.statement_of_reasons(
-                record, platform_name=platform_name, now=now, reviewed=reviewed, territorial_scope=scope
-            )
-            found = exports.validate_dsa(document)
+            document, found = _dsa(record, platform_name, now, reviewed, territorial_scope)
         else:
-            sender = {"name": sender_name.strip(), "kind": "organization"}
-            if sender_country:
-                sender["country_code"] = sender_country.strip().upper()
-            recipient = {"name": platform_name, "kind": "organization"}
-            document = exports.lumen_notice(record, sender=sender, now=now, recipient=recipient)
-            found = exports.validate_lumen(document, now=now)
+            document, found = _lumen(record, platform_name, now, sender_name, sender_country)
     except exports.ExportError as error:
         raise click.ClickException(str(error)) from None
     if found:
@@ -168,3 +138,36 @@ def export(
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+def _load_config(config_dir: Path) -> tuple[dict, dict]:
+    """jurisdictions.yaml and platforms.yaml, every problem of both reported at once."""
+    from detectors.configfile import Problems
+    from detectors.pipeline import load_jurisdictions, load_platforms
+
+    problems = Problems()
+    jurisdictions, default = load_jurisdictions(config_dir / "jurisdictions.yaml", problems)
+    platforms = load_platforms(config_dir / "platforms.yaml", problems, set(jurisdictions), default)
+    problems.raise_if_any()
+    return jurisdictions, platforms
+
+
+def _dsa(record: dict, platform_name: str, now: datetime, reviewed: bool, territorial_scope: str | None):
+    """The statement of reasons and what the DSA field lists find wrong with it."""
+    scope = (
+        [code.strip().upper() for code in territorial_scope.split(",") if code.strip()] if territorial_scope else None
+    )
+    document = exports.statement_of_reasons(
+        record, platform_name=platform_name, now=now, reviewed=reviewed, territorial_scope=scope
+    )
+    return document, exports.validate_dsa(document)
+
+
+def _lumen(record: dict, platform_name: str, now: datetime, sender_name: str, sender_country: str | None):
+    """The Lumen notice from the authority ``sender_name`` and what Lumen's schema finds wrong with it."""
+    sender = {"name": sender_name.strip(), "kind": "organization"}
+    if sender_country:
+        sender["country_code"] = sender_country.strip().upper()
+    recipient = {"name": platform_name, "kind": "organization"}
+    document = exports.lumen_notice(record, sender=sender, now=now, recipient=recipient)
+    return document, exports.validate_lumen(document, now=now)

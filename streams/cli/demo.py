@@ -12,45 +12,52 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 import orjson
 from rich.console import Console
 from rich.table import Table
 
+from streams.cli._options import existing_file_option
+from streams.cli._topics import reading, writing
+from streams.processes import ROOT, LocalBroker, ProcessFailed, Worker, worker_environment
 from streams.settings import REPOSITORY_CONFIG
 
-ROOT = Path(__file__).resolve().parent.parent
-LAUNCHER = ROOT / "deploy" / "kafka" / "local.sh"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 console = Console(stderr=True)
 
 
+@click.command()
+@existing_file_option("--posts", default=SAMPLES / "posts.jsonl", show_default=True, help="Sample traffic to send.")
+@click.option("--wait", type=float, default=60.0, show_default=True, help="Seconds to wait for the worker's outputs.")
+@click.option("--keep-broker/--stop-broker", default=False, help="Leave the local broker running afterwards.")
+def demo(posts: Path, wait: float, keep_broker: bool) -> None:
+    """Start a local Kafka and a worker, send sample traffic, show what modwatch decided."""
+    sys.exit(run_demo(posts, wait, keep_broker))
+
+
 def run_demo(posts: Path, wait: float, keep_broker: bool) -> int:
-    started_broker = False
+    started_broker = None
     worker = None
     run_name = "demo-" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     try:
         bootstrap, started_broker = ensure_broker()
-        env = dict(
-            os.environ,
-            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-            MODWATCH_BROKER="kafka://" + bootstrap.replace(",", ";"),
-            MODWATCH_APP_ID=run_name,
-            MODWATCH_TOPIC_PREFIX=run_name,
-            MODWATCH_CONFIG_DIR=os.environ.get("MODWATCH_CONFIG_DIR", str(REPOSITORY_CONFIG)),
-            MODWATCH_DATA_DIR=str(ROOT / ".modwatch-data"),
-            PYTHONUNBUFFERED="1",
+        env = worker_environment(
+            bootstrap,
+            run_name,
+            config_dir=os.environ.get("MODWATCH_CONFIG_DIR", str(REPOSITORY_CONFIG)),
+            data_dir=ROOT / ".modwatch-data",
+            keep_modwatch_settings=True,
         )
         console.rule(f"2/5  worker on topics {run_name}.*")
         log_path = ROOT / ".modwatch-data" / f"{run_name}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        worker = _start_worker(env, log_path)
+        worker = start_worker(env, log_path)
         console.print(f"worker ready (log: {log_path}); metrics on http://127.0.0.1:{_web_port(env)}/metrics")
 
         console.rule(f"3/5  sending {posts}")
@@ -70,90 +77,59 @@ def run_demo(posts: Path, wait: float, keep_broker: bool) -> int:
         return 130
     finally:
         if worker is not None:
-            stop_process(worker)
-        if started_broker and not keep_broker:
-            subprocess.run([str(LAUNCHER), "stop"], check=False)
+            worker.stop()
+        if started_broker is not None and not keep_broker:
+            started_broker.stop()
 
 
-def ensure_broker() -> tuple[str, bool]:
-    """``KAFKA_BOOTSTRAP_SERVERS`` if set, else the local Kafka, started if needed: (bootstrap, started by us)."""
+def ensure_broker() -> tuple[str, LocalBroker | None]:
+    """``KAFKA_BOOTSTRAP_SERVERS`` if set, else the local Kafka, started if needed: (bootstrap, the broker we started)."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if bootstrap:
         console.rule(f"1/5  using Kafka at {bootstrap}")
-        return bootstrap, False
+        return bootstrap, None
     console.rule("1/5  local Apache Kafka")
-    was_running = subprocess.run([str(LAUNCHER), "status"], capture_output=True, check=False).returncode == 0
-    subprocess.run([str(LAUNCHER), "start"], check=True)
-    bootstrap = subprocess.run([str(LAUNCHER), "bootstrap"], check=True, capture_output=True, text=True).stdout.strip()
-    return bootstrap, not was_running
+    broker = LocalBroker()
+    was_running = broker.running()
+    broker.start()
+    return broker.bootstrap, None if was_running else broker
 
 
-def stop_process(process: subprocess.Popen, timeout: float = 30.0) -> None:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def start_worker(env: dict, log_path: Path, timeout: float = 120.0) -> Worker:
+    """A worker, once it is ready; a worker that exits or is not ready in time ends the run with its log's path."""
+    worker = Worker(env, log_path).start()
+    try:
+        with console.status("waiting for the worker to join the group and recover its tables"):
+            worker.wait_ready(timeout, interval=0.3)
+    except ProcessFailed as error:
+        worker.kill()
+        raise SystemExit(str(error)) from None
+    return worker
 
 
 def _web_port(env: dict) -> str:
     return env.get("MODWATCH_WEB_PORT", "6066")
 
 
-def _start_worker(env: dict, log_path: Path, timeout: float = 120.0) -> subprocess.Popen:
-    log = log_path.open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-    )
-    deadline = time.monotonic() + timeout
-    with console.status("waiting for the worker to join the group and recover its tables"):
-        while time.monotonic() < deadline:
-            if worker.poll() is not None:
-                raise SystemExit(f"worker exited with {worker.returncode}; see {log_path}")
-            if b"Worker ready" in log_path.read_bytes():
-                return worker
-            time.sleep(0.3)
-    worker.kill()
-    raise SystemExit(f"worker not ready after {timeout:.0f}s; see {log_path}")
-
-
 async def _collect(bootstrap: str, prefix: str, wait: float) -> dict[str, list[dict]]:
     """Read the output topics until nothing new arrives for a few seconds after the first (or ``wait`` passes)."""
-    from aiokafka import AIOKafkaConsumer
-
     names = ("alerts", "takedown-requests", "deadletter")
-    consumer = AIOKafkaConsumer(
-        *(f"{prefix}.{name}" for name in names),
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
     outputs: dict[str, list[dict]] = {name: [] for name in names}
     quiet_since = None  # the worker may take a while to publish its first output
-    deadline = time.monotonic() + wait
-    try:
+    async with reading(*(f"{prefix}.{name}" for name in names), bootstrap=bootstrap) as consumer:
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline and (quiet_since is None or time.monotonic() - quiet_since < 5.0):
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for record in records:
                     outputs[record.topic.removeprefix(prefix + ".")].append(orjson.loads(record.value))
                     quiet_since = time.monotonic()
-    finally:
-        await consumer.stop()
     return outputs
 
 
 async def _platforms_answer(bootstrap: str, prefix: str, requests: list[dict]) -> None:
     """Play the platforms for the demo: every other request is removed, a few minutes "later"."""
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
+    async with writing(bootstrap) as producer:
         for index, request in enumerate(sorted(requests, key=lambda request: request["request_id"])):
             if index % 2:
                 continue  # left open: the report counts it as not removed yet
@@ -168,8 +144,6 @@ async def _platforms_answer(bootstrap: str, prefix: str, requests: list[dict]) -
             key = f"{request['platform']}:{request['post_id']}".encode()
             await producer.send_and_wait(f"{prefix}.platform-status", orjson.dumps(status), key=key)
             console.print(f"{request['platform']} removed {request['post_id']} ({request['request_id']})")
-    finally:
-        await producer.stop()
 
 
 def _show(outputs: dict[str, list[dict]]) -> None:

@@ -1,0 +1,110 @@
+"""The command line's Kafka clients: reading what modwatch wrote, and writing to its input topics.
+
+Every command that reads a topic (``tail``, ``report``, ``demo``,
+``simulate``) opens its consumer with :func:`reading`: outside any consumer
+group, committing nothing, from the earliest offset unless told otherwise,
+with the SASL settings of streams/kafka_auth.py. :func:`read_topic` reads a
+whole topic up to its end offsets at the time of the call;
+:func:`read_ledger_file` reads the same records from a file of JSON lines
+saved from one. Every command that writes (``produce``, ``demo``,
+``simulate``) opens its producer with :func:`writing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import click
+import orjson
+
+# As large as the worker's own producer and consumer accept (streams/app.py MAX_MESSAGE_BYTES):
+# a post with inline images is several megabytes.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+
+
+def resolve(topic: str, broker: str | None) -> tuple[str, str]:
+    """A topic's full name (``posts`` is ``<prefix>.posts``) and the bootstrap servers: ``broker`` or the configured."""
+    from streams.settings import TOPIC_NAMES, Settings, bootstrap_servers
+
+    settings = Settings.load()
+    if topic in TOPIC_NAMES:
+        topic = settings.topic(topic)
+    return topic, broker or bootstrap_servers(settings.broker)
+
+
+@asynccontextmanager
+async def reading(*topics: str, bootstrap: str, from_beginning: bool = True) -> AsyncIterator:
+    """A started consumer of ``topics`` in no group (it commits nothing), stopped on the way out."""
+    from aiokafka import AIOKafkaConsumer
+
+    from streams import kafka_auth
+
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        group_id=None,
+        **kafka_auth.client_options(),
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+@asynccontextmanager
+async def writing(bootstrap: str) -> AsyncIterator:
+    """A started producer that waits for every in-sync replica, stopped (and so flushed) on the way out."""
+    from aiokafka import AIOKafkaProducer
+
+    from streams import kafka_auth
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_request_size=MAX_RECORD_BYTES, **kafka_auth.client_options()
+    )
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+async def read_topic(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> list[dict]:
+    """Every record of ``topic`` up to its end at the time of the call."""
+    records = []
+    async with reading(topic, bootstrap=bootstrap) as consumer:
+        deadline = asyncio.get_running_loop().time() + wait_seconds
+        while not consumer.assignment():
+            if asyncio.get_running_loop().time() > deadline:
+                return []  # no such topic: nothing recorded yet
+            await asyncio.sleep(0.1)
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        remaining = {partition for partition in partitions if ends[partition] > 0}
+        while remaining:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for partition, messages in batch.items():
+                records.extend(orjson.loads(message.value) for message in messages if message.value)
+                if messages and messages[-1].offset + 1 >= ends[partition]:
+                    remaining.discard(partition)
+    return records
+
+
+def read_ledger_file(path: Path) -> list[dict]:
+    """The records of a ledger (or alerts) file: JSON lines, each a record or ``{key, value}`` as ``modwatch tail`` prints."""
+    records = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                raise click.ClickException(f"{path}:{number}: not JSON: {error}") from None
+            records.append(record["value"] if isinstance(record, dict) and "value" in record else record)
+    return records
