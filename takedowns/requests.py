@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
-from detectors.pipeline import Jurisdiction, Platform
+from detectors.configfile import Problems
+from detectors.pipeline import Jurisdiction, Platform, load_jurisdictions, load_platforms
 
 # What a reopened request does not inherit from the request it follows: its own
 # state, removal, clock outcome and delivery (it is delivered and timed afresh).
@@ -99,6 +101,15 @@ class Requests:
     def __init__(self, platforms: Mapping[str, Platform], jurisdictions: Mapping[str, Jurisdiction]):
         self.platforms = platforms
         self.jurisdictions = jurisdictions
+
+    @classmethod
+    def from_config_dir(cls, config_dir: Path) -> Requests:
+        """From ``jurisdictions.yaml`` and ``platforms.yaml`` alone; ConfigError lists every problem."""
+        problems = Problems()
+        jurisdictions, default = load_jurisdictions(Path(config_dir) / "jurisdictions.yaml", problems)
+        platforms = load_platforms(Path(config_dir) / "platforms.yaml", problems, set(jurisdictions), default)
+        problems.raise_if_any()
+        return cls(platforms, jurisdictions)
 
     @classmethod
     def for_pipeline(cls, pipeline) -> Requests:

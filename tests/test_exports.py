@@ -12,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from detectors.pipeline import Pipeline, Platform
+from detectors.pipeline import Platform
 from streams.cli.export import export, ledger_request
 from takedowns import exports, lifecycle
 from takedowns.requests import Requests
@@ -70,7 +70,7 @@ FINDINGS = [
 
 @pytest.fixture(scope="module")
 def requests() -> Requests:
-    configured = Pipeline.from_config_dir(ROOT / "config")
+    configured = Requests.from_config_dir(ROOT / "config")
     # One platform per jurisdiction the exports treat differently: EU-wide law, a member state, outside the EEA.
     platforms = {
         "x": Platform("x", "X", "EU"),

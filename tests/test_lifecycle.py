@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.pipeline import Pipeline
 from takedowns import lifecycle
 from takedowns.requests import Requests, item_key_of_request, request_id_for
 from tests.conftest import ROOT
@@ -18,7 +17,7 @@ SETTINGS = lifecycle.LifecycleSettings(expire_after=timedelta(days=30), redelive
 
 @pytest.fixture(scope="module")
 def requests() -> Requests:
-    return Requests.for_pipeline(Pipeline.from_config_dir(ROOT / "config"))
+    return Requests.from_config_dir(ROOT / "config")
 
 
 def flagged(action="takedown", post_id="p1") -> dict:
@@ -229,7 +228,7 @@ def test_platform_override_picks_the_request_jurisdiction(tmp_path):
     platforms.write_text(
         platforms.read_text().replace("  tiktok: {name: TikTok}", "  tiktok: {name: TikTok, jurisdiction: EU}")
     )
-    requests = Requests.for_pipeline(Pipeline.from_config_dir(config))
+    requests = Requests.from_config_dir(config)
     request = requests.takedown_request(dict(flagged(), platform="tiktok"), T0)
     assert request["jurisdiction"] == "EU" and request["deadline"] == (T0 + timedelta(hours=1)).isoformat()
     assert "2021/784" in request["legal_basis"]

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.pipeline import Pipeline
 from takedowns import campaigns, lifecycle, messages
 from takedowns.messages import (
     CampaignAlert,
@@ -109,7 +108,7 @@ def test_item_events_are_versioned_and_read_by_type():
 
 @pytest.fixture(scope="module")
 def requests() -> Requests:
-    return Requests.for_pipeline(Pipeline.from_config_dir(ROOT / "config"))
+    return Requests.from_config_dir(ROOT / "config")
 
 
 def flagged(post_id: str = "p1", action: str = "takedown") -> dict:
