@@ -20,9 +20,9 @@ test: setup system-deps lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # While working (under a minute): lint and the tests that need no broker, no Debian tools
-# and no model training. `make test` runs everything.
+# and no model training, in two processes (~35 s of tests here). `make test` runs everything.
 check: setup lint
-	$(BIN)/python -m pytest -q -m "not kafka and not slow and not tools" -p no:cacheprovider --ignore=tests/test_fuzz.py
+	$(BIN)/python -m pytest -q -n 2 -m "not kafka and not slow and not tools" -p no:cacheprovider --ignore=tests/test_fuzz.py
 
 # ruff: the lint rules and the format in pyproject.toml ([tool.ruff]).
 lint: setup
