@@ -24,6 +24,7 @@ BENCHMARKS = (
     ("bench.bench_classifier", [], "the text classifier against a TF-IDF baseline", False),
     ("bench.bench_campaigns", [], "campaign grouping's share of the scan agent's work", False),
     ("bench.bench_pdq_index", [], "PDQ index build, query and memory against brute force", True),
+    ("bench.bench_bank_memory", [], "memory and load time of a 1M PDQ bank, packed against a dict", True),
     ("bench.bench_broker", [], "throughput, latency, memory against a Faust no-op agent and raw aiokafka", True),
     ("bench.bench_ordered_writes", [], "the publish stage against a revision without ordered writes", True),
     ("bench.chaos", ["--kills", "50", "--outage", "30"], "kill -9, rebalance, outage: lost and duplicated", True),
