@@ -7,6 +7,7 @@ loads it in a fresh process three ways, in the same run:
 ``dict``      the layout before detectors/pdq_entries.py: a dict of hex hash ->
               tuple of entry objects, beside the PDQ index
 ``packed``    :class:`~detectors.hashbank.HashBank` as the worker builds it
+              (``load_bank``: the collector paused while it loads)
 
 and reports each one's VmRSS after loading (what the worker keeps), VmHWM (its
 peak while loading) and the load time, with the bank's share (RSS minus the
@@ -32,7 +33,7 @@ LOAD = r"""
 import gc, sys, time
 from pathlib import Path
 from detectors.configfile import Problems
-from detectors.hashbank import HashBank, load_bank_dir
+from detectors.hashbank import HashBank, load_bank, load_bank_dir
 from detectors.pdq_index import PDQIndex
 
 mode, folder = sys.argv[1], Path(sys.argv[2])
@@ -43,7 +44,7 @@ if mode == "dict":
     index = PDQIndex(list(kept), deduplicate=False)
     del entries
 elif mode == "packed":
-    kept = HashBank(load_bank_dir(folder, Problems()))
+    kept = load_bank(folder, Problems())
 else:
     kept = HashBank()
 gc.collect()

@@ -25,7 +25,7 @@ from PIL import Image
 from detectors.base import Finding
 from detectors.configfile import ANY_KEY, VALUE, Document, Problems, load_yaml, optional_file
 from detectors.events import InvalidEvent, Post
-from detectors.hashbank import BankEntry, HashBank, load_bank_dir
+from detectors.hashbank import BankEntry, HashBank, load_bank
 from detectors.hashing import (
     JPEG_DRAFT_SIDE,
     MAX_IMAGE_PIXELS,
@@ -214,7 +214,7 @@ class MediaHashDetector:
         cls, config_dir: Path, problems: Problems, categories: frozenset[str] | None = None
     ) -> MediaHashDetector:
         config = load_hashing_config(config_dir / "hashing.yaml", problems, categories)
-        return cls(HashBank(load_bank_dir(config_dir / "hashbank", problems)), config)
+        return cls(load_bank(config_dir / "hashbank", problems), config)
 
     def validate(self, post: Post) -> None:
         """Raise :class:`InvalidEvent` for an image that cannot be hashed, or whose hashes contradict it.

@@ -51,7 +51,7 @@ class PdqEntries:
         """Single-entry hashes into the sorted arrays; the rest into the overlay."""
         single = [(value, found[0]) for value, found in entries.items() if len(found) == 1]
         self._overlay = {value: found for value, found in entries.items() if len(found) > 1}
-        keys = np.frombuffer(b"".join(bytes.fromhex(value) for value, _ in single), dtype=KEY)
+        keys = np.frombuffer(bytes.fromhex("".join(value for value, _ in single)), dtype=KEY)  # one decode
         pairs = np.fromiter((self._pair(entry) for _, entry in single), dtype=np.uint32, count=len(single))
         order = np.argsort(keys, kind="stable")
         self._keys, self._pair_of = keys[order], pairs[order]

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from detectors import hashbank
 from detectors.configfile import ConfigError, Problems
 from detectors.events import Media, Post
-from detectors.hashbank import HashBank, load_bank_dir, make_entry, read_pdq_list
+from detectors.hashbank import HashBank, load_bank_dir, load_bank_file, make_entry, read_pdq_list
 from detectors.hashing import PDQ_CONFIDENT_MATCH_THRESHOLD, ImageHasher, hamming_distance
 from detectors.media_hash import HashingConfig, MediaHashDetector, load_hashing_config
 from streams.cli.hashes import hash_images, import_hash_list
@@ -298,3 +299,35 @@ def test_malformed_hashes_on_a_post_built_without_the_parser_are_ignored():
     post = post_with(Media("image", md5="A" * 32, pdq="not hex"), Media("image", sha256="zz"))
     [[finding]] = MediaHashDetector(bank).detect([post])
     assert finding.evidence["hash"] == "a" * 32
+
+
+def _careful(folder: Path) -> tuple[list, list[str]]:
+    problems, seen, entries = Problems(), {}, []
+    for path in sorted(folder.glob("*.csv")):
+        entries.extend(load_bank_file(path, problems, seen))
+    return entries, list(problems.messages)
+
+
+@pytest.mark.parametrize(
+    ("second_file", "clean"),
+    [
+        ("hash_type,hash,label,source\nmd5,{md5},group-b,list 2\n\nsha256,{sha},group-a,list 2\n", True),
+        ("label,source,hash,hash_type\ngroup-c,list 3,{md5},md5\n", True),  # columns in another order
+        ("hash_type,hash,label,source\nMD5, {md5} ,group-b,list 2\n", False),  # case and spaces to fix
+        ("hash_type,hash,label,source\npdq,{pdq},group-a,list 2\n", False),  # repeats the first file's entry
+        ("hash_type,hash,label,source\nmd5,{md5},group-b\n", False),  # a field short
+    ],
+)
+def test_a_folder_read_a_column_at_a_time_gives_what_reading_row_by_row_gives(
+    tmp_path, monkeypatch, second_file, clean
+):
+    pdq, md5, sha = "ab" * 32, "cd" * 16, "ef" * 32
+    (tmp_path / "a.csv").write_text(f"hash_type,hash,label,source\npdq,{pdq},group-a,list 1\n")
+    (tmp_path / "b.csv").write_text(second_file.format(pdq=pdq, md5=md5, sha=sha))
+    entries, expected_problems = _careful(tmp_path)
+    if clean:  # a clean folder never needs the row-by-row reading
+        monkeypatch.setattr(hashbank, "load_bank_file", lambda *arguments: pytest.fail("read row by row"))
+    problems = Problems()
+    assert load_bank_dir(tmp_path, problems) == entries
+    assert problems.messages == expected_problems
+    assert bool(expected_problems) == (not clean and "MD5" not in second_file)
