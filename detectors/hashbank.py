@@ -340,9 +340,9 @@ def _read_clean_file(path: Path) -> list[BankEntry] | None:
         rows = list(csv.reader(text.splitlines(keepends=True), strict=True))
     except csv.Error:
         return None
-    if not rows or sorted(name.strip().lower() for name in rows[0]) != sorted(BANK_COLUMNS):
+    header = [name.strip().lower() for name in rows[0]] if rows else []
+    if sorted(header) != sorted(BANK_COLUMNS):
         return None
-    header = [name.strip().lower() for name in rows[0]]
     rows = [row for row in rows[1:] if row and any(field.strip() for field in row)]
     if any(len(row) != len(header) for row in rows):
         return None

@@ -23,6 +23,7 @@ from takedowns.messages import (
 )
 from takedowns.requests import Requests
 from tests.conftest import ROOT
+from tests.test_lifecycle import flagged as lifecycle_flagged
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 SETTINGS = lifecycle.LifecycleSettings(expire_after=timedelta(days=30), redeliver_after=timedelta(days=365))
@@ -112,21 +113,8 @@ def requests() -> Requests:
 
 
 def flagged(post_id: str = "p1", action: str = "takedown") -> dict:
-    return {
-        "platform": "x",
-        "post_id": post_id,
-        "account_id": "a",
-        "url": None,
-        "action": action,
-        "severity": "critical",
-        "categories": ["terrorism_promotion"],
-        "posted_at": T0.isoformat(),
-        "media_hashes": [],
-        "campaign": None,
-        "findings": [
-            {"detector": "designated_organisation", "category": "terrorism_promotion", "score": 0.9, "evidence": {}}
-        ],
-    }
+    """The lifecycle tests' flagged post, with the fields the scan stage adds."""
+    return dict(lifecycle_flagged(action, post_id), media_hashes=[], campaign=None)
 
 
 def published(request: dict) -> dict:
