@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 from detectors.configfile import ANY_KEY, VALUE, Document, Problems, Section, load_yaml
 from detectors.text import _fold_character, normalise
+from detectors.veiled import VEILED_SCHEMA
 
 LANGUAGES = ("en", "roman_ur", "ur", "ps")
 FORMS = ("future", "imperative", "passive", "normative", "intimidation", "conditional")
@@ -92,6 +93,7 @@ THREATS_SCHEMA = {
     "roles": dict.fromkeys(ROLES, _LANGUAGE_LISTS),
     "negation": _LANGUAGE_LISTS,
     "framing": dict.fromkeys(FRAMINGS, _LANGUAGE_LISTS),
+    "veiled": VEILED_SCHEMA,  # detectors.veiled
 }
 
 

@@ -60,6 +60,7 @@ from detectors.events import Post
 from detectors.language import guess_language
 from detectors.text import NormalisedText, folded, folded_with_offsets, normalise, quoted_spans
 from detectors.threat_grammar import ActPattern, ThreatGrammar, load_grammar
+from detectors.veiled import UNEXCUSED_BY_IDIOM, VeiledCues, load_veiled
 
 # Forms whose grammatical subject is the target ("that judge should be hanged", "وژل به شي").
 IMPLICIT_TARGET_FORMS = frozenset({"passive", "normative", "intimidation", "conditional"})
@@ -69,6 +70,7 @@ STRONG_SCORE = 0.9  # act, target and a time or a means: specific enough to requ
 THREAT_SCORE = 0.7  # act and target, or intimidation: a person decides
 FRAMED_SCORE = 0.3  # threat-shaped words inside news, analysis, refutation or quotes: recorded only
 MODEL_SCORE = 0.6  # a violent word the grammar could not place, that the English model calls a threat: review
+VEILED_SCORE = 0.6  # no act, but harm, warning, watching or no-escape words of two kinds at a target: review
 
 # Words before an act in which a negation cancels it ("we will never kill" has
 # it inside the act; "hum nahi maarenge" just before it).
@@ -95,8 +97,15 @@ class _Act:
 class ViolentThreatDetector:
     name: ClassVar[str] = "violent_threat"
 
-    def __init__(self, grammar: ThreatGrammar, model=None, model_threshold: float | None = None):
+    def __init__(
+        self,
+        grammar: ThreatGrammar,
+        model=None,
+        model_threshold: float | None = None,
+        veiled: VeiledCues | None = None,
+    ):
         self.grammar = grammar
+        self.veiled = veiled  # detectors.veiled: threats that name no act, read from their cues
         self.model = model  # detectors.threat_model.ThreatModel, or None
         # The probability from which the model sends a post to review: the model's own
         # (F1-best) threshold unless threats.yaml sets a stricter one.
@@ -133,13 +142,16 @@ class ViolentThreatDetector:
         threshold = document.get(("model_threshold",))
         if threshold is not None:
             threshold = document.number(("model_threshold",), default=1.0, minimum=0.0, maximum=1.0)
-        return cls(grammar, model, threshold)
+        return cls(grammar, model, threshold, load_veiled(document))
 
     def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
         found = []
         undecided = []  # (index, text): English candidates the grammar could not place
         for index, post in enumerate(posts):
             findings = self._detect_one(post.text, undecided_index=index, undecided=undecided)
+            if self.veiled is not None and all(finding.score < VEILED_SCORE for finding in findings):
+                # No act, or one its framing explained: the cues may still make a veiled threat.
+                findings = self._veiled_threat(post.text) or findings
             found.append(findings)
         if undecided and self.model is not None:
             scores = self.model.score([text for _, text in undecided])
@@ -147,6 +159,45 @@ class ViolentThreatDetector:
                 if probability >= self.model_threshold:
                     found[index] = [self._model_finding(text, float(probability))]
         return found
+
+    def _veiled_threat(self, text: str) -> list[Finding]:
+        """A threat that names no act, read from its cues (:mod:`detectors.veiled`), or nothing."""
+        if not text:
+            return []
+        folded_text = folded(text)
+        cues = self.veiled.cues(folded_text, text)
+        families = self.veiled.families(cues, folded_text)
+        if len(families) < self.veiled.min_families:
+            return []
+        post = folded_with_offsets(text)
+        target = self.grammar.roles.get("target")
+        targets = _spans(target, post) if target is not None else []
+        framing = {
+            kind: len(regex.findall(post.text)) for kind, regex in self.grammar.framings.items() if regex is not None
+        }
+        framing = {kind: count for kind, count in framing.items() if count}
+        idiom = framing.pop("idiom", 0)
+        # One framing word in a post that speaks to its target ("keep writing your
+        # 'investigations' and see what happens to your office") is part of the threat;
+        # reporting, analysis and condemnation speak about people, or use more than one.
+        if framing and (sum(framing.values()) > 1 or not self.veiled.addressed(post.text)):
+            return []
+        if idiom and not families & UNEXCUSED_BY_IDIOM:
+            return []
+        spans = [post.original_span(cue.start, cue.end) if cue.folded else (cue.start, cue.end) for cue in cues]
+        quoted = quoted_spans(text)
+        if quoted and all(any(_inside(span, outer) for outer in quoted) for span in spans):
+            return []  # the cues are somebody else's words
+        evidence = {
+            "language": guess_language(text),
+            "form": "veiled",
+            "cues": [
+                {"kind": cue.family, **_described(text, span)}
+                for cue, span in sorted(zip(cues, spans), key=lambda pair: pair[1])[:6]
+            ],
+            "target": [_described(text, span) for span in _first(targets, 3)],
+        }
+        return [Finding(self.name, CATEGORY, VEILED_SCORE, MappingProxyType(evidence))]
 
     def _model_finding(self, text: str, probability: float) -> Finding:
         evidence = {
