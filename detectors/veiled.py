@@ -77,6 +77,12 @@ class VeiledCues:
     min_families: int
     window_words: int = DEFAULT_WINDOW_WORDS
     address: re.Pattern | None = None  # second-person words: the post speaks to its target
+    emoji_regex: re.Pattern | None = None  # any key of ``emoji``
+
+    def __post_init__(self):
+        if self.emoji and self.emoji_regex is None:
+            pattern = re.compile("[" + "".join(re.escape(character) for character in self.emoji) + "]")
+            object.__setattr__(self, "emoji_regex", pattern)
 
     def addressed(self, folded: str) -> bool:
         return self.address is not None and self.address.search(folded) is not None
@@ -93,11 +99,9 @@ class VeiledCues:
                 rest = folded[end_index + 1 : word_end if word_end >= 0 else len(folded)]
                 if stem or rest in _ENDINGS:
                     found.append(Cue(family, start, end_index + 1 + len(rest), True))
-        if self.emoji and not original.isascii():
-            for index, character in enumerate(original):
-                family = self.emoji.get(character)
-                if family is not None:
-                    found.append(Cue(family, index, index + 1, False))
+        if self.emoji_regex is not None and not original.isascii():
+            for match in self.emoji_regex.finditer(original):
+                found.append(Cue(self.emoji[match.group()], match.start(), match.end(), False))
         return found
 
     def families(self, cues: list[Cue], folded: str) -> frozenset[str]:
