@@ -24,6 +24,7 @@ from detectors.base import Detector, Finding
 from detectors.configfile import ANY_KEY, VALUE, Problems, Section, load_yaml
 from detectors.designations import DesignatedOrganisationDetector
 from detectors.events import EventParser, Post
+from detectors.extremism_model import ExtremismModelDetector
 from detectors.media_hash import MediaHashDetector
 from detectors.policy import SEVERITIES, Decision, Policy
 from detectors.text_classifier import TextClassifierDetector
@@ -175,9 +176,12 @@ class Pipeline:
         platforms = load_platforms(config_dir / "platforms.yaml", problems, set(jurisdictions), default)
         policy = Policy.from_config(config_dir / "policy.yaml", problems)
         platform_jurisdictions = {name: platform.jurisdiction for name, platform in platforms.items()}
+        threats = ViolentThreatDetector.from_config(config_dir, problems)
         detectors = [
             DesignatedOrganisationDetector.from_config(config_dir, problems, platform_jurisdictions),
-            ViolentThreatDetector.from_config(config_dir, problems),
+            threats,
+            # After the threat detector: its signals of the batch open the model's gate.
+            ExtremismModelDetector.from_config(config_dir, problems, threats),
             WatchlistDetector.from_config(config_dir, problems, frozenset(platforms)),
             TextClassifierDetector.from_config(config_dir, problems),
             # An unreadable policy.yaml is already reported: then no category check here.

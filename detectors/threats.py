@@ -106,6 +106,7 @@ class ViolentThreatDetector:
     ):
         self.grammar = grammar
         self.veiled = veiled  # detectors.veiled: threats that name no act, read from their cues
+        self.signalled: set[str] = set()  # of the last batch: what the extremism model's gate asks
         self.model = model  # detectors.threat_model.ThreatModel, or None
         # The probability from which the model sends a post to review: the model's own
         # (F1-best) threshold unless threats.yaml sets a stricter one.
@@ -147,11 +148,14 @@ class ViolentThreatDetector:
     def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
         found = []
         undecided = []  # (index, text): English candidates the grammar could not place
+        self.signalled = set()  # texts of this batch with a violent word, weapon emoji or veiled cue
         for index, post in enumerate(posts):
             findings = self._detect_one(post.text, undecided_index=index, undecided=undecided)
             if self.veiled is not None and all(finding.score < VEILED_SCORE for finding in findings):
                 # No act, or one its framing explained: the cues may still make a veiled threat.
                 findings = self._veiled_threat(post.text) or findings
+            if findings:
+                self.signalled.add(post.text)
             found.append(findings)
         if undecided and self.model is not None:
             scores = self.model.score([text for _, text in undecided])
@@ -166,6 +170,8 @@ class ViolentThreatDetector:
             return []
         folded_text = folded(text)
         cues = self.veiled.cues(folded_text, text)
+        if cues:
+            self.signalled.add(text)
         families = self.veiled.families(cues, folded_text)
         if len(families) < self.veiled.min_families:
             return []
@@ -238,6 +244,7 @@ class ViolentThreatDetector:
         acts = self._violent_acts(text)
         if acts is None:
             return []
+        self.signalled.add(text)
         model_may_decide = undecided is not None and self.model is not None
         if not acts and not model_may_decide:
             return []

@@ -13,6 +13,7 @@
 ``train``         train the text classifier (reproduces the shipped model) (model.py)
 ``evaluate``      per-class precision, recall and F1 of a model on held-out data
 ``evaluate-threat`` the English threat model against its baseline         (threat.py)
+``evaluate-extremism`` the four-language extremism model: across authors, beside the rules (extremism.py)
 ``hash``          PDQ (with quality), MD5 and SHA-256 of image files      (hashes.py)
 ``hash-import``   a ThreatExchange-style PDQ list as a bank CSV
 
@@ -31,6 +32,7 @@ from detectors.configfile import ConfigError
 from streams.cli.demo import demo
 from streams.cli.designations import designations
 from streams.cli.export import export
+from streams.cli.extremism import evaluate_extremism
 from streams.cli.hashes import hash_images, import_hash_list
 from streams.cli.model import evaluate, train
 from streams.cli.pipeline import produce, scan, tail, worker
@@ -58,6 +60,7 @@ for command in (
     train,
     evaluate,
     evaluate_threat,
+    evaluate_extremism,
     hash_images,
     import_hash_list,
 ):
