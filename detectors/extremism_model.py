@@ -221,6 +221,9 @@ class ExtremismModelDetector:
     """Posts the model scores at or above their language's threshold, for review."""
 
     name: ClassVar[str] = "extremism_model"
+    # Pipeline.scan passes the findings of the detectors before it: a post they already
+    # send to review or takedown gains nothing from the model, which then skips it.
+    reads_earlier_findings: ClassVar[bool] = True
 
     def __init__(self, model: ExtremismModel | None, framing: re.Pattern | None = None, gate=None):
         self.model = model
@@ -255,14 +258,18 @@ class ExtremismModelDetector:
     def framed(self, text: str) -> bool:
         return self.framing is not None and self.framing.search(folded(text)) is not None
 
-    def detect(self, posts: Sequence[Post]) -> list[list[Finding]]:
+    def detect(self, posts: Sequence[Post], earlier: Sequence[Sequence[Finding]] | None = None) -> list[list[Finding]]:
         found: list[list[Finding]] = [[] for _ in posts]
         if self.model is None:
             return found
         read = []
         for index, post in enumerate(posts):
-            language = post_language(post.text) if post.text else None
-            if language in self.model.thresholds and (self.gate is None or self.gate.opens(post.text)):
+            if earlier is not None and any(finding.score >= REVIEW_SCORE for finding in earlier[index]):
+                continue
+            if not post.text or (self.gate is not None and not self.gate.opens(post.text)):
+                continue
+            language = post_language(post.text)
+            if language in self.model.thresholds:
                 read.append((index, language))
         if not read:
             return found

@@ -195,7 +195,10 @@ class Pipeline:
         durations = {}
         for detector in self.detectors:
             started = time.perf_counter()
-            for index, found in enumerate(detector.detect(posts)):
+            # A detector that reads only what the ones before it left (the extremism model)
+            # is shown their findings.
+            earlier = {"earlier": findings} if getattr(detector, "reads_earlier_findings", False) else {}
+            for index, found in enumerate(detector.detect(posts, **earlier)):
                 findings[index].extend(found)
             durations[detector.name] = time.perf_counter() - started
         self.last_durations = durations

@@ -465,3 +465,26 @@ def test_vectorizer_gives_each_post_the_same_row_alone_or_in_a_batch():
     assert np.array_equal(batch, alone)
     norms = np.linalg.norm(batch[:, : 1 << 13], axis=1)
     assert norms[0] == pytest.approx(1, abs=1e-6) and norms[1] == 0
+
+
+def test_the_count_matrix_equals_one_sort_of_row_and_column_keys():
+    # HashedNgramVectorizer._matrix builds its CSR matrix through scipy's COO conversion;
+    # the reference here sorts (row, column) keys over the whole batch and counts runs.
+    import numpy as np
+
+    from detectors.classifier import HashedNgramVectorizer
+
+    rng = np.random.default_rng(3)
+    bits, documents = 12, 40
+    rows = [np.sort(rng.integers(0, documents, 3000)), np.sort(rng.integers(0, documents, 500))]
+    columns = [rng.integers(0, 1 << bits, 3000).astype(np.uint64), rng.integers(0, 1 << bits, 500).astype(np.uint64)]
+    matrix = HashedNgramVectorizer(bits=bits)._matrix(rows, columns, documents)
+    keys = np.sort((np.concatenate(rows).astype(np.uint64) << np.uint64(bits)) | np.concatenate(columns))
+    unique, counts = np.unique(keys, return_counts=True)
+    expected = np.zeros((documents, 1 << bits), dtype=np.float32)
+    expected[(unique >> np.uint64(bits)).astype(int), (unique & np.uint64((1 << bits) - 1)).astype(int)] = counts
+    assert matrix.has_sorted_indices and matrix.dtype == np.float32
+    assert np.array_equal(matrix.toarray(), expected)
+    assert matrix.nnz == len(unique)  # no duplicate entries left
+    empty = HashedNgramVectorizer(bits=bits)._matrix([], [], 3)
+    assert empty.shape == (3, 1 << bits) and empty.nnz == 0
