@@ -208,11 +208,12 @@ EXTREMISM_SCHEMA = {"model": VALUE, "gate": {"words": {ANY_KEY: [VALUE]}}}
 FRAMINGS = ("reported", "analysis", "refutation", "hypothetical", "idiom")
 
 
-def framing_regex(threats_yaml: Path, problems: Problems) -> re.Pattern | None:
-    """One regex of every framing word list of the threat grammar (matched on folded text)."""
+def framing_regex(threats_yaml: Path, problems: Problems, grammar=None) -> re.Pattern | None:
+    """One regex of every framing word list of the threat grammar (matched on folded text);
+    ``grammar``: the one already loaded (the pipeline's threat detector's)."""
     from detectors.threat_grammar import load_grammar
 
-    framings = load_grammar(threats_yaml, problems).framings
+    framings = (grammar if grammar is not None else load_grammar(threats_yaml, problems)).framings
     patterns = [framings[kind].pattern for kind in FRAMINGS if framings.get(kind) is not None]
     return re.compile("|".join(patterns)) if patterns else None
 
@@ -253,7 +254,8 @@ class ExtremismModelDetector:
             document.problem(("model",), str(error))
             return cls(None)
         threats_yaml = Path(config_dir) / "threats.yaml"
-        return cls(model, framing_regex(threats_yaml, problems), Gate.from_config(document, threats, problems))
+        grammar = threats.grammar if threats is not None else None
+        return cls(model, framing_regex(threats_yaml, problems, grammar), Gate.from_config(document, threats, problems))
 
     def framed(self, text: str) -> bool:
         return self.framing is not None and self.framing.search(folded(text)) is not None

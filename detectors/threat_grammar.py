@@ -97,8 +97,9 @@ THREATS_SCHEMA = {
 }
 
 
-def load_grammar(path: Path, problems: Problems) -> ThreatGrammar:
-    document = load_yaml(path, problems)
+def load_grammar(path: Path, problems: Problems, document: Document | None = None) -> ThreatGrammar:
+    """The grammar of threats.yaml at ``path`` (or of its ``document``, already read)."""
+    document = document if document is not None else load_yaml(path, problems)
     document.check_keys(THREATS_SCHEMA)
     words: dict[str, list[str]] = {}
     for name, _ in document.mapping(("words",), required=True).items():

@@ -128,8 +128,8 @@ class ViolentThreatDetector:
     @classmethod
     def from_config(cls, config_dir: Path, problems: Problems) -> ViolentThreatDetector:
         path = Path(config_dir) / "threats.yaml"
-        grammar = load_grammar(path, problems)
         document = load_yaml(path, problems)
+        grammar = load_grammar(path, problems, document)
         relative = document.text(("model",))
         model = None
         if relative.strip():
