@@ -78,6 +78,7 @@ class VeiledCues:
     window_words: int = DEFAULT_WINDOW_WORDS
     address: re.Pattern | None = None  # second-person words: the post speaks to its target
     emoji_regex: re.Pattern | None = None  # any key of ``emoji``
+    entries: tuple = ()  # (folded key, family, stem) of every word cue: the threat detector's one pass
 
     def __post_init__(self):
         if self.emoji and self.emoji_regex is None:
@@ -92,17 +93,18 @@ class VeiledCues:
         found = []
         if self.automaton is not None and folded:
             for end_index, (family, length, stem) in self.automaton.iter(folded):
-                start = end_index - length + 1
-                if start and folded[start - 1] != " ":
-                    continue
-                word_end = folded.find(" ", end_index + 1)
-                rest = folded[end_index + 1 : word_end if word_end >= 0 else len(folded)]
-                if stem or rest in _ENDINGS:
-                    found.append(Cue(family, start, end_index + 1 + len(rest), True))
-        if self.emoji_regex is not None and not original.isascii():
-            for match in self.emoji_regex.finditer(original):
-                found.append(Cue(self.emoji[match.group()], match.start(), match.end(), False))
-        return found
+                cue = cue_at(folded, end_index, family, length, stem)
+                if cue is not None:
+                    found.append(cue)
+        return found + self.emoji_cues(original)
+
+    def emoji_cues(self, original: str) -> list[Cue]:
+        if self.emoji_regex is None or original.isascii() or self.emoji_regex.search(original) is None:
+            return []
+        return [
+            Cue(self.emoji[match.group()], match.start(), match.end(), False)
+            for match in self.emoji_regex.finditer(original)
+        ]
 
     def families(self, cues: list[Cue], folded: str) -> frozenset[str]:
         """The most kinds of word cue within :attr:`window_words` of each other, with the
@@ -119,6 +121,19 @@ class VeiledCues:
         return frozenset(best | {cue.family for cue in cues if not cue.folded})
 
 
+def cue_at(folded: str, end_index: int, family: str, length: int, stem: bool) -> Cue | None:
+    """The cue whose key ends at ``end_index`` of ``folded``, if it starts a word and ends
+    in a known ending (any ending for a stem); else None."""
+    start = end_index - length + 1
+    if start and folded[start - 1] != " ":
+        return None
+    word_end = folded.find(" ", end_index + 1)
+    rest = folded[end_index + 1 : word_end if word_end >= 0 else len(folded)]
+    if stem or rest in _ENDINGS:
+        return Cue(family, start, end_index + 1 + len(rest), True)
+    return None
+
+
 def load_veiled(document: Document, where: tuple = ("veiled",)) -> VeiledCues | None:
     """The ``veiled`` section of threats.yaml; None when the file has none."""
     section = document.mapping(where)
@@ -127,7 +142,7 @@ def load_veiled(document: Document, where: tuple = ("veiled",)) -> VeiledCues | 
     languages = {"en", "roman_ur", "ur", "ps", "emoji"}
     automaton = ahocorasick.Automaton()
     emoji: dict[str, str] = {}
-    keys = 0
+    entries = []
     for family in FAMILIES:
         for language, _ in document.mapping(where + (family,), required=True).items():
             if language not in languages:
@@ -141,7 +156,7 @@ def load_veiled(document: Document, where: tuple = ("veiled",)) -> VeiledCues | 
                 key = normalise(entry.rstrip("*")).text.strip()
                 if key:
                     automaton.add_word(key, (family, len(key), stem))
-                    keys += 1
+                    entries.append((key, family, stem))
                 else:
                     for character in entry.strip():
                         if not character.isspace():
@@ -161,6 +176,8 @@ def load_veiled(document: Document, where: tuple = ("veiled",)) -> VeiledCues | 
         re.compile(r"(?<!\S)(?:" + "|".join(map(re.escape, address_words)) + r")(?!\S)") if address_words else None
     )
     window = int(document.number(where + ("window_words",), default=DEFAULT_WINDOW_WORDS, minimum=1, maximum=1000))
-    if keys:
+    if entries:
         automaton.make_automaton()
-    return VeiledCues(automaton if keys else None, MappingProxyType(emoji), minimum, window, address)
+    return VeiledCues(
+        automaton if entries else None, MappingProxyType(emoji), minimum, window, address, entries=tuple(entries)
+    )
