@@ -26,7 +26,7 @@ How the evaluation stays honest:
   :attr:`ExtremismSettings.max_benign_rate` of the language's benign posts
   (idioms, profanity, everyday and religious posts) and at most
   :attr:`ExtremismSettings.max_other_rate` of all its non-violating posts are
-  flagged.
+  flagged, and never below :attr:`ExtremismSettings.min_threshold`.
 * Real posts never trained on measure how often ordinary posts are flagged;
   the functional suite, which no author of the training files saw, measures
   what the model adds to the rules (``modwatch evaluate-extremism``).
@@ -85,6 +85,9 @@ class ExtremismSettings:
     real_per_source: int = 3000  # real negatives from each of Davidson, RUHSOLD, implicit_hate not_hate
     max_benign_rate: float = 0.02  # of a language's benign written posts, at its threshold
     max_other_rate: float = 0.10  # of all its non-violating written posts (protected ones may go to review)
+    # Never below even odds: English, with 9,000 real negatives, chose 0.41 across authors,
+    # and at that the simulator's "see you there!" went to review.
+    min_threshold: float = 0.5
     seed: int = 20261203
 
     def as_dict(self) -> dict[str, Any]:
@@ -156,7 +159,7 @@ def choose_thresholds(
         other = np.array([written[index].label not in VIOLATING for index in mine])
         scores = violating[mine]
         chosen = 1.0
-        for threshold in THRESHOLD_GRID:
+        for threshold in THRESHOLD_GRID[THRESHOLD_GRID >= settings.min_threshold]:
             flagged = scores >= threshold
             if (not benign.any() or flagged[benign].mean() <= settings.max_benign_rate) and (
                 not other.any() or flagged[other].mean() <= settings.max_other_rate

@@ -60,6 +60,9 @@ class WatchlistPolicy:
 
     escalate_to_takedown: frozenset[str] = frozenset()
     raise_severity_by: int = 0
+    # Detectors whose findings stay review even for a listed author: a model's guess is
+    # never enough to ask a platform for removal.
+    not_escalated_from: frozenset[str] = frozenset()
 
 
 WATCHLIST_CATEGORY = "watchlisted_account"
@@ -68,7 +71,7 @@ WATCHLIST_CATEGORY = "watchlisted_account"
 # `accounts` is read and checked by takedowns/accounts.py, `campaigns` by takedowns/campaigns.py.
 POLICY_SCHEMA = {
     "categories": {ANY_KEY: Section("category", {"review_at": VALUE, "takedown_at": VALUE, "severity": VALUE})},
-    "watchlist": {"escalate_to_takedown": [VALUE], "raise_severity_by": VALUE},
+    "watchlist": {"escalate_to_takedown": [VALUE], "raise_severity_by": VALUE, "not_escalated_from": [VALUE]},
     "accounts": VALUE,
     "campaigns": VALUE,
 }
@@ -121,6 +124,10 @@ class Policy:
         watchlist = WatchlistPolicy(
             escalate_to_takedown=escalate,
             raise_severity_by=int(document.number(("watchlist", "raise_severity_by"), default=0, minimum=0, maximum=4)),
+            not_escalated_from=frozenset(
+                document.text(("watchlist", "not_escalated_from", index), required=True)
+                for index, _ in enumerate(document.sequence(("watchlist", "not_escalated_from")))
+            ),
         )
         return cls(categories, watchlist)
 
@@ -134,7 +141,12 @@ class Policy:
             finding_action = policy.action_for(finding.score) if policy else "none"
             if finding_action == "none":
                 continue
-            if watchlisted and finding_action == "review" and finding.category in self.watchlist.escalate_to_takedown:
+            if (
+                watchlisted
+                and finding_action == "review"
+                and finding.category in self.watchlist.escalate_to_takedown
+                and finding.detector not in self.watchlist.not_escalated_from
+            ):
                 finding_action = "takedown"
             if ACTIONS.index(finding_action) > ACTIONS.index(action):
                 action = finding_action

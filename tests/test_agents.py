@@ -253,3 +253,21 @@ def test_importing_the_shell_loads_no_config_until_the_worker_builds_its_runtime
     lines = found.stdout.splitlines()
     assert lines[0].startswith("not built: the worker's runtime is not built")
     assert lines[1].startswith("build: ") and "policy.yaml" in lines[1] and "jurisdictions.yaml" in lines[1]
+
+
+def test_the_worker_freezes_what_start_up_made():
+    # streams.worker.run calls this once the runtime (bank, models, grammars) is built:
+    # later collections leave those objects alone.
+    import gc
+    import inspect
+
+    from streams import worker
+    from streams.worker import freeze_startup_objects
+
+    assert "freeze_startup_objects()" in inspect.getsource(worker.run)  # after Runtime.build
+    before = gc.get_freeze_count()
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

@@ -75,11 +75,13 @@ def test_thresholds_are_the_lowest_that_keep_benign_and_other_flags_within_bound
         SimpleNamespace(language="en", label="other", kind="news"),
     ]
     scores = np.array([0.9, 0.5, 0.45, 0.7])
-    settings = ExtremismSettings(max_benign_rate=0.0, max_other_rate=0.5)
+    settings = ExtremismSettings(max_benign_rate=0.0, max_other_rate=0.5, min_threshold=0.2)
     # 0.46: the idiom (0.45) is left alone, the news post (0.7) flagged is half the others.
     assert choose_thresholds(settings, written, scores)["en"] == pytest.approx(0.46)
-    strict = ExtremismSettings(max_benign_rate=0.0, max_other_rate=0.0)
+    strict = ExtremismSettings(max_benign_rate=0.0, max_other_rate=0.0, min_threshold=0.2)
     assert choose_thresholds(strict, written, scores)["en"] == pytest.approx(0.71)
+    # Never below even odds (the shipped floor), however few false flags a lower one gives.
+    assert choose_thresholds(ExtremismSettings(max_benign_rate=0.0, max_other_rate=0.5), written, scores)["en"] == 0.5
 
 
 @pytest.fixture(scope="module")

@@ -394,3 +394,14 @@ def test_validation_result_is_reused_by_detect():
     detector.hasher._hash_uncached = lambda *args: calls.append(args) or original(*args)
     detector.detect([post])
     assert calls == []
+
+
+def test_the_default_draft_side_keeps_a_photo_within_4_bits_of_its_full_size_hash():
+    # JPEG_DRAFT_SIDE (512) is the smallest side that keeps the PDQ test images' JPEGs
+    # within 4 bits (bench/bench_decode_drift.py): the 1600 px bridge decodes at 800 px.
+    from detectors.hashing import JPEG_DRAFT_SIDE
+
+    full = ImageHasher(unletterbox_tolerance=None).hash_bytes(BRIDGE.read_bytes())
+    reduced = ImageHasher(unletterbox_tolerance=None, jpeg_draft_side=JPEG_DRAFT_SIDE).hash_bytes(BRIDGE.read_bytes())
+    assert (full.width, reduced.width) == (1600, 800)
+    assert hamming_distance(full.pdq[0].hash, reduced.pdq[0].hash) <= 4

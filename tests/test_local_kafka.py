@@ -34,6 +34,10 @@ def _broker_processes(data: Path) -> list[str]:
     return found
 
 
+def _session_temp(base: Path) -> Path:
+    return base.parent if base.name.startswith("popen-gw") else base
+
+
 def test_start_twice_then_stop_leaves_no_process_and_no_stray_files(tmp_path, tmp_path_factory):
     port = free_port_pair()
     data = tmp_path / "broker-data"
@@ -41,8 +45,9 @@ def test_start_twice_then_stop_leaves_no_process_and_no_stray_files(tmp_path, tm
     deploy = LAUNCHER.parent
     watched = {
         deploy: (deploy / ".cache", data),
-        # The session's own broker and workers live under pytest's base temp folder.
-        Path("/tmp"): (tmp_path_factory.getbasetemp(),),
+        # The session's own brokers and workers live under pytest's base temp folder: under
+        # xdist, one per process (popen-gwN), whose others may stop their broker meanwhile.
+        Path("/tmp"): (_session_temp(tmp_path_factory.getbasetemp()),),
     }
     before = {folder: _files(folder, skip) for folder, skip in watched.items() if folder.exists()}
 

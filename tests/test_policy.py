@@ -157,3 +157,17 @@ def test_decision_as_dict_carries_post_identity_and_findings(policy):
         "categories": ["hate"],
         "findings": [{"detector": "test", "category": "hate", "score": 0.95, "evidence": {}}],
     }
+
+
+def test_a_listed_authors_review_becomes_takedown_except_from_detectors_that_stay_review():
+    problems = Problems()
+    shipped = Policy.from_config(SHIPPED_POLICY, problems)
+    problems.raise_if_any()
+    listed = Finding(detector="watchlist", category="watchlisted_account", score=1.0)
+    grammar = Finding(detector="violent_threat", category="violent_threat", score=0.6)
+    model = Finding(detector="extremism_model", category="violent_threat", score=0.6)
+    assert shipped.decide(POST, [grammar, listed]).action == "takedown"
+    # The shipped policy keeps the extremism model's guesses at review, whoever posts.
+    assert "extremism_model" in shipped.watchlist.not_escalated_from
+    assert shipped.decide(POST, [model, listed]).action == "review"
+    assert shipped.decide(POST, [model]).action == "review"

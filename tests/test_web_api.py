@@ -133,9 +133,16 @@ def test_insecure_is_said_at_every_start(worker_env, start_worker, tmp_path):
 
     env = dict(worker_env, MODWATCH_INSECURE="1")
     worker = start_worker(env)
+    deadline = time.monotonic() + 30
+    while "started with --insecure" not in worker.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert "started with --insecure" in worker.log()
     worker.stop()
     start_worker(env)
+    # The announcement is a startup task: it may land just after the worker answers.
+    deadline = time.monotonic() + 30
+    while (tmp_path / "worker.log").read_text().count("started with --insecure") < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert (tmp_path / "worker.log").read_text().count("started with --insecure") == 2
     assert os.environ.get("MODWATCH_INSECURE") is None
 
