@@ -271,3 +271,23 @@ def test_the_worker_freezes_what_start_up_made():
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+async def test_each_scanned_post_is_timed_in_each_stage(producer):
+    async with scan.scan_posts.test_context() as agent:
+        await agent.put(post("1", VIOLATING), key=b"x:1")
+        await agent.put(post("2", "Cricket tonight: what an innings"), key=b"x:2")
+        for _ in range(100):
+            if producer.records("item-events"):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+    metrics = worker_runtime.current().metrics
+    counts = {
+        sample.labels["stage"]: sample.value
+        for family in metrics.stage_latency.collect()
+        for sample in family.samples
+        if sample.name.endswith("_count")
+    }
+    # Both posts, in every stage: wait, validate, detect and publish.
+    assert counts == {"wait": 2.0, "validate": 2.0, "detect": 2.0, "publish": 2.0}

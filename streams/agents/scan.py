@@ -22,18 +22,27 @@ log = logging.getLogger("modwatch.agents")
 @app.agent(posts_topic)
 async def scan_posts(stream):
     async for events in stream.take_events(settings.scan_batch_size, within=settings.scan_batch_seconds):
+        taken_at = time.time()
         parsed = await parse_posts(events)
         if not parsed:
             continue
         runtime = current()
         runtime.metrics.scan_batch_size.observe(len(parsed))
+        validated_at = time.time()
         decided = await scan(parsed)
         decided_at = time.time()
+        stage = runtime.metrics.stage
         for event, _ in parsed:
             # From the record's Kafka timestamp (producer or broker time) to the decision.
             runtime.metrics.processing_latency.observe(max(0.0, decided_at - event.message.timestamp))
+            stage["wait"].observe(max(0.0, taken_at - event.message.timestamp))
+            stage["validate"].observe(validated_at - taken_at)
+            stage["detect"].observe(decided_at - validated_at)
         for decision in decided:
             await publish_decision(decision)
+        published = time.time() - decided_at
+        for _ in parsed:
+            stage["publish"].observe(published)
 
 
 async def parse_posts(events) -> list[tuple]:
