@@ -11,7 +11,9 @@ loads it in a fresh process three ways, in the same run:
 
 and reports each one's VmRSS after loading (what the worker keeps), VmHWM (its
 peak while loading) and the load time, with the bank's share (RSS minus the
-baseline's) as a ratio to the dict layout's.
+baseline's) as a ratio to the dict layout's; then what one full garbage
+collection costs with the bank alive, before and after ``gc.freeze()`` (which
+the worker calls once its start-up is done).
 
     .venv/bin/python -m bench.bench_bank_memory            # 1M hashes
     .venv/bin/python -m bench.bench_bank_memory --size 100000
@@ -50,7 +52,19 @@ else:
 gc.collect()
 elapsed = time.perf_counter() - started
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-print(elapsed, int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024)
+# What one full collection costs with the bank alive, then after gc.freeze() (what the
+# worker does once start-up is done: streams.worker.freeze_startup_objects).
+collections = []
+for freeze in (False, True):
+    if freeze:
+        gc.freeze()
+    best = float("inf")
+    for _ in range(3):
+        begun = time.perf_counter()
+        gc.collect()
+        best = min(best, time.perf_counter() - begun)
+    collections.append(best * 1000)
+print(elapsed, int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024, *collections)
 """
 
 
@@ -62,12 +76,12 @@ def write_bank(folder: Path, size: int, seed: int = 1) -> None:
             out.write(f"pdq,{row.tobytes().hex()},group-{number % 7},bench bank\n")
 
 
-def measure(mode: str, folder: Path) -> tuple[float, float, float]:
+def measure(mode: str, folder: Path) -> tuple[float, ...]:
+    """Load seconds, VmRSS MB, VmHWM MB, and one full collection's ms before and after gc.freeze()."""
     found = subprocess.run(
         [sys.executable, "-c", LOAD, mode, str(folder)], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    seconds, rss, peak = (float(value) for value in found.stdout.split())
-    return seconds, rss, peak
+    return tuple(float(value) for value in found.stdout.split())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,12 +95,18 @@ def main(argv: list[str] | None = None) -> None:
     base = results["baseline"][1]
     dict_share = results["dict"][1] - base
     print(f"bank of {arguments.size:,} PDQ hashes, seven labels")
-    print("| layout | load s | VmRSS MB | bank's share MB | share / dict | VmHWM MB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for mode, (seconds, rss, peak) in results.items():
+    print(
+        "| layout | load s | VmRSS MB | bank's share MB | share / dict | VmHWM MB "
+        "| full collection ms | after gc.freeze() ms |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for mode, (seconds, rss, peak, collection, frozen) in results.items():
         share = rss - base
         ratio = f"{share / dict_share:.2f}" if mode != "baseline" and dict_share > 0 else ""
-        print(f"| {mode} | {seconds:.1f} | {rss:,.0f} | {share:,.0f} | {ratio} | {peak:,.0f} |")
+        print(
+            f"| {mode} | {seconds:.1f} | {rss:,.0f} | {share:,.0f} | {ratio} | {peak:,.0f} "
+            f"| {collection:.1f} | {frozen:.1f} |"
+        )
 
 
 if __name__ == "__main__":
