@@ -282,6 +282,35 @@ class ImageHasher:
         self.cache_size = cache_size
         self._cache: OrderedDict[bytes, ImageHashes | UnreadableImage] = OrderedDict()
 
+    def settings(self) -> dict:
+        """What a hasher in another process needs to hash exactly as this one (:func:`hash_in_process`)."""
+        return {
+            "max_pixels": self.max_pixels,
+            "unletterbox_tolerance": self.unletterbox_tolerance,
+            "dihedral": self.dihedral,
+            "jpeg_draft_side": self.jpeg_draft_side,
+        }
+
+    def prefetch(self, images: list[bytes], executor) -> int:
+        """Hash the images not yet cached on ``executor`` (a process pool: decoding and
+        PDQ hold the interpreter lock, so threads would not help), and cache the results;
+        :meth:`hash_bytes` then finds them. Returns how many were hashed."""
+        pending: dict[bytes, bytes] = {}
+        for data in images:
+            digest = hashlib.sha256(data).digest()
+            if digest not in self._cache:
+                pending.setdefault(digest, data)
+        if not pending:
+            return 0
+        settings = self.settings()
+        chunk = max(1, len(pending) // (4 * (getattr(executor, "_max_workers", 1) or 1)))
+        outcomes = executor.map(hash_in_process, pending.values(), [settings] * len(pending), chunksize=chunk)
+        for digest, outcome in zip(pending, outcomes):
+            self._cache[digest] = outcome if isinstance(outcome, ImageHashes) else UnreadableImage(*outcome)
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return len(pending)
+
     def hash_bytes(self, data: bytes) -> ImageHashes:
         digest = hashlib.sha256(data).digest()
         cached = self._cache.get(digest)
@@ -341,3 +370,10 @@ def pdq_from_bytes(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[str
     pixels, _ = decode_image(data, max_pixels)
     vector, quality = pdqhash.compute(np.ascontiguousarray(pixels))
     return pdq_hex(vector), int(quality)
+
+
+def hash_in_process(data: bytes, settings: dict) -> ImageHashes | tuple[str, str]:
+    """:meth:`ImageHasher._hash_uncached` for a process pool: the hashes, or (reason,
+    message) of an unreadable image (an exception with two arguments does not pickle)."""
+    outcome = ImageHasher(**settings, cache_size=0)._hash_uncached(data, hashlib.sha256(data).hexdigest())
+    return (outcome.reason, outcome.message) if isinstance(outcome, UnreadableImage) else outcome

@@ -405,3 +405,22 @@ def test_the_default_draft_side_keeps_a_photo_within_4_bits_of_its_full_size_has
     reduced = ImageHasher(unletterbox_tolerance=None, jpeg_draft_side=JPEG_DRAFT_SIDE).hash_bytes(BRIDGE.read_bytes())
     assert (full.width, reduced.width) == (1600, 800)
     assert hamming_distance(full.pdq[0].hash, reduced.pdq[0].hash) <= 4
+
+
+def test_images_hashed_in_a_process_pool_are_the_ones_hashed_here():
+    # ImageHasher.prefetch hashes on another process and fills the cache; hash_bytes then
+    # answers from it, the same hashes, and the same refusal for bytes that are no image.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    images = [BRIDGE.read_bytes(), C_PNG.read_bytes(), b"not an image at all"]
+    here = ImageHasher(dihedral=True, jpeg_draft_side=512)
+    expected = [here.hash_bytes(data) for data in images[:2]]
+    pooled = ImageHasher(dihedral=True, jpeg_draft_side=512)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert pooled.prefetch(images + images[:1], pool) == 3  # the repeat is hashed once
+        assert pooled.prefetch(images, pool) == 0  # all cached now
+    assert [pooled.hash_bytes(data) for data in images[:2]] == expected
+    with pytest.raises(UnreadableImage) as refused:
+        pooled.hash_bytes(images[2])
+    assert refused.value.reason == "invalid_value"
