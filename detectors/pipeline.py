@@ -204,15 +204,32 @@ class Pipeline:
         self.last_durations = durations
         return [self.policy.decide(post, found) for post, found in zip(posts, findings)]
 
-    def parse_post(self, raw: bytes | str, key: bytes | str | None = None, *, keyed: bool = False) -> Post:
+    def parse_post(
+        self, raw: bytes | str, key: bytes | str | None = None, *, keyed: bool = False, images: bool = True
+    ) -> Post:
         """Parse and validate a post, including its images (undecodable, bombs, contradicted hashes).
 
         ``keyed``: ``raw`` is a Kafka record's value and ``key`` its key, which must be the post's.
+        ``images=False`` leaves the images to :meth:`check_images`: the scan agent hashes a
+        batch's images in other processes first (:meth:`prefetch_images`).
         """
         post = self.parser.record("post", key, raw) if keyed else self.parser.post(raw)
+        if images:
+            self.check_images(post)
+        return post
+
+    def check_images(self, post: Post) -> None:
+        """Raise InvalidEvent for an image of ``post`` that cannot be hashed or contradicts its hashes."""
         if self.media is not None and post.media:
             self.media.validate(post)
-        return post
+
+    def prefetch_images(self, posts: Sequence[Post], executor) -> int:
+        """Hash the images of ``posts`` on ``executor`` (a process pool) into the hasher's cache;
+        :meth:`check_images` and detection then find them hashed. Returns how many were hashed."""
+        if self.media is None:
+            return 0
+        images = [media.data for post in posts for media in post.media if media.data is not None]
+        return self.media.hasher.prefetch(images, executor) if images else 0
 
     def flagged(self, decision: Decision) -> dict:
         """A decision as a plain record: what travels between the scan and publish stages."""

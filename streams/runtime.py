@@ -72,6 +72,20 @@ class Runtime:
     rechecked_at: dict = field(default_factory=dict)  # item key -> wall time of its last poll
     recheck_reported: dict = field(default_factory=dict)  # item key -> request_id whose removal was sent
     lag_series: set = field(default_factory=set)  # (topic, partition) series this worker publishes
+    # Processes that decode and hash images (settings.hash_processes; made on first use).
+    _hash_pool: Any = None
+
+    def hash_pool(self):
+        """The worker's image-hashing process pool, started the first time a batch has images."""
+        if self._hash_pool is None:
+            import multiprocessing
+            import os
+            from concurrent.futures import ProcessPoolExecutor
+
+            size = self.settings.hash_processes or os.cpu_count() or 1
+            # spawn: a forked child of a process with Faust's threads and sockets is not safe.
+            self._hash_pool = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"))
+        return self._hash_pool
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -159,6 +159,8 @@ RULES: dict[str, Rule] = {
     "scan_batch_size": _count(500),
     # 0: each batch is whatever has arrived, without waiting for more.
     "scan_batch_seconds": Rule(float, 0.2, minimum=0),
+    # Processes that decode and hash a batch's images off the event loop; 0: one per core.
+    "hash_processes": Rule(int, 0, minimum=0),
     "log_level": Rule(str, "info", options=("debug", "info", "warning", "error"), ignore_case=True),
     "log_format": Rule(str, "json", options=("json", "text")),
 }
@@ -184,6 +186,7 @@ class Settings:
     report_velocity_window_minutes: float
     scan_batch_size: int
     scan_batch_seconds: float
+    hash_processes: int
     log_level: str
     log_format: str
     # Test and simulator setting, environment only: let the re-check poller fetch
@@ -248,6 +251,7 @@ class Settings:
             report_velocity_window_minutes=value("report_velocity_window_minutes"),
             scan_batch_size=value("scan_batch_size"),
             scan_batch_seconds=value("scan_batch_seconds"),
+            hash_processes=value("hash_processes"),
             log_level=value("log_level"),
             log_format=value("log_format"),
             recheck_allow_loopback=loopback == "1",

@@ -291,3 +291,41 @@ async def test_each_scanned_post_is_timed_in_each_stage(producer):
     }
     # Both posts, in every stage: wait, validate, detect and publish.
     assert counts == {"wait": 2.0, "validate": 2.0, "detect": 2.0, "publish": 2.0}
+
+
+async def test_a_batchs_images_are_hashed_on_the_process_pool_and_a_corrupt_one_is_dead_lettered(producer):
+    import base64
+
+    from tests.conftest import ROOT
+
+    png = (ROOT / "tests" / "data" / "pdq" / "images" / "misc-images" / "c.png").read_bytes()
+    runtime = worker_runtime.current()
+    media = [{"kind": "image", "data_b64": base64.b64encode(png).decode()}]
+    corrupt = [{"kind": "image", "data_b64": base64.b64encode(b"\x89PNG\r\n\x1a\n broken").decode()}]
+    hasher = runtime.pipeline.media.hasher
+
+    def not_here(data, sha256):
+        raise AssertionError("an image was hashed in the worker's own process")
+
+    hasher._hash_uncached = not_here  # the pool's processes have their own hasher
+    try:
+        async with scan.scan_posts.test_context() as agent:
+            await agent.put(post("1", "Weekend photos", media=media), key=b"x:1")
+            await agent.put(post("2", "More photos", media=corrupt), key=b"x:2")
+            for _ in range(200):
+                if producer.records("deadletter"):
+                    break
+                await asyncio.sleep(0.05)
+        pool = runtime._hash_pool
+        assert pool is not None  # the pool was started for the batch's images
+        import hashlib
+
+        # Hashed on the pool: the detector's own hasher has the image cached without having hashed it.
+        assert hashlib.sha256(png).digest() in hasher._cache
+        [(_, letter)] = producer.records("deadletter")
+        assert letter["reason"] == "invalid_value" and letter["field"] == "media[0].data_b64"
+    finally:
+        del hasher._hash_uncached
+        if runtime._hash_pool is not None:
+            runtime._hash_pool.shutdown()
+            runtime._hash_pool = None

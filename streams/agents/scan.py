@@ -46,18 +46,45 @@ async def scan_posts(stream):
 
 
 async def parse_posts(events) -> list[tuple]:
-    """(event, post) for each valid post admitted in order; the others are dead-lettered."""
+    """(event, post) for each valid post admitted in order; the others are dead-lettered.
+
+    The batch's images are decoded and hashed on the runtime's process pool first,
+    off the event loop and on every core; then each post's images are checked
+    against the hashes (a corrupt one dead-letters its post).
+    """
     runtime = current()
-    parsed = []
+    admitted = []
     for event in events:
         if not await runtime.order.admit(event):
             continue
         try:
-            parsed.append((event, runtime.pipeline.parse_post(event.value, event.key, keyed=True)))
+            admitted.append((event, runtime.pipeline.parse_post(event.value, event.key, keyed=True, images=False)))
+        except InvalidEvent as error:
+            await send_dead_letter(event, error)
+    if any(post.media for _, post in admitted):
+        await _hash_images([post for _, post in admitted])
+    parsed = []
+    for event, post in admitted:
+        try:
+            runtime.pipeline.check_images(post)
+            parsed.append((event, post))
             runtime.metrics.events.labels(event.message.topic, "valid").inc()
         except InvalidEvent as error:
             await send_dead_letter(event, error)
     return parsed
+
+
+async def _hash_images(posts) -> None:
+    """Hash the posts' images on the runtime's pool, waiting on a thread: the loop stays free."""
+    runtime = current()
+    pool = runtime.hash_pool()
+    if pool is None:
+        return
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.run_in_executor(None, runtime.pipeline.prefetch_images, posts, pool)
+    except Exception:  # noqa: BLE001 - a broken pool: the images are hashed on the scan thread instead
+        log.exception("image hashing pool failed; hashing this batch's images in the worker")
 
 
 async def publish_decision(decision) -> None:
