@@ -84,7 +84,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.corpus import posts as corpus_posts
@@ -527,7 +527,34 @@ def modwatch_throughput(bootstrap, name, config, folder, inputs, count, args, pr
         "throughput": throughput(samples, len(inputs.records)),
         "memory": memory,
         "ready_after": [w.ready_after for w in workers],
+        # Counted on the broker: every record the workers produced, per topic.
+        "records": asyncio.run(produced_records(bootstrap, name)),
     }
+
+
+async def produced_records(bootstrap: str, prefix: str) -> dict[str, int]:
+    """Records the workers wrote to each topic of ``prefix`` (end minus first offset; compaction
+    leaves the offsets), the input topic left out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        names = [
+            topic
+            for topic in sorted(await admin.list_topics())
+            if topic.startswith(prefix + ".") and topic != prefix + ".posts"
+        ]
+        counts = {}
+        for described in await admin.describe_topics(names) if names else []:
+            topic = described["topic"]
+            partitions = [TopicPartition(topic, part["partition"]) for part in described["partitions"]]
+            ends, starts = await consumer.end_offsets(partitions), await consumer.beginning_offsets(partitions)
+            counts[topic[len(prefix) + 1 :]] = sum(ends[part] - starts[part] for part in partitions)
+        return counts
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 def idle_memory(bootstrap, name, config, folder, args) -> dict:
@@ -847,8 +874,19 @@ def report(args, results: dict) -> None:
         f"\nScaling, 2 workers / 1 worker: scan rate {two.scan_rate / one.scan_rate:.2f}x; first to last "
         f"{two.first_to_last / one.first_to_last:.2f}x; end to end {two.end_to_end / one.end_to_end:.2f}x"
     )
+    report_records(results["one"]["records"], one.takedowns)
     report_latency(results["latency"])
     report_memory(args, results)
+
+
+def report_records(records: dict[str, int], takedowns: int) -> None:
+    """Records produced per takedown request, per topic, counted on the broker (one worker's run)."""
+    total = sum(records.values())
+    print(f"\n| topic (1 worker's run) | records | per takedown ({takedowns:,} requests) |\n| --- | ---: | ---: |")
+    for topic, count in sorted(records.items(), key=lambda item: -item[1]):
+        if count:
+            print(f"| {topic} | {count:,} | {count / max(takedowns, 1):.2f} |")
+    print(f"| **all topics** | {total:,} | **{total / max(takedowns, 1):.2f}** |")
 
 
 def report_latency(runs: list[dict]) -> None:
