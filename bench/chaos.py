@@ -241,11 +241,15 @@ def tally(plan: Plan, alerts, requests, ledger) -> list[Row]:
     repeats = Counter()
     removed_items = set()
     delivered = Counter()
+    delivered_in = set()  # (request_id, seq) of transitions a delivered attempt caused
     for key, record in ledger:
         if record.get("kind") == "delivery_attempt":
             delivered[record["request_id"]] += record["outcome"] == "delivered"
             continue
         cause = record["cause"]["type"]
+        if cause == "delivery" and record["cause"].get("outcome") == "delivered":
+            # The attempt that ended a delivery travels in its transition (streams/agents/deliveries.py).
+            delivered_in.add((record["request_id"], record["seq"]))
         transitions[(record["request_id"], record["from"], record["to"], cause)].add(record["seq"])
         repeats[(record["request_id"], record["seq"])] += 1
         if record["to"] == "removed":
@@ -269,6 +273,8 @@ def tally(plan: Plan, alerts, requests, ledger) -> list[Row]:
             sum(count - 1 for count in repeats.values()),
         )
     )
+    for request_id, _ in delivered_in:
+        delivered[request_id] += 1
     request_ids = {request["request_id"] for _, request in requests}
     lost_deliveries = sorted(request_id for request_id in request_ids if not delivered[request_id])
     rows.append(

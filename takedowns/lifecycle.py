@@ -292,6 +292,9 @@ def on_delivery(state: dict | None, delivery: dict, restamp, now: datetime) -> O
         "attempts": delivery["attempts"],
         "outcome": delivery["outcome"],
     }
+    if delivery.get("last_attempt"):
+        # The attempt that ended the delivery is on the ledger here, not as a record of its own.
+        cause["last_attempt"] = {name: delivery["last_attempt"].get(name) for name in LAST_ATTEMPT_FIELDS}
     if delivery["delivered"]:
         delivered_at = _time(delivery["delivered_at"])
         state = dict(state, request=dict(restamp(request, delivered_at), delivered_at=delivery["delivered_at"]))
@@ -311,6 +314,9 @@ def on_delivery(state: dict | None, delivery: dict, restamp, now: datetime) -> O
         "raised_at": _iso(now),
     }
     return Outcome(state, [], [alert])
+
+
+LAST_ATTEMPT_FIELDS = ("attempt", "status_code", "error", "elapsed_seconds", "at")
 
 
 def on_tick(state: dict, now: datetime, settings: LifecycleSettings) -> Outcome:

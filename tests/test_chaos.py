@@ -88,3 +88,12 @@ def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path):
     assert not chaos.failed(rows), chaos.render(rows)
     counted = rows_by_name(rows)
     assert counted["takedown requests"][0] >= 90 and counted["account requests"][0] >= 1, chaos.render(rows)
+
+
+def test_a_delivery_counts_from_its_transition_once_however_often_the_record_repeats():
+    delivered = ledger("tr-1", "x:v1", 2, "requested", "requested", "delivery")
+    delivered[1]["cause"]["outcome"] = "delivered"
+    without_attempt_records = [record for record in LEDGER if record[1].get("kind") != "delivery_attempt"]
+    counted = rows_by_name(chaos.tally(plan(), ALERTS, REQUESTS, without_attempt_records + [delivered, delivered]))
+    assert counted["deliveries (delivered attempts per request)"] == (2, 1, 0)  # tr-0 was never delivered
+    assert counted["delivered again (same Idempotency-Key)"] == (1, 0, 0)

@@ -64,17 +64,20 @@ def test_a_delivered_request_is_signed_carries_its_idempotency_key_and_starts_th
         prefix = env["MODWATCH_TOPIC_PREFIX"]
         start_worker(env)
         produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "d1", VIOLATING)])
-        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=3, timeout=30, settle=1.0)
+        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=2, timeout=30, settle=1.0)
         [(headers, body)] = platform.calls
         timestamp = headers["X-Modwatch-Timestamp"]
         expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
         assert headers["X-Modwatch-Signature"] == f"v1={expected}"
         request = orjson.loads(body)
         assert headers["Idempotency-Key"] == request["request_id"]
-        delivered = [record for _, record in ledger if record.get("cause", {}).get("type") == "delivery"]
-        [attempt] = [record for _, record in ledger if record.get("kind") == "delivery_attempt"]
-        assert attempt["outcome"] == "delivered" and attempt["request_id"] == request["request_id"]
-        assert len(delivered) == 1 and delivered[0]["requested_at"] == delivered[0]["delivered_at"]
+        # Two records: the request, and its delivery with the one attempt in the cause (no record of its own).
+        assert [record["to"] for _, record in ledger] == ["requested", "requested"]
+        delivered = ledger[1][1]
+        assert delivered["cause"]["type"] == "delivery" and delivered["request_id"] == request["request_id"]
+        attempt = delivered["cause"]["last_attempt"]
+        assert (attempt["attempt"], attempt["status_code"], attempt["error"]) == (1, 200, None)
+        assert delivered["requested_at"] == delivered["delivered_at"] == attempt["at"]
     finally:
         platform.stop()
 
@@ -96,7 +99,8 @@ def test_a_refused_request_ends_in_delivery_failed_with_a_critical_alert(
         [failed] = [alert for _, alert in alerts if alert["type"] == "delivery_failed"]
         assert failed["severity"] == "critical" and "403" in failed["reason"]
         assert len(platform.calls) == 1  # a 403 is not retried
-        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=3, timeout=30, settle=1.0)
-        assert [record["to"] for _, record in ledger if "to" in record] == ["requested", "delivery_failed"]
+        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=2, timeout=30, settle=1.0)
+        assert [record["to"] for _, record in ledger] == ["requested", "delivery_failed"]
+        assert ledger[1][1]["cause"]["last_attempt"]["status_code"] == 403
     finally:
         platform.stop()

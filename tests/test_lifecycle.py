@@ -316,6 +316,40 @@ def test_the_clock_starts_at_the_first_successful_delivery(requests):
     assert again is lifecycle.NOTHING  # a replayed result does not move the clock
 
 
+def test_the_attempt_that_ended_a_delivery_is_on_the_ledger_in_the_transitions_cause(requests):
+    state = requested(requests).state
+    at = T0 + timedelta(minutes=4)
+    last = {
+        "request_id": state["request"]["request_id"],
+        "platform": "x",
+        "channel": "webhook",
+        "attempt": 3,
+        "outcome": "delivered",
+        "status_code": 202,
+        "error": None,
+        "elapsed_seconds": 0.25,
+        "at": at.isoformat(),
+        "retry_in_seconds": None,
+    }
+    result = dict(delivery(state["request"]["request_id"], True, at), last_attempt=last)
+    outcome = lifecycle.on_delivery(state, result, requests.stamp, at)
+    record = lifecycle.ledger_record(outcome.state, outcome.state["transition"])
+    assert record["cause"]["last_attempt"] == {
+        "attempt": 3,
+        "status_code": 202,
+        "error": None,
+        "elapsed_seconds": 0.25,
+        "at": at.isoformat(),
+    }
+    # A result from before the field existed still makes its transition, without it.
+    assert (
+        "last_attempt"
+        not in lifecycle.on_delivery(state, delivery(last["request_id"], True, at), requests.stamp, at).state[
+            "transition"
+        ]["cause"]
+    )
+
+
 def test_an_undeliverable_request_ends_visibly_with_a_critical_alert(requests):
     state = requested(requests).state
     outcome = lifecycle.on_delivery(state, delivery(state["request"]["request_id"], False), requests.stamp, T0)

@@ -1,6 +1,10 @@
 """``deliver_requests``: deliveries -> webhook | email | outbox -> item-events (delivered or failed).
 
-Every attempt goes to the ledger (streams/delivery/).
+Every attempt goes to the ledger (streams/delivery/): an attempt that is
+retried as a record of its own, here, as it happens; the attempt that ends the
+delivery inside the item's transition it causes (``cause.last_attempt``,
+streams/agents/items.py), so a delivery that succeeds at once costs the
+ledger one record, not two.
 """
 
 from __future__ import annotations
@@ -33,10 +37,18 @@ def deliverer():
 
 
 async def record_attempt(attempt: dict) -> None:
+    """Count every attempt; a retried one goes to the ledger now (the last one travels with the result)."""
     current().metrics.delivery_attempts.labels(attempt["platform"], attempt["outcome"]).inc()
+    if attempt["retry_in_seconds"] is None:
+        return
+    await send_attempt(attempt)
+
+
+async def send_attempt(attempt: dict):
+    """An attempt as a ledger record of its own (``kind: delivery_attempt``); the broker's acknowledgement."""
     key = item_key_of_request(attempt["request_id"])
     record = orjson.loads(orjson.dumps({"kind": "delivery_attempt", **attempt}, default=str))
-    await ledger_topic.send(key=key, value=record, force=True)
+    return await ledger_topic.send(key=key, value=record, force=True)
 
 
 @app.agent(deliveries_topic, concurrency=DELIVERY_CONCURRENCY)
@@ -63,6 +75,7 @@ async def deliver(key, request: dict) -> dict:
             "attempts": 0,
             "outcome": "failed",
             "reason": f"{type(error).__name__}: {error}",
+            "last_attempt": None,
         }
     return {
         "request_id": request["request_id"],
@@ -72,4 +85,5 @@ async def deliver(key, request: dict) -> dict:
         "attempts": result.attempts,
         "outcome": result.outcome,
         "reason": result.reason,
+        "last_attempt": orjson.loads(orjson.dumps(result.last_attempt, default=str)),
     }

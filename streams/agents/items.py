@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 
 from streams.agents._common import handle_each, publish_alert, publish_through
+from streams.agents.deliveries import send_attempt
 from streams.app import app
 from streams.runtime import current
 from streams.tables import item_to_state, post_to_takedown_request
@@ -53,6 +54,9 @@ async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
                     runtime.metrics.review_decisions.labels(decision["decision"], detector_name).inc()
         case messages.DeliveryDone(delivery=delivery):
             outcome = lifecycle.on_delivery(state, delivery, requests.stamp, now)
+            if outcome.state is None and delivery.get("last_attempt"):
+                # No transition to carry the attempt (a repeated delivery, a closed request): its own record.
+                await (await send_attempt(delivery["last_attempt"]))
         case messages.ReportSeen(report=report):
             outcome = lifecycle.on_report(state, report, runtime.report_velocity, now)
         case messages.Tick():

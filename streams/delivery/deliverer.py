@@ -40,6 +40,7 @@ class DeliveryResult:
     delivered_at: datetime | None  # start of the successful attempt: the request's requested_at
     reason: str | None = None  # why it was not delivered
     status_code: int | None = None  # the last HTTP status or SMTP reply code
+    last_attempt: dict | None = None  # the attempt that ended the delivery, as reported to ``on_attempt``
 
     @property
     def delivered(self) -> bool:
@@ -185,7 +186,8 @@ class Deliverer:
         delivered_at: datetime | None = None,
     ) -> DeliveryResult:
         """Report the last attempt and say how the delivery ended."""
-        await self._report(self._attempt(delivery, attempt, outcome, tried, started, None))
+        last = self._attempt(delivery, attempt, outcome, tried, started, None)
+        await self._report(last)
         return DeliveryResult(
             delivery.request_id,
             delivery.platform,
@@ -195,6 +197,7 @@ class Deliverer:
             delivered_at,
             reason,
             tried.status_code,
+            last,
         )
 
     def _backoff(self, policy: RetryPolicy, attempt: int) -> float:
@@ -204,7 +207,10 @@ class Deliverer:
     def _attempt(
         self, delivery: _Delivery, number: int, outcome: str, tried: Tried, started: float, retry_in: float | None
     ) -> dict:
-        """The attempt as reported to ``on_attempt``: for the ledger and the attempts metric."""
+        """The attempt as reported to ``on_attempt``: for the ledger and the attempts metric.
+
+        ``retry_in_seconds`` is None exactly for the attempt that ends the delivery.
+        """
         return {
             "request_id": delivery.request_id,
             "platform": delivery.platform,
