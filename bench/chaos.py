@@ -287,7 +287,7 @@ def tally(plan: Plan, alerts, requests, ledger) -> list[Row]:
         )
     )
     # A replayed delivery event is delivered again under the same Idempotency-Key (streams/agents/deliveries.py
-    # deliver_requests): the platform de-duplicates, so it is shown, not counted as a duplicate.
+    # Dispatcher): the platform de-duplicates, so it is shown, not counted as a duplicate.
     rows.append(
         Row(
             "  delivered again (same Idempotency-Key)",

@@ -68,6 +68,7 @@ class Runtime:
     # Held while a detection batch runs on its thread: the bank must not change under it.
     scanning: asyncio.Lock = field(default_factory=asyncio.Lock)
     deliverer: Any = None  # streams.delivery.Deliverer, made in the worker's event loop on first use
+    dispatcher: Any = None  # streams.agents.deliveries.Dispatcher: requests being delivered, likewise
     recheck_session: Any = None  # aiohttp.ClientSession, likewise
     rechecked_at: dict = field(default_factory=dict)  # item key -> wall time of its last poll
     recheck_reported: dict = field(default_factory=dict)  # item key -> request_id whose removal was sent

@@ -47,7 +47,6 @@ TOPIC_NAMES = (
     "item-events",
     "account-events",
     "campaign-events",
-    "deliveries",
     "alerts",
     "takedown-requests",
     "ledger",

@@ -48,9 +48,6 @@ item_events_topic = _output("item-events")
 takedown_requests_topic = _output("takedown-requests", compacting=True)
 alerts_topic = _output("alerts", compacting=True)
 
-# Requests on their way to the platforms (streams/agents/deliveries.py deliver_requests).
-deliveries_topic = _output("deliveries")
-
 # The changelog of item_to_state (streams/tables.py): the latest state per item.
 item_state_topic = _output("item-state", compacting=True)
 # Strikes and account statuses, keyed platform:account_id (takedowns/accounts.py),

@@ -11,7 +11,7 @@ Per ``platform:post_id`` a request moves through::
 ``on_flagged``, ``on_decision``, ``on_status``, ``on_delivery``, ``on_report``
 and ``on_tick`` each take the item's state and one event and return an
 :class:`Outcome`: the new state with its new transitions, and what to publish
-(requests, deliveries, alerts). The agent (streams/agents/items.py ``apply``)
+(requests, requests to deliver again, alerts). The agent (streams/agents/items.py ``apply``)
 publishes every transition as a ledger record (who or what caused it, when,
 and a digest of the evidence) and every output, waits for the broker, and only
 then stores the state (table ``item_to_state``, changelog ``item-state``).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import time
 
 import orjson
 import pytest
@@ -85,7 +86,6 @@ class RecordingProducer:
 READERS = {
     "alerts": messages.read_alert,
     "takedown-requests": messages.TakedownRequest.from_dict,
-    "deliveries": messages.TakedownRequest.from_dict,
     "ledger": messages.read_ledger_record,
     "deadletter": messages.DeadLetter.from_dict,
     "item-events": messages.read_item_event,
@@ -117,12 +117,36 @@ def producer(built_runtime, monkeypatch):
     monkeypatch.setattr(app, "maybe_start_producer", started)
     monkeypatch.setattr(app, "_producer", recording)
     worker_runtime.install(
-        dataclasses.replace(built_runtime, metrics=Metrics(CollectorRegistry()), order=EveryRecord())
+        dataclasses.replace(
+            built_runtime, metrics=Metrics(CollectorRegistry()), order=EveryRecord(), dispatcher=HandedOver()
+        )
     )
     for table in (item_to_state, post_to_alert, post_to_takedown_request):
         table.data.clear()
     yield recording
     worker_runtime._CURRENT.clear()
+
+
+class HandedOver:
+    """The dispatcher for a test: keeps what it is handed (request_id -> key), delivers nothing."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, str] = {}
+
+    def submit(self, key: str, request: dict) -> bool:
+        if request["request_id"] in self.in_flight:
+            return False
+        self.in_flight[request["request_id"]] = key
+        return True
+
+    def settled(self, request_id: str) -> None:
+        self.in_flight.pop(request_id, None)
+
+
+@pytest.fixture
+def delivering(producer) -> dict[str, str]:
+    """Requests handed to the dispatcher: request_id -> item key."""
+    return worker_runtime.current().dispatcher.in_flight
 
 
 def post(post_id: str, text: str, **extra) -> bytes:
@@ -153,7 +177,9 @@ async def test_scan_posts_flags_a_violating_post_and_dead_letters_a_broken_one(p
     assert letter["reason"] == "invalid_json"
 
 
-async def test_an_item_gets_one_alert_one_request_and_one_ledger_record_however_often_it_is_flagged(producer):
+async def test_an_item_gets_one_alert_one_request_and_one_ledger_record_however_often_it_is_flagged(
+    producer, delivering
+):
     flagged = await _flagged(producer, "7")
     producer.sent.clear()
     async with items.track_items.test_context() as agent:
@@ -161,10 +187,10 @@ async def test_an_item_gets_one_alert_one_request_and_one_ledger_record_however_
         await agent.put({"type": "flagged", "flagged": flagged}, key="x:7")  # a replay
     [(_, alert)] = producer.records("alerts")
     [(_, request)] = producer.records("takedown-requests")
-    [(_, delivery)] = producer.records("deliveries")
     ledger = producer.records("ledger")
     assert alert["alert_id"] == "detection:x:7" and request["request_id"] == alert["request_id"]
-    assert delivery == request
+    # Handed to the dispatcher once, in memory: no record on any topic.
+    assert list(delivering) == [request["request_id"]]
     assert [(record["from"], record["to"]) for _, record in ledger] == [("new", "requested")]
     assert item_to_state["x:7"]["request"]["request_id"] == request["request_id"]
 
@@ -329,3 +355,84 @@ async def test_a_batchs_images_are_hashed_on_the_process_pool_and_a_corrupt_one_
         if runtime._hash_pool is not None:
             runtime._hash_pool.shutdown()
             runtime._hash_pool = None
+
+
+async def test_the_dispatcher_delivers_each_request_once_while_in_flight_and_a_few_per_platform(producer, monkeypatch):
+    from streams.agents import deliveries
+
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def deliver(key, request):
+        started.append(request["request_id"])
+        await release.wait()
+        return {"request_id": request["request_id"], "delivered": True, "outcome": "delivered"}
+
+    monkeypatch.setattr(deliveries, "deliver", deliver)
+    dispatcher = deliveries.Dispatcher(per_platform=2, limit=4)
+    assert dispatcher.submit("x:1", {"request_id": "tr-1", "platform": "x"})
+    assert not dispatcher.submit("x:1", {"request_id": "tr-1", "platform": "x"})  # in flight already
+    for number in (2, 3):
+        assert dispatcher.submit(f"x:{number}", {"request_id": f"tr-{number}", "platform": "x"})
+    assert dispatcher.submit("y:4", {"request_id": "tr-4", "platform": "y"})
+    assert not dispatcher.submit("y:5", {"request_id": "tr-5", "platform": "y"})  # the worker is full
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    assert sorted(started) == ["tr-1", "tr-2", "tr-4"]  # two at a time for x, y not held up by x
+    release.set()
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if len(producer.records("item-events")) == 4:
+            break
+    results = producer.records("item-events")
+    assert sorted(event["delivery"]["request_id"] for _, event in results) == ["tr-1", "tr-2", "tr-3", "tr-4"]
+    # Still in flight until its item reads the result, or until the grace period has passed.
+    assert not dispatcher.submit("x:1", {"request_id": "tr-1", "platform": "x"})
+    dispatcher.settled("tr-1")
+    dispatcher.forget_stale(now=time.monotonic() + deliveries.RESULT_GRACE_SECONDS + 1)
+    assert dispatcher.in_flight == {}
+
+
+async def test_a_delivery_whose_result_cannot_be_sent_is_handed_over_again(producer, monkeypatch):
+    from streams.agents import deliveries
+
+    async def deliver(key, request):
+        return {"request_id": request["request_id"], "delivered": True, "outcome": "delivered"}
+
+    async def broker_gone(*args, **kwargs):
+        raise RuntimeError("broker gone")
+
+    monkeypatch.setattr(deliveries, "deliver", deliver)
+    monkeypatch.setattr(deliveries.item_events_topic, "send", broker_gone)
+    dispatcher = deliveries.Dispatcher()
+    assert dispatcher.submit("x:1", {"request_id": "tr-1", "platform": "x"})
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if not dispatcher.in_flight:
+            break
+    assert dispatcher.in_flight == {}  # the next check hands it over again
+    assert dispatcher.submit("x:1", {"request_id": "tr-1", "platform": "x"})
+    await dispatcher.close()
+
+
+async def test_after_recovery_every_open_undelivered_request_is_handed_over_and_no_other(producer, delivering):
+    from streams.agents import timers
+
+    def item(state: str, delivered_at=None) -> dict:
+        return {"platform": "x", "request": {"request_id": f"tr-{state}", "state": state, "delivered_at": delivered_at}}
+
+    item_to_state.data.update(
+        {
+            "x:1": item("requested"),
+            "x:2": item("acknowledged"),
+            "x:3": dict(
+                item("requested", "2026-11-29T10:00:00+00:00"),
+                request={"request_id": "tr-d", "state": "requested", "delivered_at": "2026-11-29T10:00:00+00:00"},
+            ),
+            "x:4": item("pending_review"),
+            "x:5": item("removed"),
+            "x:6": {"platform": "x", "request": None},
+        }
+    )
+    await timers.hand_over_after_recovery()
+    assert delivering == {"tr-requested": "x:1", "tr-acknowledged": "x:2"}

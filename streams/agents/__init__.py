@@ -12,8 +12,8 @@ Importing this package registers every agent, timer and task on the app
                 ``track_campaigns`` (campaign alerts, first removal per platform)
 ``forwarders``  ``forward_reports``, ``forward_statuses``, ``forward_decisions``:
                 validate -> the item's own partition | deadletter
-``deliveries``  ``deliver_requests``: webhook | email | outbox -> item-events;
-                every attempt to the ledger (streams/delivery/)
+``deliveries``  the Dispatcher: each open request of the worker's items, in memory
+                -> webhook | email | outbox -> item-events; attempts to the ledger
 ``timers``      deadlines, re-checks, expiry, broker probe (/readyz), consumer lag
 ``followers``   every worker follows the whole hash bank and watchlist topics
 ``_order``      each input record once and in order (streams/offsets.py)

@@ -11,14 +11,13 @@ import logging
 from datetime import UTC, datetime
 
 from streams.agents._common import handle_each, publish_alert, publish_through
-from streams.agents.deliveries import send_attempt
+from streams.agents.deliveries import dispatcher, send_attempt
 from streams.app import app
 from streams.runtime import current
 from streams.tables import item_to_state, post_to_takedown_request
 from streams.topics import (
     account_events_topic,
     campaign_events_topic,
-    deliveries_topic,
     hashbank_topic,
     item_events_topic,
     ledger_topic,
@@ -53,6 +52,7 @@ async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
                 for detector_name in sorted({finding["detector"] for finding in state["request"]["evidence"]}):
                     runtime.metrics.review_decisions.labels(decision["decision"], detector_name).inc()
         case messages.DeliveryDone(delivery=delivery):
+            dispatcher().settled(delivery["request_id"])
             outcome = lifecycle.on_delivery(state, delivery, requests.stamp, now)
             if outcome.state is None and delivery.get("last_attempt"):
                 # No transition to carry the attempt (a repeated delivery, a closed request): its own record.
@@ -80,13 +80,17 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
         transitions = state.pop("new_transitions", [])
         acknowledgements += await publish_transitions(key, state, transitions)
         acknowledgements += await publish_consequences(key, outcome.state, transitions)
-    acknowledgements += await publish_requests(key, outcome)
+    acknowledgements += publish_requests(key, outcome)
     for alert in outcome.alerts:
         acknowledgements += publish_alert(alert["alert_id"], alert)
     await asyncio.gather(*acknowledgements)
     if state is not None:
         item_to_state[key] = state
     count_outcome(key, outcome)
+    # Delivered once the state holds the request: a crash before this hands it over
+    # from the stored state (timers.py check_deadlines), never from nowhere.
+    for request in (*outcome.requests, *outcome.deliver):
+        dispatcher().submit(key, {name: value for name, value in request.items() if name != "state"})
 
 
 async def publish_transitions(key: str, state: dict, transitions: list[dict]) -> list[asyncio.Future]:
@@ -131,26 +135,20 @@ async def publish_consequences(key: str, state: dict, transitions: list[dict]) -
     return acknowledgements
 
 
-async def publish_requests(key: str, outcome: lifecycle.Outcome) -> list[asyncio.Future]:
-    """New requests to their table (their topic) and to delivery; requests to deliver again to delivery."""
+def publish_requests(key: str, outcome: lifecycle.Outcome) -> list[asyncio.Future]:
+    """New requests to their table, which is their topic; each once, however often its cause comes again."""
     acknowledgements = []
     for request in outcome.requests:
         published = post_to_takedown_request.get(key)
         if published is not None and published["request_id"] == request["request_id"]:
             # Published, but the state that remembers it was never stored: a crash
-            # came in between, and its delivery event may not have landed either.
-            # Sent again (the dispatcher's Idempotency-Key makes a second delivery harmless).
+            # came in between. Not published again; apply() stores the state and delivers it.
             current().metrics.duplicates.labels("takedown_request").inc()
-            acknowledgements.append(await deliveries_topic.send(key=key, value=published, force=True))
             continue
         published = {name: value for name, value in request.items() if name != "state"}
         acknowledgements.append(publish_through(post_to_takedown_request, key, published))
         if not accounts.is_account_key(key):  # account-level requests have metrics of their own
             current().metrics.takedown_requests.labels(request["platform"], request["jurisdiction"]).inc()
-        acknowledgements.append(await deliveries_topic.send(key=key, value=published, force=True))
-    for request in outcome.deliver:
-        value = {name: value for name, value in request.items() if name != "state"}
-        acknowledgements.append(await deliveries_topic.send(key=key, value=value, force=True))
     return acknowledgements
 
 

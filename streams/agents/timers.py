@@ -23,6 +23,7 @@ import orjson
 from aiokafka.errors import KafkaError
 
 from streams import kafka_auth, kafka_probe
+from streams.agents.deliveries import dispatcher
 from streams.app import app, settings
 from streams.runtime import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, INPUT_TOPICS, current
 from streams.settings import bootstrap_servers
@@ -40,9 +41,15 @@ LAG_SECONDS = 5.0
 
 @app.timer(interval=settings.tick_seconds)
 async def check_deadlines():
-    """Tick items whose next deadline has passed; refresh the open and overdue gauges."""
+    """Tick items whose next deadline has passed; refresh the open and overdue gauges.
+
+    Every open request of this worker's items with no delivery result and none
+    in flight is handed to the dispatcher (after a crash or a rebalance).
+    """
     runtime = current()
     now = datetime.now(UTC)
+    deliveries = dispatcher()
+    deliveries.forget_stale()
     platforms = runtime.pipeline.platforms
     open_by_platform = dict.fromkeys(platforms, 0)
     overdue_by_platform = dict.fromkeys(platforms, 0)
@@ -58,6 +65,7 @@ async def check_deadlines():
             open_by_platform[platform] = open_by_platform.get(platform, 0) + 1
             if now > datetime.fromisoformat(request["deadline"]):
                 overdue_by_platform[platform] = overdue_by_platform.get(platform, 0) + 1
+        hand_over_if_undelivered(deliveries, key, request)
         due = lifecycle.next_check(state, runtime.lifecycle)
         if due is not None and due <= now:
             await item_events_topic.send(key=key, value=Tick(at=now.isoformat()).wire(), force=True)
@@ -66,6 +74,20 @@ async def check_deadlines():
         runtime.metrics.requests_overdue.labels(platform).set(overdue_by_platform.get(platform, 0))
     for platform, count in open_accounts.items():
         runtime.metrics.account_requests_open.labels(platform).set(count)
+
+
+def hand_over_if_undelivered(deliveries, key: str, request: dict) -> None:
+    if request["state"] in lifecycle.OPEN_STATES and not request.get("delivered_at"):
+        deliveries.submit(key, {name: value for name, value in request.items() if name != "state"})
+
+
+@item_to_state.on_recover
+async def hand_over_after_recovery() -> None:
+    """Once the worker's items are back (a start, a rebalance): deliver what their requests still wait for."""
+    deliveries = dispatcher()
+    for key, state in list(item_to_state.items()):
+        if state.get("request"):
+            hand_over_if_undelivered(deliveries, key, state["request"])
 
 
 # --- re-checking platforms without callbacks (streams/poller.py) -----------------------------
