@@ -158,6 +158,8 @@ RULES: dict[str, Rule] = {
     "scan_batch_size": _count(500),
     # 0: each batch is whatever has arrived, without waiting for more.
     "scan_batch_seconds": Rule(float, 0.2, minimum=0),
+    # A batch closes once no post has arrived for this long (streams/batching.py).
+    "scan_idle_seconds": Rule(float, 0.01, minimum=0),
     # Processes that decode and hash a batch's images off the event loop; 0: one per core.
     "hash_processes": Rule(int, 0, minimum=0),
     "log_level": Rule(str, "info", options=("debug", "info", "warning", "error"), ignore_case=True),
@@ -185,6 +187,7 @@ class Settings:
     report_velocity_window_minutes: float
     scan_batch_size: int
     scan_batch_seconds: float
+    scan_idle_seconds: float
     hash_processes: int
     log_level: str
     log_format: str
@@ -231,28 +234,11 @@ class Settings:
         if loopback not in ("", "0", "1"):
             # "true" or "yes" would otherwise read as 0: refused, not guessed.
             problems.add(f"environment MODWATCH_RECHECK_ALLOW_LOOPBACK: must be 1 or 0, not {loopback!r}")
+        fields = {key: value(key) for key in RULES if key != "broker"}
         settings = cls(
             config_dir=config_dir,
             broker=broker,
-            app_id=value("app_id"),
-            topic_prefix=value("topic_prefix"),
-            partitions=value("partitions"),
-            replication_factor=value("replication_factor"),
-            web_port=value("web_port"),
-            web_host=value("web_host"),
-            store=value("store"),
-            data_dir=Path(value("data_dir")),
-            session_timeout_seconds=value("session_timeout_seconds"),
-            tick_seconds=value("tick_seconds"),
-            expire_after_days=value("expire_after_days"),
-            redeliver_after_minutes=value("redeliver_after_minutes"),
-            report_velocity_threshold=value("report_velocity_threshold"),
-            report_velocity_window_minutes=value("report_velocity_window_minutes"),
-            scan_batch_size=value("scan_batch_size"),
-            scan_batch_seconds=value("scan_batch_seconds"),
-            hash_processes=value("hash_processes"),
-            log_level=value("log_level"),
-            log_format=value("log_format"),
+            **dict(fields, data_dir=Path(fields["data_dir"])),
             recheck_allow_loopback=loopback == "1",
         )
         problems.raise_if_any()

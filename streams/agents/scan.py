@@ -10,6 +10,7 @@ from detectors.events import InvalidEvent
 from streams.agents._common import send_dead_letter
 from streams.agents.followers import apply_bank_changes
 from streams.app import app, settings
+from streams.batching import take_batches
 from streams.runtime import current
 from streams.topics import campaign_events_topic, item_events_topic, posts_topic
 from takedowns import campaigns
@@ -21,7 +22,10 @@ log = logging.getLogger("modwatch.agents")
 
 @app.agent(posts_topic)
 async def scan_posts(stream):
-    async for events in stream.take_events(settings.scan_batch_size, within=settings.scan_batch_seconds):
+    batches = take_batches(
+        stream, settings.scan_batch_size, within=settings.scan_batch_seconds, idle=settings.scan_idle_seconds
+    )
+    async for events in batches:
         taken_at = time.time()
         parsed = await parse_posts(events)
         if not parsed:
