@@ -28,12 +28,16 @@ are deleted at the end (``--keep`` keeps them and the logs). Phases:
 7. optionally (``--py-spy``) one more one-worker run with py-spy attached,
    summarised by agent and by the code that held the interpreter lock.
 
-Posts are bench/corpus.py's 150-character posts in four languages (10 % name
-a designated group beside a cue); ``--image-share`` of them carry one small
-generated PNG (every one different: the worker caches hashes by content) as
-``media[].data_b64``; the PDQ hashes of ``--banked-share`` of those images are
-put in the bank too, so the match path runs. The bank is a CSV in a temporary
-copy of ``config/hashbank/``.
+Posts are bench/corpus.py's 150-character posts in four languages
+(``--violating-share`` name a designated group beside a cue); ``--image-share``
+of them carry one generated image (every one different: the worker caches
+hashes by content) as ``media[].data_b64``; the PDQ hashes of
+``--banked-share`` of those images are put in the bank too, so the match path
+runs. The bank is a CSV in a temporary copy of ``config/hashbank/``. Two mixes
+(``--mix``): ``stress`` (the default: 10 % violating, 10 % with a 256x256 PNG
+of about 2 KB) and ``realistic`` (1 % violating, 3 % with a JPEG photo-sized
+between 0.5 and 2 megapixels, 100-300 KB); ``--violating-share``,
+``--image-share`` and ``--image-kind`` override a mix's values.
 
 How throughput is timed. Every throughput phase consumes a backlog produced
 before its consumer started, from the first record to the last, so start-up
@@ -159,14 +163,54 @@ def png(seed: int, side: int = 256) -> bytes:
     return out.getvalue()
 
 
-def make_inputs(count: int, *, image_share: float, banked_share: float, seed: int, id_prefix: str = "") -> Inputs:
-    """bench/corpus.py posts as event-contract JSON; a share with one PNG, some of those banked."""
+def jpeg(seed: int) -> bytes:
+    """A photo-sized JPEG (0.5 to 2 megapixels, quality 85) of shapes over a gradient, different for every seed."""
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    pixels = rng.uniform(0.5e6, 2e6)
+    aspect = rng.choice((4 / 3, 3 / 2, 16 / 9, 1.0, 3 / 4))
+    width = int((pixels * aspect) ** 0.5)
+    height = int(pixels / width)
+    gradient = Image.linear_gradient("L").resize((width, height))
+    image = Image.merge("RGB", (gradient, gradient.rotate(90, expand=False), gradient.transpose(Image.FLIP_LEFT_RIGHT)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(25):
+        x, y = rng.randrange(width), rng.randrange(height)
+        size = rng.randrange(20, max(21, min(width, height) // 2))
+        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+        shape((x, y, x + size, y + size), fill=tuple(rng.randrange(256) for _ in range(3)))
+    # Sensor-like noise: a photo's detail, which is what makes a JPEG of this size 100-300 KB.
+    image = Image.blend(image, Image.effect_noise((width, height), 30).convert("RGB"), 0.15)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+MIXES = {
+    "stress": {"violating_share": 0.1, "image_share": 0.1, "image_kind": "png"},
+    "realistic": {"violating_share": 0.01, "image_share": 0.03, "image_kind": "jpeg"},
+}
+
+
+def make_inputs(
+    count: int,
+    *,
+    image_share: float,
+    banked_share: float,
+    seed: int,
+    id_prefix: str = "",
+    violating_share: float = 0.1,
+    image_kind: str = "png",
+) -> Inputs:
+    """bench/corpus.py posts as event-contract JSON; a share with one image, some of those banked."""
     from detectors.hashing import ImageHasher
 
     rng = random.Random(seed)
     hasher = ImageHasher()
     inputs = Inputs(records=[])
-    for post in corpus_posts(count, seed=seed):
+    make_image = jpeg if image_kind == "jpeg" else png
+    for post in corpus_posts(count, matching_share=violating_share, seed=seed):
         post_id = id_prefix + post.post_id
         record = {
             "platform": post.platform,
@@ -177,7 +221,7 @@ def make_inputs(count: int, *, image_share: float, banked_share: float, seed: in
             "posted_at": post.posted_at.isoformat(),
         }
         if rng.random() < image_share:
-            data = png(seed * 1_000_003 + int(post.post_id))
+            data = make_image(seed * 1_000_003 + int(post.post_id))
             record["media"] = [{"kind": "image", "data_b64": base64.b64encode(data).decode()}]
             inputs.images += 1
             if rng.random() < banked_share:
@@ -664,9 +708,7 @@ async def latency_run(bootstrap: str, worker: Worker, name: str, records, rate: 
 def modwatch_latency(bootstrap, name, config, folder, rate: float, args, seed: int) -> dict:
     """A fresh worker on empty topics: RSS idle after start-up, then ``rate`` posts/s, then RSS again."""
     count = max(1, int(rate * args.latency_seconds))
-    inputs = make_inputs(
-        count, image_share=args.image_share, banked_share=args.banked_share, seed=seed, id_prefix="lat-"
-    )
+    inputs = make_inputs(count, **mix_of(args), banked_share=args.banked_share, seed=seed, id_prefix="lat-")
     asyncio.run(create_topics(bootstrap, modwatch_topics(config, name)))
     worker = Worker(bootstrap, name, config, folder, args.worker_env)
     try:
@@ -800,7 +842,7 @@ def component_of(frames: list[str]) -> str:
 def run_phases(args, run: str, folder: Path) -> dict:
     broker, name = args.broker, lambda phase: f"bench{run}-{phase}"
     say(f"generating {args.posts} posts and a {args.bank:,}-entry PDQ bank")
-    inputs = make_inputs(args.posts, image_share=args.image_share, banked_share=args.banked_share, seed=args.seed)
+    inputs = make_inputs(args.posts, **mix_of(args), banked_share=args.banked_share, seed=args.seed)
     config = write_config(folder, args.bank, inputs.banked_pdq, args.seed)
     results: dict = {"inputs": inputs, "config": config}
     say("baseline A: raw aiokafka consumer")
@@ -854,7 +896,8 @@ def report(args, results: dict) -> None:
     inputs, baseline = results["inputs"], statistics.mean(results["faust"])
     one, two = results["one"]["throughput"], results["two"]["throughput"]
     print(
-        f"\n{len(inputs.records):,} posts, {inputs.images:,} with a 256x256 PNG, {len(inputs.banked_pdq)} of those "
+        f"\n{len(inputs.records):,} posts ({args.mix} mix, {mix_of(args)['violating_share']:.0%} violating), "
+        f"{inputs.images:,} with {IMAGE_KINDS[mix_of(args)['image_kind']]}, {len(inputs.banked_pdq)} of those "
         f"banked; bank {args.bank:,} random PDQ hashes + the banked ones; {one.takedowns:,} takedown requests "
         f"per run; dead letters {one.dead} and {two.dead}"
     )
@@ -940,12 +983,27 @@ def report_memory(args, results: dict) -> None:
     )
 
 
+IMAGE_KINDS = {"png": "a 256x256 PNG", "jpeg": "a 0.5-2 MP JPEG"}
+
+
+def mix_of(args) -> dict:
+    """The mix's shares and image kind, with any given on the command line instead."""
+    chosen = dict(MIXES[args.mix])
+    for name in chosen:
+        if getattr(args, name) is not None:
+            chosen[name] = getattr(args, name)
+    return chosen
+
+
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:39092"))
     parser.add_argument("--posts", type=int, default=20_000, help="posts per throughput phase")
     parser.add_argument("--bank", type=int, default=1_000_000, help="random PDQ hashes in the bank")
-    parser.add_argument("--image-share", type=float, default=0.1, help="share of posts carrying a PNG")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="stress", help="violating and image shares (above)")
+    parser.add_argument("--violating-share", type=float, help="share of posts that name a group beside a cue")
+    parser.add_argument("--image-share", type=float, help="share of posts carrying an image")
+    parser.add_argument("--image-kind", choices=sorted(IMAGE_KINDS), help="png: 256x256 shapes; jpeg: 0.5-2 MP")
     parser.add_argument("--banked-share", type=float, default=0.1, help="share of those images put in the bank")
     parser.add_argument("--repeats", type=int, default=3, help="reads of baseline A (best kept)")
     parser.add_argument(

@@ -87,11 +87,20 @@ READERS = {
     "alerts": messages.read_alert,
     "takedown-requests": messages.TakedownRequest.from_dict,
     "ledger": messages.read_ledger_record,
+    "item-state": dict,
     "deadletter": messages.DeadLetter.from_dict,
     "item-events": messages.read_item_event,
     "account-events": messages.read_account_event,
     "campaign-events": messages.read_campaign_event,
 }
+
+
+async def until(condition, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
 
 
 class EveryRecord:
@@ -185,6 +194,8 @@ async def test_an_item_gets_one_alert_one_request_and_one_ledger_record_however_
     async with items.track_items.test_context() as agent:
         await agent.put({"type": "flagged", "flagged": flagged}, key="x:7")
         await agent.put({"type": "flagged", "flagged": flagged}, key="x:7")  # a replay
+        duplicates = worker_runtime.current().metrics.duplicates.labels("alert")
+        await until(lambda: "x:7" in item_to_state and duplicates._value.get() == 1)  # the replay was read
     [(_, alert)] = producer.records("alerts")
     [(_, request)] = producer.records("takedown-requests")
     ledger = producer.records("ledger")
@@ -214,7 +225,7 @@ async def test_the_state_is_stored_only_after_the_broker_has_every_output(produc
                 releases += 1
         producer.release()
         await done
-    assert releases >= 2  # the alert first, then the request, its delivery and the ledger record
+    assert releases == 1  # one wait for every output of the batch: alert, request, ledger record
     assert producer.records("takedown-requests") and producer.records("ledger")
     assert item_to_state["x:8"]["request"]["state"] == "requested"
 
@@ -244,6 +255,49 @@ async def _flagged(producer, post_id: str) -> dict:
             await asyncio.sleep(0.05)
     [(_, event)] = producer.records("item-events")
     return event["flagged"]
+
+
+async def test_events_of_one_item_in_one_batch_see_each_other_and_store_its_state_once(producer):
+    flagged = await _flagged(producer, "21")
+    producer.sent.clear()
+    request_id = "tr-" + "eDoyMQ"  # base64url of "x:21"
+    delivered = {
+        "request_id": request_id,
+        "delivered": True,
+        "delivered_at": "2026-11-29T10:05:00+00:00",
+        "channel": "webhook",
+        "attempts": 1,
+        "outcome": "delivered",
+        "reason": None,
+    }
+    async with items.track_items.test_context() as agent:
+        producer.hold()  # the broker waits: both events are read before the batch can finish
+        await agent.put({"type": "flagged", "flagged": flagged}, key="x:21")
+        await agent.put({"type": "delivery", "delivery": delivered}, key="x:21")
+        await until(lambda: len(producer.records("ledger")) == 2)
+        assert "x:21" not in item_to_state
+        producer.release()
+        await until(lambda: "x:21" in item_to_state)
+    ledger = producer.records("ledger")
+    assert [(record["seq"], record["cause"]["type"]) for _, record in ledger] == [(1, "detection"), (2, "delivery")]
+    [(_, state)] = producer.records("item-state")  # the item's state once for the batch: its latest
+    assert state["seq"] == 2 and state["request"]["delivered_at"] == delivered["delivered_at"]
+
+
+async def test_a_key_whose_outputs_the_broker_refused_is_not_stored_and_its_events_are_dead_lettered(producer):
+    flagged = await _flagged(producer, "22")
+    producer.sent.clear()
+    async with items.track_items.test_context() as agent:
+        producer.hold()
+        await agent.put({"type": "flagged", "flagged": flagged}, key="x:22")
+        await until(lambda: len(producer.held) >= 3)  # alert, request, ledger record
+        future, _ = producer.held.pop()
+        producer.held = None  # acknowledge what comes next at once (the dead letter)
+        future.set_exception(RuntimeError("not enough replicas"))
+        await until(lambda: producer.records("deadletter"))
+    [(_, letter)] = producer.records("deadletter")
+    assert letter["reason"] == "internal_error" and "not enough replicas" in letter["error"]
+    assert "x:22" not in item_to_state
 
 
 def test_importing_the_shell_loads_no_config_until_the_worker_builds_its_runtime(tmp_path):

@@ -23,9 +23,10 @@ the dead-letter topic with its reason, and an unexpected error while handling
 one record does the same (reason ``internal_error``) instead of killing the
 worker.
 
-Detection is batched (``stream.take_events``) because detectors vectorise; the
-de-duplicating agents read one event at a time so each table write goes to the
-changelog partition of the event that caused it.
+Detection is batched (``streams/batching.py``) because detectors vectorise;
+``track_items`` takes batches too, to wait for the broker once per batch
+(``_batch.py``), each table write still under the event that caused it; the
+other de-duplicating agents read one event at a time.
 """
 
 from streams.agents import (  # noqa: F401 - each registers its agents on the app

@@ -10,9 +10,12 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from streams.agents._common import handle_each, publish_alert, publish_through
+from detectors.events import InvalidEvent
+from streams.agents._batch import Batch, handling
+from streams.agents._common import publish_alert, publish_through, send_dead_letter
 from streams.agents.deliveries import dispatcher, send_attempt
-from streams.app import app
+from streams.app import app, settings
+from streams.batching import take_batches
 from streams.runtime import current
 from streams.tables import item_to_state, post_to_takedown_request
 from streams.topics import (
@@ -29,18 +32,47 @@ log = logging.getLogger("modwatch.agents")
 
 @app.agent(item_events_topic)
 async def track_items(stream):
-    """One item's events in order: alerts, requests, lifecycle transitions, the ledger."""
-    await handle_each(stream, lambda key, item_event: handle_item_event(key, item_event, datetime.now(UTC)))
+    """Items' events in order, a batch at a time: alerts, requests, lifecycle transitions, the ledger."""
+    batches = take_batches(
+        stream, settings.scan_batch_size, within=settings.scan_batch_seconds, idle=settings.scan_idle_seconds
+    )
+    async for events in batches:
+        await handle_batch(events, datetime.now(UTC))
 
 
-async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
+async def handle_batch(events, now: datetime) -> None:
+    """Each event in order, its outputs sent; one wait for the broker; then the states (streams/agents/_batch.py)."""
+    batch = Batch(item_to_state)
+    for event in events:
+        with handling(event):
+            if not await current().order.admit(event):
+                continue
+            batch.begin(event.key, event)
+            try:
+                await handle_item_event(event.key, event.value, now, batch)
+            except Exception as error:  # noqa: BLE001 - one bad record must not stop the agent
+                kind = event.value.get("type") if isinstance(event.value, dict) else "?"
+                log.exception("cannot handle %s event for %r", kind, event.key)
+                await send_dead_letter(event, internal_error(error))
+    for key, error in (await batch.finish()).items():
+        log.error("the broker did not take the outputs of %r: %s", key, error)
+        for event in batch.events[key]:
+            with handling(event):
+                await send_dead_letter(event, internal_error(error))
+
+
+def internal_error(error: BaseException) -> InvalidEvent:
+    return InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}")
+
+
+async def handle_item_event(key: str, item_event: dict, now: datetime, batch: Batch) -> None:
     runtime = current()
     requests = runtime.requests
-    state = item_to_state.get(key)
+    state = batch.state(key)
     match messages.read_item_event(item_event):
         case messages.Flagged(flagged=flagged):
-            # Acknowledged before the state below is stored (as in apply).
-            await asyncio.gather(*publish_alert(key, requests.alert(flagged, now)))
+            # Acknowledged, with the rest of the batch, before the state is stored.
+            batch.acknowledge(key, publish_alert(key, requests.alert(flagged, now)))
             outcome = lifecycle.on_flagged(state, flagged, requests.takedown_request(flagged, now), now)
             if outcome.state is None and flagged["action"] == "takedown":
                 runtime.metrics.duplicates.labels("takedown_request").inc()
@@ -56,16 +88,16 @@ async def handle_item_event(key: str, item_event: dict, now: datetime) -> None:
             outcome = lifecycle.on_delivery(state, delivery, requests.stamp, now)
             if outcome.state is None and delivery.get("last_attempt"):
                 # No transition to carry the attempt (a repeated delivery, a closed request): its own record.
-                await (await send_attempt(delivery["last_attempt"]))
+                batch.acknowledge(key, [await send_attempt(delivery["last_attempt"])])
         case messages.ReportSeen(report=report):
             outcome = lifecycle.on_report(state, report, runtime.report_velocity, now)
         case messages.Tick():
             outcome = lifecycle.on_tick(state, now, runtime.lifecycle) if state else lifecycle.NOTHING
-    await apply(key, outcome)
+    await apply(key, outcome, batch)
 
 
-async def apply(key: str, outcome: lifecycle.Outcome) -> None:
-    """Publish an outcome's outputs, wait for the broker to have them all, then store the state.
+async def apply(key: str, outcome: lifecycle.Outcome, batch: Batch) -> None:
+    """Send an outcome's outputs; the batch stores the state once the broker has them all.
 
     The state is what makes a replayed cause a duplicate, so it is written
     last: a crash before it repeats the cause, and every output is
@@ -83,9 +115,14 @@ async def apply(key: str, outcome: lifecycle.Outcome) -> None:
     acknowledgements += publish_requests(key, outcome)
     for alert in outcome.alerts:
         acknowledgements += publish_alert(alert["alert_id"], alert)
-    await asyncio.gather(*acknowledgements)
+    batch.acknowledge(key, acknowledgements)
     if state is not None:
-        item_to_state[key] = state
+        batch.store(key, state)
+    batch.then(key, lambda: after_stored(key, outcome))
+
+
+def after_stored(key: str, outcome: lifecycle.Outcome) -> None:
+    """Once the state is stored: count the outcome, and deliver its requests."""
     count_outcome(key, outcome)
     # Delivered once the state holds the request: a crash before this hands it over
     # from the stored state (timers.py check_deadlines), never from nowhere.
