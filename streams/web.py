@@ -31,7 +31,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import View
 
 from detectors.events import InvalidEvent
-from streams import access
+from streams import access, faust_sensor
 from streams.app import app
 from streams.runtime import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, current, decision_item_key
 from streams.tables import account_to_state, campaign_to_state, item_to_state, post_to_alert
@@ -43,6 +43,7 @@ from takedowns.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError
 # /metrics: Faust's own sensor metrics and modwatch's (streams/metrics.py) from
 # the default registry, on one endpoint.
 setup_prometheus_sensors(app, pattern="/metrics", name_prefix="modwatch_faust")
+faust_sensor.install(app)
 
 MAX_BODY_BYTES = 64 * 1024
 # simulator runs compress platform time by at most this much (takedowns/compliance.py observations)

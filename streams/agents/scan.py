@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 
 from detectors.events import InvalidEvent
 from streams.agents._common import send_dead_letter
@@ -42,8 +43,10 @@ async def scan_posts(stream):
             stage["wait"].observe(max(0.0, taken_at - event.message.timestamp))
             stage["validate"].observe(validated_at - taken_at)
             stage["detect"].observe(decided_at - validated_at)
+        count_decisions(decided)
         for decision in decided:
-            await publish_decision(decision)
+            if decision.action != "none":
+                await publish_flagged(decision)
         published = time.time() - decided_at
         for _ in parsed:
             stage["publish"].observe(published)
@@ -72,9 +75,10 @@ async def parse_posts(events) -> list[tuple]:
         try:
             runtime.pipeline.check_images(post)
             parsed.append((event, post))
-            runtime.metrics.events.labels(event.message.topic, "valid").inc()
         except InvalidEvent as error:
             await send_dead_letter(event, error)
+    if parsed:
+        runtime.metrics.events.labels(parsed[0][0].message.topic, "valid").inc(len(parsed))
     return parsed
 
 
@@ -91,16 +95,28 @@ async def _hash_images(posts) -> None:
         log.exception("image hashing pool failed; hashing this batch's images in the worker")
 
 
-async def publish_decision(decision) -> None:
-    """Count a post's decision; a flagged post goes to its item's events (and its campaign's)."""
+def count_decisions(decided) -> None:
+    """The batch's posts, decisions and findings, each series incremented once per batch."""
+    metrics = current().metrics
+    posts, actions, findings = Counter(), Counter(), Counter()
+    for decision in decided:
+        platform = decision.post.platform
+        posts[platform] += 1
+        actions[(decision.action, platform)] += 1
+        for finding in decision.findings:
+            findings[(finding.detector, finding.category, platform)] += 1
+    for platform, count in posts.items():
+        metrics.posts_processed.labels(platform).inc(count)
+    for labels, count in actions.items():
+        metrics.decisions.labels(*labels).inc(count)
+    for labels, count in findings.items():
+        metrics.findings.labels(*labels).inc(count)
+
+
+async def publish_flagged(decision) -> None:
+    """A flagged post goes to its item's events (and its campaign's)."""
     runtime = current()
-    metrics, post = runtime.metrics, decision.post
-    metrics.posts_processed.labels(post.platform).inc()
-    metrics.decisions.labels(decision.action, post.platform).inc()
-    for finding in decision.findings:
-        metrics.findings.labels(finding.detector, finding.category, post.platform).inc()
-    if decision.action == "none":
-        return
+    post = decision.post
     flagged = runtime.pipeline.flagged(decision)
     flagged["campaign"] = campaigns.fingerprint(flagged, post.text, runtime.campaign_policy)
     await item_events_topic.send(key=post.key, value=Flagged(flagged).wire())
