@@ -7,7 +7,10 @@ loads it in a fresh process three ways, in the same run:
 ``dict``      the layout before detectors/pdq_entries.py: a dict of hex hash ->
               tuple of entry objects, beside the PDQ index
 ``packed``    :class:`~detectors.hashbank.HashBank` as the worker builds it
-              (``load_bank``: the collector paused while it loads)
+              from the CSV (``load_bank``: the collector paused while it loads)
+``cached``    the same bank as a restarted worker reads it from its local
+              cache (detectors/bank_cache.py; the cache is written by a load
+              before the timed one, and the bank folder's checksum is timed)
 
 and reports each one's VmRSS after loading (what the worker keeps), VmHWM (its
 peak while loading) and the load time, with the bank's share (RSS minus the
@@ -47,6 +50,10 @@ if mode == "dict":
     del entries
 elif mode == "packed":
     kept = load_bank(folder, Problems())
+elif mode == "cached":
+    from detectors.bank_cache import load_bank_cached
+
+    kept = load_bank_cached(folder, Problems(), folder / "cache")
 else:
     kept = HashBank()
 gc.collect()
@@ -92,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         folder = Path(temporary)
         write_bank(folder, arguments.size)
         results = {mode: measure(mode, folder) for mode in ("baseline", "dict", "packed")}
+        measure("cached", folder)  # writes the cache
+        results["cached"] = measure("cached", folder)
     base = results["baseline"][1]
     dict_share = results["dict"][1] - base
     print(f"bank of {arguments.size:,} PDQ hashes, seven labels")

@@ -102,6 +102,40 @@ class HashBank:
         pdq = self._by_type["pdq"] = PdqEntries(self._by_type["pdq"], entry=BankEntry)
         self._pdq_index = PDQIndex(pdq.rows(), min_delta=min_delta, deduplicate=False)
 
+    def packed(self) -> dict:
+        """The bank as detectors/bank_cache.py keeps it: packed PDQ arrays, every other entry, the digest's sum."""
+        keys, pair_of, pairs, overlay = self._by_type["pdq"].packed()
+        others = [
+            entry
+            for kind, table in self._by_type.items()
+            if kind != "pdq"
+            for found in table.values()
+            for entry in found
+        ]
+        entries = [entry for found in overlay.values() for entry in found] + others
+        return {
+            "keys": keys,
+            "pair_of": pair_of,
+            "pairs": pairs,
+            "entries": entries,
+            "sum": self._sum,
+            "count": self._count,
+        }
+
+    @classmethod
+    def from_packed(cls, keys, pair_of, pairs, entries, total: int, count: int, *, min_delta: int = 2048) -> HashBank:
+        """The bank :meth:`packed` described; only the PDQ index is built again."""
+        bank = cls.__new__(cls)
+        bank._by_type = {hash_type: {} for hash_type in HASH_TYPES}
+        overlay: dict[str, tuple] = {}
+        for entry in entries:
+            table = overlay if entry.hash_type == "pdq" else bank._by_type[entry.hash_type]
+            table[entry.hash] = table.get(entry.hash, ()) + (entry,)
+        pdq = bank._by_type["pdq"] = PdqEntries.from_packed(keys, pair_of, pairs, overlay, entry=BankEntry)
+        bank._sum, bank._count, bank.version = total, count, count
+        bank._pdq_index = PDQIndex(pdq.rows(), min_delta=min_delta, deduplicate=False)
+        return bank
+
     def __len__(self) -> int:
         return self._count
 

@@ -22,10 +22,11 @@ from typing import ClassVar
 
 from PIL import Image
 
+from detectors.bank_cache import load_bank_cached
 from detectors.base import Finding
 from detectors.configfile import ANY_KEY, VALUE, Document, Problems, load_yaml, optional_file
 from detectors.events import InvalidEvent, Post
-from detectors.hashbank import BankEntry, HashBank, load_bank
+from detectors.hashbank import BankEntry, HashBank
 from detectors.hashing import (
     JPEG_DRAFT_SIDE,
     MAX_IMAGE_PIXELS,
@@ -211,10 +212,15 @@ class MediaHashDetector:
 
     @classmethod
     def from_config(
-        cls, config_dir: Path, problems: Problems, categories: frozenset[str] | None = None
+        cls,
+        config_dir: Path,
+        problems: Problems,
+        categories: frozenset[str] | None = None,
+        bank_cache_dir: Path | None = None,
     ) -> MediaHashDetector:
+        """``bank_cache_dir``: where the packed bank is kept between starts (detectors/bank_cache.py)."""
         config = load_hashing_config(config_dir / "hashing.yaml", problems, categories)
-        return cls(load_bank(config_dir / "hashbank", problems), config)
+        return cls(load_bank_cached(config_dir / "hashbank", problems, bank_cache_dir), config)
 
     def validate(self, post: Post) -> None:
         """Raise :class:`InvalidEvent` for an image that cannot be hashed, or whose hashes contradict it.

@@ -151,3 +151,34 @@ class PdqEntries:
     def compact(self) -> None:
         """Pack the overlay's single-entry hashes too; drop removed rows."""
         self._pack(dict(self.items()))
+
+    def packed(self) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]], dict[str, tuple[Any, ...]]]:
+        """(keys as (n, 32) uint8, pair ids, pairs, overlay) after compacting: what :meth:`from_packed` takes."""
+        self.compact()
+        keys = np.frombuffer(self._keys.tobytes(), dtype=np.uint8).reshape(-1, 32)
+        return keys, self._pair_of, list(self._pairs), dict(self._overlay)
+
+    @classmethod
+    def from_packed(
+        cls,
+        keys: np.ndarray,
+        pair_of: np.ndarray,
+        pairs: list[tuple[str, str]],
+        overlay: dict[str, tuple[Any, ...]],
+        *,
+        entry: Callable[..., Any],
+    ) -> PdqEntries:
+        """The mapping :meth:`packed` described, without reading or sorting anything again."""
+        if keys.ndim != 2 or keys.shape[1] != 32 or len(pair_of) != len(keys):
+            raise ValueError(f"packed arrays do not match: keys {keys.shape}, pair ids {pair_of.shape}")
+        if len(pair_of) and int(pair_of.max()) >= len(pairs):
+            raise ValueError("a pair id beyond the pairs")
+        made = cls.__new__(cls)
+        made._entry = entry
+        made._pairs = [tuple(pair) for pair in pairs]
+        made._pair_ids = {pair: index for index, pair in enumerate(made._pairs)}
+        made._overlay = dict(overlay)
+        made._keys = np.ascontiguousarray(keys).view(KEY).reshape(-1)
+        made._pair_of = np.asarray(pair_of, dtype=np.uint32)
+        made._packed_overridden = 0
+        return made

@@ -169,7 +169,8 @@ class Pipeline:
         self.last_durations: dict[str, float] = {}
 
     @classmethod
-    def from_config_dir(cls, config_dir: Path) -> Pipeline:
+    def from_config_dir(cls, config_dir: Path, *, bank_cache_dir: Path | None = None) -> Pipeline:
+        """``bank_cache_dir``: where the worker keeps its packed hash bank between starts (None: not kept)."""
         config_dir = Path(config_dir)
         problems = Problems()
         jurisdictions, default = load_jurisdictions(config_dir / "jurisdictions.yaml", problems)
@@ -185,7 +186,9 @@ class Pipeline:
             WatchlistDetector.from_config(config_dir, problems, frozenset(platforms)),
             TextClassifierDetector.from_config(config_dir, problems),
             # An unreadable policy.yaml is already reported: then no category check here.
-            MediaHashDetector.from_config(config_dir, problems, frozenset(policy.categories) or None),
+            MediaHashDetector.from_config(
+                config_dir, problems, frozenset(policy.categories) or None, bank_cache_dir=bank_cache_dir
+            ),
         ]
         problems.raise_if_any()
         return cls(detectors, policy, platforms, jurisdictions)

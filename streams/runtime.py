@@ -97,7 +97,8 @@ class Runtime:
 
         problems = Problems()
         config_dir = settings.config_dir
-        pipeline = Pipeline.from_config_dir(config_dir)
+        # The packed hash bank is kept beside the tables' local state: a restart reads it, not the CSVs.
+        pipeline = Pipeline.from_config_dir(config_dir, bank_cache_dir=settings.data_dir / "bank-cache")
         # Relative outbox folders live under the worker's data_dir.
         channels = load_delivery_config(config_dir / "platforms.yaml", problems, base_dir=settings.data_dir)
         rechecks = load_recheck_config(config_dir / "platforms.yaml", problems)

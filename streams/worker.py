@@ -31,6 +31,22 @@ def freeze_startup_objects() -> None:
 
     gc.collect()
     gc.freeze()
+    release_free_memory()
+
+
+def release_free_memory() -> None:
+    """Hand the heap that start-up freed (reading a large bank's CSV peaks at twice what stays)
+    back to the system, so the worker's resident memory is what it keeps. glibc only; a no-op elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass
 
 
 def run(loglevel: str | None = None) -> None:
