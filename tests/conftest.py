@@ -9,6 +9,7 @@ gets its own topic prefix and app id, so tests never see each other's records.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -18,6 +19,21 @@ import pytest
 
 from streams import processes
 from streams.processes import LAUNCHER, ROOT, free_port, free_port_pair  # noqa: F401 - tests import them from here
+
+
+@contextlib.contextmanager
+def tables_in_memory():
+    """Import the Faust app with its tables in memory, as Faust's testing guide asks; only while it
+    is made, so that workers other tests start keep the environment they are given."""
+    store = os.environ.get("MODWATCH_STORE")
+    os.environ["MODWATCH_STORE"] = "memory://"
+    try:
+        yield
+    finally:
+        if store is None:
+            del os.environ["MODWATCH_STORE"]
+        else:
+            os.environ["MODWATCH_STORE"] = store
 
 
 @pytest.fixture(scope="session")

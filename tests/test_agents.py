@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import time
 
 import orjson
@@ -20,22 +19,14 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from takedowns import messages
+from tests.conftest import tables_in_memory
 
-# Tables in memory, as Faust's testing guide asks; only while the app is made, so that
-# workers other tests start keep the environment they are given.
-_store = os.environ.get("MODWATCH_STORE")
-os.environ["MODWATCH_STORE"] = "memory://"
-try:
+with tables_in_memory():
     from streams import runtime as worker_runtime
     from streams.agents import forwarders, items, scan
     from streams.app import app, settings
     from streams.metrics import Metrics
     from streams.tables import item_to_state, post_to_alert, post_to_takedown_request
-finally:
-    if _store is None:
-        del os.environ["MODWATCH_STORE"]
-    else:
-        os.environ["MODWATCH_STORE"] = _store
 
 VIOLATING = "Tehreek-e-Taliban Pakistan ke mujahideen ko salam, kal Peshawar mein police par hamla karo"
 

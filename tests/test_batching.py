@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
-_store = os.environ.get("MODWATCH_STORE")
-os.environ["MODWATCH_STORE"] = "memory://"
-try:
+from tests.conftest import tables_in_memory
+
+with tables_in_memory():
     from streams.app import app
     from streams.batching import take_batches
-finally:
-    if _store is None:
-        del os.environ["MODWATCH_STORE"]
-    else:
-        os.environ["MODWATCH_STORE"] = _store
 
 SETTINGS = {"max_": 3, "within": 30.0, "idle": 0.05}
 batches: list[list[int]] = []
