@@ -143,8 +143,12 @@ def render_notice_html(request: Mapping[str, Any]) -> str:
     )
 
 
-def notice_document(request: Mapping[str, Any], secret: bytes | None, timestamp: int) -> dict:
-    """The signed notice: the headers a webhook would carry, the exact signed body, and the request."""
+def notice_document(request: Mapping[str, Any], secret: bytes | None, timestamp: float) -> dict:
+    """The signed notice: the headers a webhook would carry, the exact signed body, and the request.
+
+    ``prepared_at`` keeps the time to the microsecond: it starts the request's clock, which must
+    never start before the request was emitted; the signature's timestamp is in whole seconds.
+    """
     body = request_body(request)
     return {
         "notice": "modwatch takedown request",
@@ -152,7 +156,7 @@ def notice_document(request: Mapping[str, Any], secret: bytes | None, timestamp:
         "platform": request["platform"],
         "prepared_at": datetime.fromtimestamp(timestamp, UTC).isoformat(),
         "signed": secret is not None,
-        "headers": signature_headers(request["request_id"], secret, timestamp, body),
+        "headers": signature_headers(request["request_id"], secret, int(timestamp), body),
         # The exact bytes the signature covers; `request` is the same, parsed, for reading.
         "body": body.decode("utf-8"),
         "request": request,

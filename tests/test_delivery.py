@@ -789,3 +789,10 @@ async def test_email_starttls_to_a_server_without_it_is_rejected(mailbox):
     async with deliverer(channel, FakeTime()) as sender:
         result = await sender.deliver(takedown_request())
     assert result.outcome == "rejected" and "STARTTLS" in result.reason and mailbox.messages == []
+
+
+def test_an_outbox_notice_starts_the_clock_to_the_microsecond_and_signs_whole_seconds(tmp_path):
+    """A clock truncated to the second could start up to a second before the request was emitted."""
+    notice = delivery.write_outbox(tmp_path / "outbox", takedown_request(), b"secret", T0 + 0.75)
+    assert datetime.fromisoformat(notice["prepared_at"]).timestamp() == pytest.approx(T0 + 0.75, abs=1e-6)
+    assert notice["headers"]["X-Modwatch-Timestamp"] == str(int(T0))

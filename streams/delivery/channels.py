@@ -139,7 +139,7 @@ async def try_outbox(channel: OutboxChannel, request: Mapping[str, Any], clock: 
         return Tried("rejected", error=str(error))
     try:
         notice = await asyncio.get_running_loop().run_in_executor(
-            None, write_outbox, channel.folder, request, channel.secret, int(clock())
+            None, write_outbox, channel.folder, request, channel.secret, clock()
         )
     except OSError as error:
         return Tried("retryable", error=f"cannot write to {channel.folder}: {error}")

@@ -76,7 +76,7 @@ def _sync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def write_outbox(folder: Path, request: Mapping[str, Any], secret: bytes | None, timestamp: int) -> dict:
+def write_outbox(folder: Path, request: Mapping[str, Any], secret: bytes | None, timestamp: float) -> dict:
     """Write the notice once per request id and return the notice that is on disk.
 
     The JSON file is created only if absent, so the first notice written for
