@@ -78,10 +78,12 @@ class Dispatcher:
         self._tasks: set[asyncio.Task] = set()
 
     def submit(self, key: str, request: dict) -> bool:
-        """Start delivering ``request`` unless it is in flight already or the worker is full."""
+        """Start delivering ``request`` (as published: without its lifecycle ``state``) unless it is
+        in flight already or the worker is full."""
         request_id = request["request_id"]
         if request_id in self.in_flight or len(self.in_flight) >= self.limit:
             return False
+        request = {name: value for name, value in request.items() if name != "state"}
         self.in_flight[request_id] = None
         task = asyncio.get_running_loop().create_task(self._deliver(key, request))
         self._tasks.add(task)

@@ -127,7 +127,7 @@ def after_stored(key: str, outcome: lifecycle.Outcome) -> None:
     # Delivered once the state holds the request: a crash before this hands it over
     # from the stored state (timers.py check_deadlines), never from nowhere.
     for request in (*outcome.requests, *outcome.deliver):
-        dispatcher().submit(key, {name: value for name, value in request.items() if name != "state"})
+        dispatcher().submit(key, request)
 
 
 async def publish_transitions(key: str, state: dict, transitions: list[dict]) -> list[asyncio.Future]:

@@ -78,7 +78,7 @@ async def check_deadlines():
 
 def hand_over_if_undelivered(deliveries, key: str, request: dict) -> None:
     if request["state"] in lifecycle.OPEN_STATES and not request.get("delivered_at"):
-        deliveries.submit(key, {name: value for name, value in request.items() if name != "state"})
+        deliveries.submit(key, request)
 
 
 @item_to_state.on_recover
