@@ -12,8 +12,12 @@ are deleted at the end (``--keep`` keeps them and the logs). Phases:
    only decodes each record; the agent itself notes the wall time of the first
    and of the N-th record; run at the start and again at the end, to bracket
    drift on a shared machine (ratios use the mean of the two);
+   baseline C: a raw aiokafka loop in this process running modwatch's
+   detectors a fetch at a time and producing each flagged post's record
+   (the scan stage with nothing around it: an upper bound for the scan rate);
 3. one modwatch worker (``python -m streams.cli worker``: the shipped config
    plus a bank of ``--bank`` random PDQ hashes) over the same N records;
+   (``--compare-scan-consumer``: again with the other ``scan_consumer``);
 4. two modwatch workers in one group sharing the 4 partitions, same records;
 5. end-to-end latency, once per ``--latency-loads`` share of the one-worker
    end-to-end rate: a fresh worker on empty topics, posts produced at that
@@ -350,6 +354,65 @@ def baseline_aiokafka(bootstrap: str, name: str, inputs: Inputs, repeats: int) -
     """Baseline A: the best of ``repeats`` reads of one topic (no group, so each read starts at offset 0)."""
     topic = fresh_topic(bootstrap, name, inputs)
     return max(asyncio.run(consume_and_decode(bootstrap, topic, len(inputs.records))) for _ in range(repeats))
+
+
+async def consume_detect_produce(bootstrap: str, topic: str, expect: int, pipeline) -> float:
+    """Posts/s of a bare aiokafka loop running modwatch's detectors a fetch at a time, in this process.
+
+    Each fetch (at most 500 records) is parsed (images hashed here, on one
+    core), scanned with ``Pipeline.scan``, each flagged post's record produced
+    (acks=all) and waited for, and the offsets committed: the scan stage with
+    none of the worker's machinery around it, an upper bound for its scan rate.
+    """
+    from detectors.events import InvalidEvent
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=topic + "-c",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    try:
+        seen, first = 0, None
+        while seen < expect:
+            fetched = await consumer.getmany(timeout_ms=500, max_records=500)
+            posts = []
+            for record in (record for batch in fetched.values() for record in batch):
+                first = first or time.perf_counter()
+                seen += 1
+                try:
+                    posts.append(pipeline.parse_post(record.value, record.key, keyed=True))
+                except InvalidEvent:
+                    pass
+            acks = [
+                await producer.send(
+                    topic + "-flagged", key=d.post.key.encode(), value=orjson.dumps(pipeline.flagged(d))
+                )
+                for d in pipeline.scan(posts)
+                if d.action != "none"
+            ]
+            await asyncio.gather(*acks)
+            if fetched:
+                await consumer.commit()
+        return (expect - 1) / (time.perf_counter() - first)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def baseline_detectors(bootstrap: str, name: str, inputs: Inputs, config: Path) -> float:
+    """Baseline C: raw aiokafka + the project's detectors, batched, flagged records produced (one core)."""
+    from detectors.pipeline import Pipeline
+
+    topic = fresh_topic(bootstrap, name, inputs)
+    asyncio.run(create_topics(bootstrap, [NewTopic(topic + "-flagged", PARTITIONS, 1)]))
+    pipeline = Pipeline.from_config_dir(config)
+    return asyncio.run(consume_detect_produce(bootstrap, topic, len(inputs.records), pipeline))
 
 
 def baseline_faust(bootstrap: str, name: str, inputs: Inputs, folder: Path, timeout: float = 300) -> float:
@@ -849,8 +912,17 @@ def run_phases(args, run: str, folder: Path) -> dict:
     results["aiokafka"] = baseline_aiokafka(broker, name("a"), inputs, args.repeats)
     say("baseline B: faust no-op agent")
     results["faust"] = [baseline_faust(broker, name("b1"), inputs, folder)]
+    say("baseline C: raw aiokafka + the detectors, batched, flagged records produced")
+    results["detectors"] = baseline_detectors(broker, name("c"), inputs, config)
     say("modwatch: 1 worker")
     results["one"] = modwatch_throughput(broker, name("one"), config, folder, inputs, 1, args)
+    if args.compare_scan_consumer:
+        other = "faust" if args.worker_env.get("MODWATCH_SCAN_CONSUMER", "batched") == "batched" else "batched"
+        say(f"modwatch: 1 worker, scan_consumer {other}")
+        swapped = argparse.Namespace(**vars(args))
+        swapped.worker_env = dict(args.worker_env, MODWATCH_SCAN_CONSUMER=other)
+        results["one_other"] = modwatch_throughput(broker, name("oneb"), config, folder, inputs, 1, swapped)
+        results["one_other"]["consumer"] = other
     say("modwatch: 2 workers")
     results["two"] = modwatch_throughput(broker, name("two"), config, folder, inputs, 2, args)
     results["latency"] = []
@@ -903,7 +975,13 @@ def report(args, results: dict) -> None:
     )
     rows = [("A: aiokafka consumer + `orjson.loads`", results["aiokafka"], f"best of {args.repeats}")]
     rows += [(f"B: Faust no-op agent, run {i + 1}", rate, "") for i, rate in enumerate(results["faust"])]
-    for label, run in (("1 worker", one), ("2 workers", two)):
+    rows.append(("C: aiokafka + detectors, a fetch at a time, flags produced", results["detectors"], "one core"))
+    runs = [("1 worker", one), ("2 workers", two)]
+    if "one_other" in results:
+        runs.insert(
+            1, (f"1 worker, scan_consumer {results['one_other']['consumer']}", results["one_other"]["throughput"])
+        )
+    for label, run in runs:
         cost = f"worker CPU {run.cpu_ms_per_post:.2f} ms/post, {run.cores:.2f} cores busy"
         rows += [
             (f"modwatch, {label}: scan rate", run.scan_rate, f"{run.window:.1f} s window; shares {run.shares}"),
@@ -1023,6 +1101,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="NAME=VALUE",
         help="extra environment for every modwatch worker, e.g. MODWATCH_SCAN_BATCH_SECONDS=0.05",
+    )
+    parser.add_argument(
+        "--compare-scan-consumer",
+        action="store_true",
+        help="one more 1-worker run with the other scan_consumer (batched or faust), in the same run",
     )
     parser.add_argument("--py-spy", metavar="PATH", help="py-spy executable: profile one more 1-worker run")
     parser.add_argument("--keep", action="store_true", help="keep the topics and the temporary folder (logs, config)")

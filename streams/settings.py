@@ -155,6 +155,9 @@ RULES: dict[str, Rule] = {
     "redeliver_after_minutes": _duration(30.0),
     "report_velocity_threshold": _count(5),
     "report_velocity_window_minutes": _duration(60.0),
+    # Who reads the posts topic: "batched", the scan stage's own aiokafka consumer
+    # (streams/agents/post_reader.py), or "faust", a Faust agent (streams/agents/scan.py).
+    "scan_consumer": Rule(str, "batched", options=("batched", "faust")),
     "scan_batch_size": _count(500),
     # 0: each batch is whatever has arrived, without waiting for more.
     "scan_batch_seconds": Rule(float, 0.2, minimum=0),
@@ -185,6 +188,7 @@ class Settings:
     redeliver_after_minutes: float
     report_velocity_threshold: int
     report_velocity_window_minutes: float
+    scan_consumer: str
     scan_batch_size: int
     scan_batch_seconds: float
     scan_idle_seconds: float

@@ -4,8 +4,10 @@ Importing this package registers every agent, timer and task on the app
 (streams/app.py); nothing is loaded until the worker installs its runtime
 (streams/runtime.py). One module per duty:
 
-``scan``        ``scan_posts``: posts -> validate -> detectors + policy (a batch at a
-                time) -> item-events (review or takedown) | deadletter
+``scan``        ``handle_posts``: posts -> validate -> detectors + policy (a batch at a
+                time) -> item-events (review or takedown) | deadletter; read by
+``post_reader`` the scan stage's own batched consumer (or by the ``scan_posts`` agent
+                when ``scan_consumer`` is ``faust``)
 ``items``       ``track_items``: item-events -> one alert and at most one open request
                 per item, the lifecycle state and its ledger (takedowns/lifecycle.py)
 ``accounts``    ``track_accounts`` (strikes, account-level requests) and
@@ -36,6 +38,7 @@ from streams.agents import (  # noqa: F401 - each registers its agents on the ap
     followers,
     forwarders,
     items,
+    post_reader,
     scan,
     timers,
 )

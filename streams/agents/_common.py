@@ -15,20 +15,20 @@ from streams.topics import deadletter_topic
 log = logging.getLogger("modwatch.agents")
 
 
-async def send_dead_letter(event, error: InvalidEvent) -> None:
-    """An agent's record, its place and the reason to the dead-letter topic."""
+async def send_dead_letter(event, error: InvalidEvent):
+    """An agent's record, its place and the reason to the dead-letter topic; returns the broker's acknowledgement."""
     message = event.message
-    await dead_letter_record(message.topic, message.partition, message.offset, event.key, event.value, error)
+    return await dead_letter_record(message.topic, message.partition, message.offset, event.key, event.value, error)
 
 
 async def dead_letter_record(
     topic: str, partition: int, offset: int, key, raw, error: InvalidEvent, *, outside_event: bool = False
-) -> None:
+):
     """Any record read (by an agent or a follower) to the dead-letter topic; counted and logged in one line.
 
     In an agent the send belongs to the event being handled (its offset is
     committed after the send); a follower reads outside any event
-    (``outside_event``) and sends at once.
+    (``outside_event``) and sends at once. Returns the broker's acknowledgement.
     """
     metrics = current().metrics
     metrics.events.labels(topic, "deadletter").inc()
@@ -42,7 +42,7 @@ async def dead_letter_record(
         extra={"topic": topic, "partition": partition, "offset": offset, "reason": error.reason, "field": error.field},
     )
     letter = dead_letter(topic=topic, partition=partition, offset=offset, key=key, raw=raw, error=error)
-    await deadletter_topic.send(key=dead_letter_key(topic, partition, offset), value=letter, force=outside_event)
+    return await deadletter_topic.send(key=dead_letter_key(topic, partition, offset), value=letter, force=outside_event)
 
 
 def parse_record(event, kind: str):

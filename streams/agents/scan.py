@@ -21,39 +21,59 @@ from takedowns.requests import request_id_for
 log = logging.getLogger("modwatch.agents")
 
 
-@app.agent(posts_topic)
+# Where the Faust agent reads: the posts topic when settings.scan_consumer is
+# "faust"; otherwise the batched reader (post_reader.py) reads it and this agent
+# keeps only an in-memory channel that nothing sends to (tests drive it with
+# test_context, which replaces its channel either way).
+_source = posts_topic if settings.scan_consumer == "faust" else app.channel()
+
+
+@app.agent(_source)
 async def scan_posts(stream):
     batches = take_batches(
         stream, settings.scan_batch_size, within=settings.scan_batch_seconds, idle=settings.scan_idle_seconds
     )
     async for events in batches:
-        taken_at = time.time()
-        parsed = await parse_posts(events)
-        if not parsed:
-            continue
-        runtime = current()
-        runtime.metrics.scan_batch_size.observe(len(parsed))
-        validated_at = time.time()
-        decided = await scan(parsed)
-        decided_at = time.time()
-        stage = runtime.metrics.stage
-        for event, _ in parsed:
-            # From the record's Kafka timestamp (producer or broker time) to the decision.
-            runtime.metrics.processing_latency.observe(max(0.0, decided_at - event.message.timestamp))
-            stage["wait"].observe(max(0.0, taken_at - event.message.timestamp))
-            stage["validate"].observe(validated_at - taken_at)
-            stage["detect"].observe(decided_at - validated_at)
-        count_decisions(decided)
-        for decision in decided:
-            if decision.action != "none":
-                await publish_flagged(decision)
-        published = time.time() - decided_at
-        for _ in parsed:
-            stage["publish"].observe(published)
+        await handle_posts(events, ordered=False)
 
 
-async def parse_posts(events) -> list[tuple]:
-    """(event, post) for each valid post admitted in order; the others are dead-lettered.
+async def handle_posts(events, *, ordered: bool) -> list:
+    """One batch of post records, in order: validated, scanned, flagged ones published.
+
+    Returns the broker's acknowledgements of every record the batch produced
+    (item-events, campaign-events, dead letters). ``ordered``: the records
+    come in offset order already (the batched reader); otherwise each is asked
+    of ``runtime.order`` first (Faust's consumer, streams/offsets.py).
+    """
+    taken_at = time.time()
+    acks: list = []
+    parsed = await parse_posts(events, acks, ordered=ordered)
+    if not parsed:
+        return acks
+    runtime = current()
+    runtime.metrics.scan_batch_size.observe(len(parsed))
+    validated_at = time.time()
+    decided = await scan(parsed, acks)
+    decided_at = time.time()
+    stage = runtime.metrics.stage
+    for event, _ in parsed:
+        # From the record's Kafka timestamp (producer or broker time) to the decision.
+        runtime.metrics.processing_latency.observe(max(0.0, decided_at - event.message.timestamp))
+        stage["wait"].observe(max(0.0, taken_at - event.message.timestamp))
+        stage["validate"].observe(validated_at - taken_at)
+        stage["detect"].observe(decided_at - validated_at)
+    count_decisions(decided)
+    for decision in decided:
+        if decision.action != "none":
+            acks.extend(await publish_flagged(decision))
+    published = time.time() - decided_at
+    for _ in parsed:
+        stage["publish"].observe(published)
+    return acks
+
+
+async def parse_posts(events, acks: list, *, ordered: bool) -> list[tuple]:
+    """(event, post) for each valid post admitted in order; the others are dead-lettered (into ``acks``).
 
     The batch's images are decoded and hashed on the runtime's process pool first,
     off the event loop and on every core; then each post's images are checked
@@ -62,12 +82,12 @@ async def parse_posts(events) -> list[tuple]:
     runtime = current()
     admitted = []
     for event in events:
-        if not await runtime.order.admit(event):
+        if not ordered and not await runtime.order.admit(event):
             continue
         try:
             admitted.append((event, runtime.pipeline.parse_post(event.value, event.key, keyed=True, images=False)))
         except InvalidEvent as error:
-            await send_dead_letter(event, error)
+            acks.append(await send_dead_letter(event, error))
     if any(post.media for _, post in admitted):
         await _hash_images([post for _, post in admitted])
     parsed = []
@@ -76,7 +96,7 @@ async def parse_posts(events) -> list[tuple]:
             runtime.pipeline.check_images(post)
             parsed.append((event, post))
         except InvalidEvent as error:
-            await send_dead_letter(event, error)
+            acks.append(await send_dead_letter(event, error))
     if parsed:
         runtime.metrics.events.labels(parsed[0][0].message.topic, "valid").inc(len(parsed))
     return parsed
@@ -113,21 +133,22 @@ def count_decisions(decided) -> None:
         metrics.findings.labels(*labels).inc(count)
 
 
-async def publish_flagged(decision) -> None:
-    """A flagged post goes to its item's events (and its campaign's)."""
+async def publish_flagged(decision) -> list:
+    """A flagged post goes to its item's events (and its campaign's); returns the broker's acknowledgements."""
     runtime = current()
     post = decision.post
     flagged = runtime.pipeline.flagged(decision)
     flagged["campaign"] = campaigns.fingerprint(flagged, post.text, runtime.campaign_policy)
-    await item_events_topic.send(key=post.key, value=Flagged(flagged).wire())
+    acks = [await item_events_topic.send(key=post.key, value=Flagged(flagged).wire())]
     if flagged["campaign"] is not None:
         seen = campaigns.sighting(
             flagged, flagged["campaign"], request_id_for(post.platform, post.post_id), post.posted_at
         )
-        await campaign_events_topic.send(key=flagged["campaign"], value=Sighting(seen).wire())
+        acks.append(await campaign_events_topic.send(key=flagged["campaign"], value=Sighting(seen).wire()))
+    return acks
 
 
-async def scan(parsed):
+async def scan(parsed, acks: list):
     """Run the pipeline over a batch; a post that breaks a detector is dead-lettered alone.
 
     Detection runs on a worker thread (hashing an image takes tens of
@@ -136,10 +157,10 @@ async def scan(parsed):
     """
     async with current().scanning:
         apply_bank_changes()
-        return await _scan_in_thread(parsed)
+        return await _scan_in_thread(parsed, acks)
 
 
-async def _scan_in_thread(parsed):
+async def _scan_in_thread(parsed, acks: list):
     loop = asyncio.get_running_loop()
     runtime = current()
     pipeline = runtime.pipeline
@@ -153,7 +174,8 @@ async def _scan_in_thread(parsed):
                 decisions.extend(await loop.run_in_executor(None, pipeline.scan, [post]))
             except Exception as error:  # noqa: BLE001
                 log.exception("detector pipeline failed on %s", post.key)
-                await send_dead_letter(event, InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}"))
+                error = InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}")
+                acks.append(await send_dead_letter(event, error))
         return decisions
     for detector_name, seconds in pipeline.last_durations.items():
         runtime.metrics.detector_batch_duration.labels(detector_name).observe(seconds)

@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 
 from streams import kafka_auth, kafka_probe
 from streams.agents.deliveries import dispatcher
+from streams.agents.post_reader import READER
 from streams.app import app, settings
 from streams.runtime import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, INPUT_TOPICS, current
 from streams.settings import bootstrap_servers
@@ -239,13 +240,17 @@ async def publish_lag():
     # never committed, so its "lag" would be every record ever written.
     runtime = current()
     consumer, series = app.consumer, runtime.lag_series
-    owned = {tp for tp in consumer.assignment() if tp.topic in LAG_TOPICS}
-    for topic, partition in list(series - {(tp.topic, str(tp.partition)) for tp in owned}):
-        runtime.metrics.consumer_lag.remove(topic, partition)  # moved to another worker in a rebalance
-        series.discard((topic, partition))
-    for tp in owned:
+    lags = dict(READER.lags())  # the posts topic, when the batched reader reads it
+    for tp in consumer.assignment():
+        if tp.topic not in LAG_TOPICS or (tp.topic, str(tp.partition)) in lags:
+            continue
         committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor for it
         end = consumer.highwater(tp)
         if end is not None and end >= 0:
-            runtime.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - (committed or 0)))
-            series.add((tp.topic, str(tp.partition)))
+            lags[(tp.topic, str(tp.partition))] = max(0, end - (committed or 0))
+    for topic, partition in list(series - set(lags)):
+        runtime.metrics.consumer_lag.remove(topic, partition)  # moved to another worker in a rebalance
+        series.discard((topic, partition))
+    for (topic, partition), lag in lags.items():
+        runtime.metrics.consumer_lag.labels(topic, partition).set(lag)
+        series.add((topic, partition))
