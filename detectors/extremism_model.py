@@ -49,6 +49,7 @@ from detectors.classifier import HashedNgramVectorizer
 from detectors.configfile import ANY_KEY, VALUE, Problems, load_yaml
 from detectors.events import Post
 from detectors.extremism_data import LANGUAGES, VIOLATING, RealPost, WrittenPost
+from detectors.fast_predict import predictor
 from detectors.language import guess_language
 from detectors.model_files import ModelFileError, check_format, load_trusted_bundle
 from detectors.text import folded, normalise
@@ -126,11 +127,11 @@ def fit(settings: ExtremismSettings, written: Sequence[WrittenPost], real: Seque
         return build_pipeline(settings).fit(texts, labels)
 
 
-def class_probabilities(pipeline: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """P(threat) and P(promotion) for each text."""
+def class_probabilities(pipeline: Any, texts: Sequence[str], proba=None) -> tuple[np.ndarray, np.ndarray]:
+    """P(threat) and P(promotion) for each text (``proba``: the pipeline's predict_proba, compiled)."""
     if len(texts) == 0:
         return np.zeros(0), np.zeros(0)
-    probabilities = pipeline.predict_proba(list(texts))
+    probabilities = (proba or pipeline.predict_proba)(list(texts))
     classes = list(pipeline.classes_)
     return probabilities[:, classes.index("threat")], probabilities[:, classes.index("promotion")]
 
@@ -189,6 +190,8 @@ class ExtremismModel:
                 f"{file_name or 'extremism model'}: not a features + classifier pipeline "
                 f"with 'threat' and 'promotion' classes: {error!r}"
             ) from None
+        # The pipeline's predict_proba without scikit-learn's per-call checks (detectors/fast_predict.py).
+        self._proba = predictor(pipeline)
 
     @classmethod
     def load(cls, path: Path) -> ExtremismModel:
@@ -204,7 +207,7 @@ class ExtremismModel:
         return cls(bundle.get("pipeline"), thresholds, sha256, path.name, bundle.get("training"))
 
     def score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        return class_probabilities(self.pipeline, texts)
+        return class_probabilities(self.pipeline, texts, self._proba)
 
 
 EXTREMISM_SCHEMA = {"model": VALUE, "gate": {"words": {ANY_KEY: [VALUE]}}}

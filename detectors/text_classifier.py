@@ -53,6 +53,7 @@ from detectors.base import Finding
 from detectors.classifier import CATEGORIES, Head, TextModel, load_model
 from detectors.configfile import ANY_KEY, VALUE, Problems, load_yaml
 from detectors.events import Post
+from detectors.fast_predict import predictor
 from detectors.language import LATIN_WORD, post_language
 from detectors.model_files import ModelFileError
 
@@ -152,6 +153,8 @@ class TextClassifierDetector:
         self.model = model
         self.min_score = min_score
         self.hate_targets = MappingProxyType(dict(hate_targets or {}))
+        # Each head's predict_proba without scikit-learn's per-call checks (detectors/fast_predict.py).
+        self._predict = {id(head): predictor(head.pipeline) for head in model.heads.values()}
 
     @classmethod
     def from_config(cls, config_dir: Path, problems: Problems) -> TextClassifierDetector:
@@ -188,7 +191,7 @@ class TextClassifierDetector:
         for language, indices in by_language.items():
             head = self.model.heads[language]
             texts = [posts[index].text for index in indices]
-            probabilities = head.pipeline.predict_proba(texts)
+            probabilities = self._predict.get(id(head), head.pipeline.predict_proba)(texts)
             scores, moved = category_scores(head, probabilities, texts, self.hate_targets.get(language))
             for row, column in zip(*np.nonzero(scores >= self.min_score)):
                 findings[indices[row]].append(

@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from detectors.classifier import HashedNgramVectorizer
+from detectors.fast_predict import predictor, transformer
 from detectors.model_files import ModelFileError, check_format, load_trusted_bundle
 from detectors.threat_data import (
     IMPLICIT_NEGATIVES,
@@ -256,6 +257,8 @@ class ThreatModel:
         try:
             self._features, self._classifier = pipeline.named_steps["features"], pipeline.named_steps["classifier"]
             self._column = list(self._classifier.classes_).index(THREAT)
+            # The same numbers without scikit-learn's per-call checks (detectors/fast_predict.py).
+            self._transform, self._proba = transformer(self._features), predictor(self._classifier)
         except (AttributeError, KeyError, TypeError, ValueError) as error:
             raise ModelFileError(
                 f"{file_name or 'threat model'}: not a features + classifier pipeline "
@@ -277,8 +280,7 @@ class ThreatModel:
         """P(threatening) for each text, in order, from one vectorisation of the batch."""
         if len(texts) == 0:
             return np.zeros(0)
-        features = self._features.transform(texts)
-        return self._classifier.predict_proba(features)[:, self._column]
+        return self._proba(self._transform(texts))[:, self._column]
 
     def flags(self, texts: Sequence[str]) -> np.ndarray:
         """Whether each text's score reaches :attr:`threshold`."""
