@@ -14,7 +14,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
-from tests.conftest import tables_in_memory
+from tests.conftest import ROOT, tables_in_memory
 from tests.test_agents import VIOLATING, built_runtime, post, producer  # noqa: F401 - fixtures
 
 with tables_in_memory():
@@ -178,3 +178,34 @@ async def test_a_broken_batch_is_retried_post_by_post_and_only_the_breaking_post
     assert [key for key, _ in producer.records("item-events")] == ["x:1"]
     [(_, letter)] = producer.records("deadletter")
     assert letter["reason"] == "internal_error" and letter["offset"] == 1
+
+
+async def test_detection_runs_on_the_loop_unless_the_batchs_images_still_need_hashing(producer, monkeypatch):  # noqa: F811
+    """On a thread, the detectors and the loop hand Python's lock back and forth; the loop is kept free
+    only when a batch's images must be hashed in the worker itself (no pool)."""
+    import base64
+    import threading
+
+    from streams.agents import scan
+    from streams.runtime import current
+
+    pipeline = current().pipeline
+    real_scan, threads = pipeline.scan, []
+
+    def noting_the_thread(posts):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real_scan(posts)
+
+    pipeline.scan = noting_the_thread
+    png = (ROOT / "tests" / "data" / "pdq" / "images" / "misc-images" / "c.png").read_bytes()
+    image = [{"kind": "image", "data_b64": base64.b64encode(png).decode()}]
+    try:
+        await scan.handle_posts(
+            [post_reader.Record.of(record(0, 0, post("1", "Cricket tonight"), key=b"x:1"))], ordered=True
+        )
+        monkeypatch.setattr(type(current()), "hash_pool", lambda self: None)
+        pictured = post("2", "Weekend photos", media=image)
+        await scan.handle_posts([post_reader.Record.of(record(0, 1, pictured, key=b"x:2"))], ordered=True)
+    finally:
+        del pipeline.scan
+    assert threads == [True, False]  # text only: on the loop; images to hash here: on a thread

@@ -47,13 +47,13 @@ async def handle_posts(events, *, ordered: bool) -> list:
     """
     taken_at = time.time()
     acks: list = []
-    parsed = await parse_posts(events, acks, ordered=ordered)
+    parsed, hashed = await parse_posts(events, acks, ordered=ordered)
     if not parsed:
         return acks
     runtime = current()
     runtime.metrics.scan_batch_size.observe(len(parsed))
     validated_at = time.time()
-    decided = await scan(parsed, acks)
+    decided = await scan(parsed, acks, in_thread=not hashed)
     decided_at = time.time()
     stage = runtime.metrics.stage
     for event, _ in parsed:
@@ -72,12 +72,13 @@ async def handle_posts(events, *, ordered: bool) -> list:
     return acks
 
 
-async def parse_posts(events, acks: list, *, ordered: bool) -> list[tuple]:
-    """(event, post) for each valid post admitted in order; the others are dead-lettered (into ``acks``).
+async def parse_posts(events, acks: list, *, ordered: bool) -> tuple[list[tuple], bool]:
+    """(event, post) for each valid post admitted in order, and whether its images are hashed already.
 
-    The batch's images are decoded and hashed on the runtime's process pool first,
-    off the event loop and on every core; then each post's images are checked
-    against the hashes (a corrupt one dead-letters its post).
+    Invalid records are dead-lettered (their acknowledgements go to ``acks``).
+    The batch's images are decoded and hashed on the runtime's process pool
+    first, off the event loop and on every core; then each post's images are
+    checked against the hashes (a corrupt one dead-letters its post).
     """
     runtime = current()
     admitted = []
@@ -88,8 +89,9 @@ async def parse_posts(events, acks: list, *, ordered: bool) -> list[tuple]:
             admitted.append((event, runtime.pipeline.parse_post(event.value, event.key, keyed=True, images=False)))
         except InvalidEvent as error:
             acks.append(await send_dead_letter(event, error))
+    hashed = True
     if any(post.media for _, post in admitted):
-        await _hash_images([post for _, post in admitted])
+        hashed = await _hash_images([post for _, post in admitted])
     parsed = []
     for event, post in admitted:
         try:
@@ -99,20 +101,25 @@ async def parse_posts(events, acks: list, *, ordered: bool) -> list[tuple]:
             acks.append(await send_dead_letter(event, error))
     if parsed:
         runtime.metrics.events.labels(parsed[0][0].message.topic, "valid").inc(len(parsed))
-    return parsed
+    return parsed, hashed
 
 
-async def _hash_images(posts) -> None:
-    """Hash the posts' images on the runtime's pool, waiting on a thread: the loop stays free."""
+async def _hash_images(posts) -> bool:
+    """Hash the posts' images on the runtime's pool, waiting on a thread: the loop stays free.
+
+    Returns whether the pool hashed them; if not, detection hashes them itself.
+    """
     runtime = current()
     pool = runtime.hash_pool()
     if pool is None:
-        return
+        return False
     loop = asyncio.get_running_loop()
     try:
         await loop.run_in_executor(None, runtime.pipeline.prefetch_images, posts, pool)
     except Exception:  # noqa: BLE001 - a broken pool: the images are hashed on the scan thread instead
         log.exception("image hashing pool failed; hashing this batch's images in the worker")
+        return False
+    return True
 
 
 def count_decisions(decided) -> None:
@@ -148,30 +155,35 @@ async def publish_flagged(decision) -> list:
     return acks
 
 
-async def scan(parsed, acks: list):
+async def scan(parsed, acks: list, *, in_thread: bool = False):
     """Run the pipeline over a batch; a post that breaks a detector is dead-lettered alone.
 
-    Detection runs on a worker thread (hashing an image takes tens of
-    milliseconds, and the event loop must keep heartbeats and the web API
-    going); hash-bank changes are applied between batches, never during one.
+    Detection runs on the event loop: with the images hashed on the pool and
+    the models compiled (detectors/fast_predict.py), a batch of 500 posts
+    holds the loop for tens of milliseconds. On a thread it was slower
+    (the thread and the loop hand Python's lock back and forth: a batch took
+    three to five times as long while the loop was busy). ``in_thread``: the
+    batch's images still need hashing here (no pool), which takes milliseconds
+    per image, so the loop is kept free for heartbeats and the web API.
+    Hash-bank changes are applied between batches, never during one.
     """
     async with current().scanning:
         apply_bank_changes()
-        return await _scan_in_thread(parsed, acks)
+        return await _scan_batch(parsed, acks, in_thread)
 
 
-async def _scan_in_thread(parsed, acks: list):
-    loop = asyncio.get_running_loop()
+async def _scan_batch(parsed, acks: list, in_thread: bool):
     runtime = current()
     pipeline = runtime.pipeline
+    run = _on_a_thread if in_thread else _here
     try:
-        decisions = await loop.run_in_executor(None, pipeline.scan, [post for _, post in parsed])
+        decisions = await run(pipeline.scan, [post for _, post in parsed])
     except Exception:  # noqa: BLE001 - find the post that broke the batch
         log.exception("detector pipeline failed on a batch of %d posts; retrying one by one", len(parsed))
         decisions = []
         for event, post in parsed:
             try:
-                decisions.extend(await loop.run_in_executor(None, pipeline.scan, [post]))
+                decisions.extend(await run(pipeline.scan, [post]))
             except Exception as error:  # noqa: BLE001
                 log.exception("detector pipeline failed on %s", post.key)
                 error = InvalidEvent("internal_error", None, f"{type(error).__name__}: {error}")
@@ -180,3 +192,11 @@ async def _scan_in_thread(parsed, acks: list):
     for detector_name, seconds in pipeline.last_durations.items():
         runtime.metrics.detector_batch_duration.labels(detector_name).observe(seconds)
     return decisions
+
+
+async def _here(function, argument):
+    return function(argument)
+
+
+async def _on_a_thread(function, argument):
+    return await asyncio.get_running_loop().run_in_executor(None, function, argument)
