@@ -311,6 +311,14 @@ class ImageHasher:
                 self._cache.popitem(last=False)
         return len(pending)
 
+    def warm(self, executor) -> int:
+        """Start every process of ``executor`` and have each hash a tiny image (imports, decoders),
+        so that the first real image does not wait for a process to start. Returns how many answered."""
+        workers = getattr(executor, "_max_workers", 1) or 1
+        settings = self.settings()
+        image = _small_png()
+        return sum(1 for _ in executor.map(hash_in_process, [image] * workers, [settings] * workers))
+
     def hash_bytes(self, data: bytes) -> ImageHashes:
         digest = hashlib.sha256(data).digest()
         cached = self._cache.get(digest)
@@ -370,6 +378,13 @@ def pdq_from_bytes(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[str
     pixels, _ = decode_image(data, max_pixels)
     vector, quality = pdqhash.compute(np.ascontiguousarray(pixels))
     return pdq_hex(vector), int(quality)
+
+
+def _small_png() -> bytes:
+    """A 64x64 grey PNG: what a pool's processes hash once when they start (ImageHasher.warm)."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def hash_in_process(data: bytes, settings: dict) -> ImageHashes | tuple[str, str]:

@@ -234,6 +234,10 @@ class Pipeline:
         images = [media.data for post in posts for media in post.media if media.data is not None]
         return self.media.hasher.prefetch(images, executor) if images else 0
 
+    def warm_image_pool(self, executor) -> int:
+        """Start ``executor``'s processes before the first image needs them (ImageHasher.warm)."""
+        return self.media.hasher.warm(executor) if self.media is not None else 0
+
     def flagged(self, decision: Decision) -> dict:
         """A decision as a plain record: what travels between the scan and publish stages."""
         post = decision.post

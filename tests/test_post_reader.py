@@ -209,3 +209,21 @@ async def test_detection_runs_on_the_loop_unless_the_batchs_images_still_need_ha
     finally:
         del pipeline.scan
     assert threads == [True, False]  # text only: on the loop; images to hash here: on a thread
+
+
+async def test_the_worker_starts_its_hashing_processes_before_the_first_image(producer, monkeypatch):  # noqa: F811
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from streams.agents import scan
+    from streams.runtime import current
+
+    runtime = current()
+    # spawn, as the worker's pool: processes start one by one as work arrives, not all at the first task.
+    monkeypatch.setattr(runtime, "_hash_pool", ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")))
+    try:
+        await scan.warm_hash_pool()
+        # Both processes started, and each hashed an image: the first real one waits for neither.
+        assert len(runtime._hash_pool._processes) == 2
+    finally:
+        runtime._hash_pool.shutdown()

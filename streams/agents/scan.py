@@ -122,6 +122,24 @@ async def _hash_images(posts) -> bool:
     return True
 
 
+@app.task
+async def warm_hash_pool():
+    """Start the image-hashing processes with the worker: started at the first image instead,
+    they kept the posts behind it waiting for seconds (spawned processes import the hasher)."""
+    runtime = current()
+    if runtime.pipeline.media is None:
+        return
+    pool = runtime.hash_pool()
+    if pool is None:
+        return
+    try:
+        started = await asyncio.get_running_loop().run_in_executor(None, runtime.pipeline.warm_image_pool, pool)
+    except Exception:  # noqa: BLE001 - the batch that needs the pool will find it broken and hash in the worker
+        log.exception("image hashing pool did not start")
+        return
+    log.info("image hashing pool ready: %d processes", started)
+
+
 def count_decisions(decided) -> None:
     """The batch's posts, decisions and findings, each series incremented once per batch."""
     metrics = current().metrics
