@@ -227,3 +227,38 @@ async def test_the_worker_starts_its_hashing_processes_before_the_first_image(pr
         assert len(runtime._hash_pool._processes) == 2
     finally:
         runtime._hash_pool.shutdown()
+
+
+async def test_a_partition_never_committed_starts_where_the_agents_group_left_off_and_is_read_only_then(
+    monkeypatch,
+):
+    """The fetcher starts reading from the earliest offset as soon as a partition is assigned:
+    the partitions stay paused until the seek, or their first records would be handled twice."""
+    events = []
+
+    class Assigned(Consumer):
+        def pause(self, *tps):
+            events.append(("pause", set(tps)))
+
+        def resume(self, *tps):
+            events.append(("resume", set(tps)))
+
+        async def committed(self, tp):
+            events.append(("committed", tp))
+            return 12 if tp == P1 else None  # P1: this group committed it before
+
+        def seek(self, tp, offset):
+            events.append(("seek", tp, offset))
+
+    async def agent_group(partitions):
+        events.append(("agent group", set(partitions)))
+        return {P0: 7}
+
+    monkeypatch.setattr(post_reader, "agent_group_offsets", agent_group)
+    reader = post_reader.PostReader()
+    reader.consumer = Assigned(P0, P1)
+    await post_reader._Handover(reader).on_partitions_assigned({P0, P1})
+    assert events[0] == ("pause", {P0, P1}) and events[-1] == ("resume", {P0, P1})
+    assert ("agent group", {P0}) in events and ("seek", P0, 7) in events
+    assert not any(event[0] == "seek" and event[1] == P1 for event in events)
+    assert reader.committed == {P0: 7, P1: 12}

@@ -172,3 +172,20 @@ def test_alerts_carry_findings_from_every_detector(worker_env, start_worker, kaf
     info = re.search(r"^modwatch_model_info\{(.*)\} 1\.0$", metrics, re.M)
     assert info and 'text_classifier="text-classifier.skops"' in info.group(1) and "hashbank_digest=" in info.group(1)
     assert re.search(r'^modwatch_hashbank_entries\{hash_type="pdq"\} [1-9]', metrics, re.M)
+
+
+def test_switching_to_the_batched_reader_resumes_where_the_scan_agent_left_off(
+    worker_env, start_worker, kafka_bootstrap
+):
+    """A new ``<app_id>-scan`` group starts each partition at the agent group's committed offset:
+    nothing read twice, nothing skipped."""
+    prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
+    agent = start_worker(dict(worker_env, MODWATCH_SCAN_CONSUMER="faust"))
+    produce(kafka_bootstrap, f"{prefix}.posts", [(f"x:bad{n}".encode(), b"{") for n in range(12)])
+    assert len(consume(kafka_bootstrap, f"{prefix}.deadletter", expect=12, settle=1.0)) == 12
+    assert agent.stop(timeout=30) == 0  # commits the agent group's offsets on the way out
+    start_worker(dict(worker_env, MODWATCH_SCAN_CONSUMER="batched"))
+    produce(kafka_bootstrap, f"{prefix}.posts", [(b"x:after", b"{")])
+    letters = consume(kafka_bootstrap, f"{prefix}.deadletter", expect=13, settle=4.0)  # 25 if re-read
+    keys = sorted(letter["key"] for _, letter in letters)
+    assert keys == sorted([*(f"x:bad{n}" for n in range(12)), "x:after"])

@@ -189,6 +189,15 @@ class _Handover(ConsumerRebalanceListener):
         consumer = self.reader.consumer
         if consumer is None or not assigned:
             return
+        # Nothing is read from them until their start is settled: the fetcher starts at
+        # once, from the earliest offset for a group that never committed.
+        consumer.pause(*assigned)
+        try:
+            await self._settle_starts(consumer, assigned)
+        finally:
+            consumer.resume(*assigned)
+
+    async def _settle_starts(self, consumer, assigned) -> None:
         fresh = []
         for tp in assigned:
             committed = await consumer.committed(tp)
@@ -196,17 +205,18 @@ class _Handover(ConsumerRebalanceListener):
                 fresh.append(tp)
             else:
                 self.reader.committed[tp] = committed
-        if fresh:
-            for tp, offset in (await agent_group_offsets(fresh)).items():
-                consumer.seek(tp, offset)
-                self.reader.committed[tp] = offset
-                log.info(
-                    "scan reader starts %s[%d] at %d, where the scan agent's group left off",
-                    tp.topic,
-                    tp.partition,
-                    offset,
-                    extra={"topic": tp.topic, "partition": tp.partition, "offset": offset},
-                )
+        if not fresh:
+            return
+        for tp, offset in (await agent_group_offsets(fresh)).items():
+            consumer.seek(tp, offset)
+            self.reader.committed[tp] = offset
+            log.info(
+                "scan reader starts %s[%d] at %d, where the scan agent's group left off",
+                tp.topic,
+                tp.partition,
+                offset,
+                extra={"topic": tp.topic, "partition": tp.partition, "offset": offset},
+            )
 
 
 def scan_group() -> str:
