@@ -16,6 +16,8 @@
 ``evaluate-extremism`` the four-language extremism model: across authors, beside the rules (extremism.py)
 ``hash``          PDQ (with quality), MD5 and SHA-256 of image files      (hashes.py)
 ``hash-import``   a ThreatExchange-style PDQ list as a bank CSV
+``bank``          the live hash bank: add, remove, import, list             (lists.py)
+``watchlist``     the live watchlist: add, remove, list                     (lists.py)
 
 Every command that reads or writes a topic opens its Kafka client through
 _topics.py; options several commands share are in _options.py.
@@ -34,6 +36,7 @@ from streams.cli.designations import designations
 from streams.cli.export import export
 from streams.cli.extremism import evaluate_extremism
 from streams.cli.hashes import hash_images, import_hash_list
+from streams.cli.lists import bank, watchlist
 from streams.cli.model import evaluate, train
 from streams.cli.pipeline import produce, scan, tail, worker
 from streams.cli.report import report, reviews
@@ -63,6 +66,8 @@ for command in (
     evaluate_extremism,
     hash_images,
     import_hash_list,
+    bank,
+    watchlist,
 ):
     cli.add_command(command)
 

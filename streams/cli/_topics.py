@@ -25,6 +25,28 @@ import orjson
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 
+def ensure_topics_at(bootstrap: str, timeout: float = 15.0) -> None:
+    """Create modwatch's topics on ``bootstrap`` where missing; an unreachable broker is one line, exit 2."""
+    import logging
+    from dataclasses import replace
+
+    from aiokafka.errors import KafkaError
+
+    from detectors.configfile import ConfigError
+    from streams.admin import ensure_topics
+    from streams.settings import Settings, broker_url
+
+    client_log = logging.getLogger("aiokafka")
+    client_log.disabled = True  # its per-attempt errors would bury the one line below
+    try:
+        asyncio.run(asyncio.wait_for(ensure_topics(replace(Settings.load(), broker=broker_url(bootstrap))), timeout))
+    except (OSError, TimeoutError, KafkaError) as error:
+        reason = str(error) or type(error).__name__
+        raise ConfigError([f"broker {bootstrap}: not reachable: {reason}"]) from None
+    finally:
+        client_log.disabled = False
+
+
 def resolve(topic: str, broker: str | None) -> tuple[str, str]:
     """A topic's full name (``posts`` is ``<prefix>.posts``) and the bootstrap servers: ``broker`` or the configured."""
     from streams.settings import TOPIC_NAMES, Settings, bootstrap_servers
@@ -76,6 +98,11 @@ async def writing(bootstrap: str) -> AsyncIterator:
 
 async def read_topic(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> list[dict]:
     """Every record of ``topic`` up to its end at the time of the call."""
+    return [value for _, value in await read_keyed(topic, bootstrap, wait_seconds) if value is not None]
+
+
+async def read_keyed(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> list[tuple[str | None, dict | None]]:
+    """Every record of ``topic`` up to its end at the time of the call, as (key, value); a tombstone's value is None."""
     records = []
     async with reading(topic, bootstrap=bootstrap) as consumer:
         deadline = asyncio.get_running_loop().time() + wait_seconds
@@ -89,7 +116,13 @@ async def read_topic(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> 
         while remaining:
             batch = await consumer.getmany(timeout_ms=1000)
             for partition, messages in batch.items():
-                records.extend(orjson.loads(message.value) for message in messages if message.value)
+                records.extend(
+                    (
+                        message.key.decode(errors="replace") if message.key is not None else None,
+                        orjson.loads(message.value) if message.value else None,
+                    )
+                    for message in messages
+                )
                 if messages and messages[-1].offset + 1 >= ends[partition]:
                     remaining.discard(partition)
     return records

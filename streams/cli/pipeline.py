@@ -17,7 +17,7 @@ import orjson
 
 from detectors.events import InvalidEvent, item_key
 from streams.cli._options import broker_option, config_option, output_option
-from streams.cli._topics import reading, resolve, writing
+from streams.cli._topics import ensure_topics_at, reading, resolve, writing
 
 
 @click.command()
@@ -99,37 +99,62 @@ def scan(file: Path, config_dir: Path | None, output: Path | None, batch_size: i
     "--topic",
     "-t",
     required=True,
-    help="Topic name, or a short name (posts, reports, platform-status) under the configured prefix.",
+    help="An input topic: posts, reports, platform-status or decisions (under the configured prefix), "
+    "or a full name ending in one of them.",
 )
 @broker_option()
 def produce(file: Path, topic: str, broker: str | None) -> None:
-    """Send each line of FILE to TOPIC, keyed by platform:post_id where the line has them.
+    """Send each line of FILE to an input TOPIC, keyed by platform:post_id where the line has them.
 
-    Lines are sent as they are, valid or not: the worker is the one that validates.
+    Lines are sent as they are, valid or not: the worker is the one that
+    validates. Exits 1 if the broker refused any of them.
     """
-    from dataclasses import replace
-
-    from streams.admin import ensure_topics
-    from streams.settings import Settings, broker_url
-
+    _check_input_topic(topic)
     topic, bootstrap = resolve(topic, broker)
-    asyncio.run(ensure_topics(replace(Settings.load(), broker=broker_url(bootstrap))))
-    sent = asyncio.run(_produce(file, topic, bootstrap))
+    ensure_topics_at(bootstrap)
+    sent, refused = asyncio.run(_produce(file, topic, bootstrap))
     click.echo(f"sent {sent} record(s) to {topic}", err=True)
+    if refused:
+        raise click.ClickException(f"{topic}: the broker refused {len(refused)} record(s); first: {refused[0]}")
 
 
-async def _produce(file: Path, topic: str, bootstrap: str) -> int:
-    sent = 0
+PRODUCE_TOPICS = ("posts", "reports", "platform-status", "decisions")
+LIST_COMMANDS = {"hashbank": "modwatch bank", "watchlist": "modwatch watchlist"}
+
+
+def _check_input_topic(topic: str) -> None:
+    """Only modwatch's input topics: the others are written by modwatch itself, or need keyed records."""
+    from streams.settings import TOPIC_NAMES
+
+    short = topic.rsplit(".", 1)[-1] if "." in topic else topic
+    if short in PRODUCE_TOPICS:
+        return
+    if short in LIST_COMMANDS:
+        raise click.UsageError(f"--topic {topic}: a compacted topic of keyed changes; use {LIST_COMMANDS[short]}")
+    if short in TOPIC_NAMES:
+        raise click.UsageError(f"--topic {topic}: modwatch writes it; produce sends to {', '.join(PRODUCE_TOPICS)}")
+    raise click.UsageError(f"--topic {topic}: not an input topic ({', '.join(PRODUCE_TOPICS)})")
+
+
+async def _produce(file: Path, topic: str, bootstrap: str) -> tuple[int, list[str]]:
+    """(records sent, the broker's refusals, line by line)."""
+    sent, pending = 0, []
     async with writing(bootstrap) as producer:
         with file.open("rb") as lines:
-            for line in lines:
+            for number, line in enumerate(lines, start=1):
                 line = line.rstrip(b"\r\n")
                 if not line.strip():
                     continue
-                await producer.send(topic, value=line, key=_key_of(line))
+                pending.append((number, await producer.send(topic, value=line, key=_key_of(line))))
                 sent += 1
         await producer.flush()
-    return sent
+    refused = []
+    for number, ack in pending:
+        try:
+            await ack
+        except Exception as error:  # noqa: BLE001 - reported, not raised: the other lines were sent
+            refused.append(f"{file}:{number}: {type(error).__name__}: {error}")
+    return sent, refused
 
 
 def _key_of(line: bytes) -> bytes | None:
