@@ -122,10 +122,14 @@ def fold(records: Iterable[tuple[str | None, dict | None]]) -> dict[str, dict]:
     """
     live: dict[str, dict] = {}
     for key, record in records:
-        if key is None:
-            continue
-        if record is None or record.get("op") == "remove":
-            live.pop(key, None)
-        elif record.get("op") == "add":
-            live[key] = record
+        if key is not None:
+            fold_into(live, key, record)
     return live
+
+
+def fold_into(live: dict[str, dict], key: str, record: dict | None) -> None:
+    """One record of :func:`fold`: an addition stands for its key, a removal or tombstone ends it."""
+    if record is None or record.get("op") == "remove":
+        live.pop(key, None)
+    elif record.get("op") == "add":
+        live[key] = record

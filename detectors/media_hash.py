@@ -333,3 +333,57 @@ class MediaHashDetector:
             )
         score = 1.0 if exact else 1.0 - best.distance / 256
         return Finding(self.name, category, score, MappingProxyType(evidence))
+
+    def lookup(self, hash_type: str, value: str) -> list[dict]:
+        """What the bank holds for one hash: exact for MD5 and SHA-256, within ``match_radius`` for PDQ.
+
+        Nearest first, each with its category as a post's finding would have
+        it. Raises ``ValueError`` naming the field for a hash that is not one.
+        """
+        if hash_type not in ("pdq", "md5", "sha256"):
+            raise ValueError(f"hash_type: {hash_type!r} is not one of pdq, md5, sha256")
+        value = _valid(hash_type, value)
+        if value is None:
+            raise ValueError(f"hash: not a valid {hash_type} hash")
+        if hash_type == "pdq":
+            found = [
+                _Match(entry, value, d, None, "original", False)
+                for entry, d in self.bank.near([value], self.config.match_radius)[0]
+            ]
+        else:
+            found = [_Match(entry, value, 0, None, None, False) for entry in self.bank.exact(hash_type, value)]
+        return self._answer(found)
+
+    def lookup_image(self, data: bytes) -> list[dict]:
+        """What the bank holds for an image, as a post carrying it would be matched (rotations and
+        trimmed borders included); raises :class:`UnreadableImage` for bytes that are not an image."""
+        hashes = self.hasher.hash_bytes(data)
+        found = [
+            _Match(entry, value, 0, hashes.quality, None, False)
+            for hash_type, value in (("md5", hashes.md5), ("sha256", hashes.sha256))
+            for entry in self.bank.exact(hash_type, value)
+        ]
+        usable = [hash for hash in hashes.pdq if hash.quality >= self.config.min_quality]
+        if usable:
+            near = self.bank.near([hash.hash for hash in usable], self.config.match_radius)
+            for hash, entries in zip(usable, near, strict=True):
+                found += [_Match(e, hash.hash, d, hash.quality, hash.transform, hash.unletterboxed) for e, d in entries]
+        return self._answer(found)
+
+    def _answer(self, found: list[_Match]) -> list[dict]:
+        best: dict[tuple, _Match] = {}
+        for match in sorted(found, key=_Match.rank):
+            best.setdefault((match.entry.hash_type, match.entry.hash, match.entry.label), match)
+        return [
+            {
+                "hash_type": match.entry.hash_type,
+                "hash": match.entry.hash,
+                "label": match.entry.label,
+                "source": match.entry.source,
+                "category": self.config.category_of(match.entry),
+                "distance": match.distance,
+                "media_hash": match.media_hash,
+                "transform": match.transform,
+            }
+            for match in best.values()
+        ]

@@ -32,6 +32,9 @@ app = faust.App(
     # Faust's /table/<name>/<key> and /router views would show item state to
     # anyone who reaches the port, without authentication: off.
     web_router_enabled=False,
+    # POST /match takes an image as base64 (streams/web_lists.py); every view checks its own
+    # limit on top of this one (aiohttp's default is 1 MiB).
+    web_application_options={"client_max_size": 24 * 1024 * 1024},
     web_tables_enabled=False,
     # A post may carry a 10 MiB image (13.4 MiB as base64): see deploy/kafka/local.sh.
     producer_max_request_size=MAX_MESSAGE_BYTES,

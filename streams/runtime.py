@@ -65,6 +65,8 @@ class Runtime:
     # Hash bank and watchlist changes read from their topics, applied between detection batches.
     bank_changes: list = field(default_factory=list)
     watchlist_changes: list = field(default_factory=list)
+    # The entries those topics hold now, by key (GET /bank and /watchlist, streams/web_lists.py).
+    live_entries: dict = field(default_factory=lambda: {"hashbank": {}, "watchlist": {}})
     # Held while a detection batch runs on its thread: the bank must not change under it.
     scanning: asyncio.Lock = field(default_factory=asyncio.Lock)
     deliverer: Any = None  # streams.delivery.Deliverer, made in the worker's event loop on first use

@@ -60,7 +60,7 @@ def run(loglevel: str | None = None) -> None:
     problem = access.exposure_problem(settings.web_host, os.environ)
     if problem is not None:
         raise ConfigError([problem])
-    from streams import agents, runtime, web  # noqa: F401 - registering agents and views
+    from streams import agents, runtime, web, web_lists  # noqa: F401 - registering agents and views
 
     # Every config file, every problem at once, before anything starts.
     agents.prepare(runtime.install(runtime.Runtime.build(settings)))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from detectors.events import InvalidEvent
+from detectors.live_lists import fold_into
 from detectors.watchlist import WatchlistEntry
 from streams import kafka_auth
 from streams.agents._common import dead_letter_record
@@ -134,16 +135,21 @@ async def follow_everywhere(name: str, parse: Callable, changes: list) -> None:
             batch = await consumer.getmany(timeout_ms=1000)
             for records in batch.values():
                 for record in records:
-                    await _queue_change(record, parse, changes)
+                    await _queue_change(record, parse, changes, current().live_entries[name])
             if changes and not current().scanning.locked():
                 apply_bank_changes()
     finally:
         await consumer.stop()
 
 
-async def _queue_change(record, parse: Callable, changes: list) -> None:
+async def _queue_change(record, parse: Callable, changes: list, live: dict) -> None:
+    """Queue a valid change (and keep ``live``, the entries in force by key, for GET /bank and
+    /watchlist); dead-letter the others."""
     try:
-        changes.append(parse(record.value or b""))
+        change = parse(record.value or b"")
+        changes.append(change)
+        if record.key is not None:
+            fold_into(live, record.key.decode(errors="replace"), change)
     except InvalidEvent as error:
         await dead_letter_record(
             record.topic, record.partition, record.offset, record.key, record.value, error, outside_event=True
