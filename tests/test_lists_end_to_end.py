@@ -31,13 +31,18 @@ def modwatch(env: dict[str, str], *arguments: str) -> subprocess.CompletedProces
     )
 
 
-def seconds_until_acted_on(bootstrap: str, prefix: str, make_post, acted_on, limit: float = 8.0) -> float:
-    """Send a post every half second; how old the first post the worker acted on (``acted_on``) was."""
+def seconds_until_acted_on(
+    bootstrap: str, prefix: str, make_post, acted_on, limit: float = 8.0, tag: str = "p"
+) -> float:
+    """Send a post every half second; how old the first post the worker acted on (``acted_on``) was.
+
+    Post ids are ``<tag><n>``: each call needs its own tag (an item gets one request).
+    """
     sent_at, started = {}, time.monotonic()
     while time.monotonic() - started < limit:
-        number = len(sent_at)
-        sent_at[f"p{number}"] = time.monotonic() - started
-        produce(bootstrap, f"{prefix}.posts", [make_post(f"p{number}")])
+        post_id = f"{tag}{len(sent_at)}"
+        sent_at[post_id] = time.monotonic() - started
+        produce(bootstrap, f"{prefix}.posts", [make_post(post_id)])
         time.sleep(0.5)
     # Posts sent in the first 5 s may not be acted on; every later one must be.
     expect = len(sent_at) - int(5.0 / 0.5)
@@ -157,6 +162,15 @@ def test_the_api_changes_both_lists_and_answers_what_the_bank_holds(worker_env, 
     banked = {"op": "add", "hash_type": "pdq", "hash": pdq, "label": "bench-banned", "source": "case 121"}
     assert call(env, "/bank", dict(banked, hash="abc"))[1]["field"] == "hash"
     assert call(env, "/bank", banked)[0] == 202
+    media = [{"kind": "image", "data_b64": base64.b64encode(data).decode()}]
+    age = seconds_until_acted_on(
+        kafka_bootstrap,
+        prefix,
+        lambda post_id: post("x", post_id, CLEAN, media=media, account_id="acct-93"),
+        lambda request: any(f["evidence"].get("label") == "bench-banned" for f in request["evidence"]),
+        tag="img",
+    )
+    assert age < 5.0
 
     def labels(body) -> dict[str, tuple]:
         # The shipped bank holds this test image too, under the fixture label.

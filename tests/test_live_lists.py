@@ -133,3 +133,36 @@ def test_the_commands_refuse_a_bad_change_and_a_bad_import_before_touching_the_b
     result = runner.invoke(cli, ["bank", "import", str(rows), "--broker", "127.0.0.1:9"])
     # The file and the bad line (modwatch's main turns it into one line and exit 2); nothing sent.
     assert result.exception.problems == [f"{rows}:3: hash: 'nothex' is not a valid pdq hash (64 hex digits)"]
+
+
+def test_a_lookup_answers_what_the_bank_holds_nearest_first_with_each_category():
+    from detectors.hashbank import HashBank, make_entry
+    from detectors.hashing import ImageHasher, UnreadableImage
+    from detectors.media_hash import MediaHashDetector
+    from tests.conftest import ROOT
+
+    data = (ROOT / "tests" / "data" / "pdq" / "images" / "misc-images" / "c.png").read_bytes()
+    hashes = ImageHasher().hash_bytes(data)
+    original = hashes.pdq[0].hash
+    near = f"{int(original, 16) ^ 0b111:064x}"  # 3 bits away
+    far = f"{int(original, 16) ^ ((1 << 64) - 1):064x}"  # 64 bits away: beyond the radius
+    bank = HashBank(
+        [
+            make_entry("pdq", near, "near-copy", "case 1"),
+            make_entry("pdq", original, "original", "case 2"),
+            make_entry("pdq", far, "far", "case 3"),
+            make_entry("md5", hashes.md5, "the file", "case 4"),
+        ]
+    )
+    detector = MediaHashDetector(bank)
+    found = detector.lookup("pdq", original.upper())
+    assert [(m["label"], m["distance"]) for m in found] == [("original", 0), ("near-copy", 3)]
+    assert {m["category"] for m in found} == {"terrorism_promotion"}  # the default for unmapped labels
+    assert [m["label"] for m in detector.lookup("md5", hashes.md5)] == ["the file"]
+    assert [m["label"] for m in detector.lookup_image(data)] == ["the file", "original", "near-copy"]
+    with pytest.raises(ValueError, match="^hash:"):
+        detector.lookup("pdq", "abc")
+    with pytest.raises(ValueError, match="^hash_type:"):
+        detector.lookup("crc", original)
+    with pytest.raises(UnreadableImage):
+        detector.lookup_image(b"not an image")
