@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAUNCHER, free_port_pair
+from tests.conftest import LAUNCHER, ROOT, free_port_pair
 
 pytestmark = pytest.mark.kafka
 
@@ -77,3 +78,22 @@ def test_start_twice_then_stop_leaves_no_process_and_no_stray_files(tmp_path, tm
             path for path in after[folder] - before[folder] if "kafka" in path.name.lower() or str(port) in path.name
         }
         assert new == set(), f"files left outside the data folder: {sorted(new)}"
+
+
+def test_the_default_brokers_controller_leaves_alertmanagers_port_free():
+    """deploy/prometheus/prometheus.yml sends alerts to 127.0.0.1:9093, Alertmanager's default port."""
+    alertmanager = re.search(
+        r'targets: \["127\.0\.0\.1:(\d+)"\]', (ROOT / "deploy/prometheus/prometheus.yml").read_text()
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MODWATCH_KAFKA_")}
+
+    def ports(**extra) -> dict[str, int]:
+        said = subprocess.run([str(LAUNCHER), "ports"], env=dict(env, **extra), capture_output=True, text=True)
+        words = said.stdout.split()
+        return {name: int(value) for name, value in zip(words[::2], words[1::2], strict=True)}
+
+    default = ports()
+    assert default["client"] == 9092 and default["controller"] != int(alertmanager.group(1))
+    assert len(set(default.values())) == 3
+    assert ports(MODWATCH_KAFKA_PORT="20000") == {"client": 20000, "controller": 20001, "sasl": 20002}
+    assert ports(MODWATCH_KAFKA_CONTROLLER_PORT="31000")["controller"] == 31000

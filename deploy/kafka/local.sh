@@ -9,7 +9,9 @@
 # that folder leaves nothing behind.
 #
 # Environment:
-#   MODWATCH_KAFKA_PORT      client port (default 9092); the controller uses port+1
+#   MODWATCH_KAFKA_PORT      client port (default 9092); the controller uses port+1, except
+#                            beside the default 9092, where it uses 9193: 9093 is Alertmanager's
+#   MODWATCH_KAFKA_CONTROLLER_PORT  the KRaft controller's port, instead of the above
 #   MODWATCH_KAFKA_DATA      data folder (default deploy/kafka/.data-<port>)
 #   MODWATCH_KAFKA_HEAP      JVM heap (default 512m)
 #   MODWATCH_KAFKA_WAIT      seconds to wait for metadata answers on start (default 90)
@@ -22,7 +24,13 @@ set -euo pipefail
 KAFKA_VERSION=4.1.1   # keep in step with pom.xml and docker-compose.yml
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 port="${MODWATCH_KAFKA_PORT:-9092}"
-controller_port=$((port + 1))
+if [ -n "${MODWATCH_KAFKA_CONTROLLER_PORT:-}" ]; then
+  controller_port="$MODWATCH_KAFKA_CONTROLLER_PORT"
+elif [ "$port" = 9092 ]; then
+  controller_port=9193  # 9093 is Alertmanager's default port (deploy/prometheus/prometheus.yml)
+else
+  controller_port=$((port + 1))
+fi
 data="${MODWATCH_KAFKA_DATA:-$here/.data-$port}"
 libs="$here/.cache/libs"
 pidfile="$data/kafka.pid"
@@ -168,6 +176,7 @@ case "${1:-}" in
   status) status ;;
   restart) stop; start ;;
   bootstrap) echo "127.0.0.1:$port" ;;
+  ports) echo "client $port controller $controller_port sasl $sasl_port" ;;
   fetch) fetch_jars ;;
-  *) echo "usage: $0 start|stop|status|restart|bootstrap|fetch" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|restart|bootstrap|ports|fetch" >&2; exit 2 ;;
 esac
