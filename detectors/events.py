@@ -138,9 +138,10 @@ class StatusEvent:
 
 @dataclass(frozen=True, slots=True)
 class ReviewDecision:
-    """A reviewer's decision on a request waiting in review (or named by its alert)."""
+    """A reviewer's decision on a request waiting in review (or named by its alert), or an
+    operator's ``resend`` of a request whose delivery failed."""
 
-    decision: str  # approve | reject
+    decision: str  # approve | reject | resend
     reviewer: str
     at: datetime
     request_id: str | None = None
@@ -149,7 +150,7 @@ class ReviewDecision:
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
-REVIEW_DECISIONS = frozenset({"approve", "reject"})
+REVIEW_DECISIONS = frozenset({"approve", "reject", "resend"})
 BANK_OPS = frozenset({"add", "remove"})
 
 
@@ -255,7 +256,9 @@ class EventParser:
             raise InvalidEvent("missing_field", "request_id", "a decision needs request_id or alert_id")
         decision = self._string(record, "decision", 16)
         if decision not in REVIEW_DECISIONS:
-            raise InvalidEvent("invalid_value", "decision", f"{decision!r} is not approve or reject")
+            raise InvalidEvent("invalid_value", "decision", f"{decision!r} is not approve, reject or resend")
+        if decision == "resend" and request_id is None:
+            raise InvalidEvent("missing_field", "request_id", "a resend names the request to deliver again")
         reason = record.get("reason")
         if reason is not None and not isinstance(reason, str):
             raise InvalidEvent("invalid_type", "reason", f"must be a string, not {_type_name(reason)}")

@@ -331,6 +331,11 @@ class Decisions(View):
         if not _decides_something(decision, key):
             target = decision.request_id or decision.alert_id
             return self.error(404, f"no takedown request or alert {target!r}: nothing to decide")
+        if decision.decision == "resend":
+            found = _find_request(item_to_state.get(key), decision.request_id)
+            if found["request"]["state"] != "delivery_failed":
+                state = found["request"]["state"]
+                return self.error(409, f"request {decision.request_id!r} is {state}: only a failed delivery is resent")
         await decisions_topic.send(key=key.encode(), value=body)
         return self.json({"accepted": True, "item": key, "decision": decision.decision}, status=202)
 

@@ -172,7 +172,12 @@ def on_flagged(state: dict | None, flagged: dict, request: dict, now: datetime) 
 
 
 def on_decision(state: dict | None, decision: dict, request_for_now, now: datetime) -> Outcome:
-    """A reviewer's decision on a pending item; ``request_for_now(pending)`` restamps the clock."""
+    """A reviewer's decision on a pending item; ``request_for_now(pending)`` restamps the clock.
+
+    ``resend``: an operator sends a request whose delivery failed again (:func:`_resend`).
+    """
+    if decision["decision"] == "resend":
+        return _resend(state, decision, now)
     if state is None or state.get("request") is None or state["request"]["state"] != "pending_review":
         return NOTHING
     cause = {
@@ -189,6 +194,29 @@ def on_decision(state: dict | None, decision: dict, request_for_now, now: dateti
     state = _transition(state, "dismissed", now, cause)
     state["request"] = dict(state["request"], closed_at=_iso(now))
     return Outcome(state, [], [])
+
+
+def _resend(state: dict | None, decision: dict, now: datetime) -> Outcome:
+    """``delivery_failed`` -> ``requested`` again, and the request back to the dispatcher.
+
+    Only the request the decision names, and only while its delivery has
+    failed: a resend of anything else (or a repeated one) changes nothing. The
+    clock has not started (it starts at the first successful delivery); the
+    request counts its resends, so a second failure raises its own alert.
+    """
+    request = (state or {}).get("request")
+    if request is None or request["state"] != "delivery_failed" or request["request_id"] != decision["request_id"]:
+        return NOTHING
+    cause = {
+        "type": "resend",
+        "operator": decision["reviewer"],
+        "reason": decision.get("reason"),
+        "decided_at": decision.get("at"),
+    }
+    state = _transition(state, "requested", now, cause)
+    reopened = {name: value for name, value in state["request"].items() if name != "closed_at"}
+    state["request"] = dict(reopened, resends=request.get("resends", 0) + 1)
+    return Outcome(state, [], [], deliver=(state["request"],))
 
 
 def on_status(state: dict | None, status: dict, reopen, now: datetime) -> Outcome:
@@ -301,8 +329,10 @@ def on_delivery(state: dict | None, delivery: dict, restamp, now: datetime) -> O
         return Outcome(_transition(state, "requested", now, cause), [], [])
     state = _transition(state, "delivery_failed", now, dict(cause, reason=delivery["reason"]))
     state["request"] = dict(state["request"], closed_at=_iso(now))
+    resends = request.get("resends", 0)
     alert = {
-        "alert_id": f"delivery_failed:{request['request_id']}",
+        # One alert per failure: a request sent again that fails again raises another.
+        "alert_id": f"delivery_failed:{request['request_id']}" + (f":{resends}" if resends else ""),
         "type": "delivery_failed",
         "platform": request["platform"],
         "post_id": request["post_id"],

@@ -104,3 +104,49 @@ def test_a_refused_request_ends_in_delivery_failed_with_a_critical_alert(
         assert ledger[1][1]["cause"]["last_attempt"]["status_code"] == 403
     finally:
         platform.stop()
+
+
+def test_modwatch_resend_brings_a_failed_delivery_to_delivered(worker_env, start_worker, kafka_bootstrap, tmp_path):
+    import subprocess
+    import sys
+
+    token = "a-token-of-twenty-four-chars"
+    platform = Platform(403)
+    try:
+        env = dict(
+            worker_env,
+            MODWATCH_SECRET_X=SECRET,
+            MODWATCH_API_TOKEN=token,
+            MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")),
+        )
+        prefix = env["MODWATCH_TOPIC_PREFIX"]
+        start_worker(env)
+        produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "d3", VIOLATING)])
+        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=2, timeout=30, settle=0.5)
+        assert [record["to"] for _, record in ledger] == ["requested", "delivery_failed"]
+        request_id = ledger[0][1]["request_id"]
+
+        def modwatch(*arguments):
+            command = [sys.executable, "-m", "streams.cli", *arguments]
+            return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+
+        # The endpoint is fixed: the operator sends the request again.
+        platform.status = 200
+        done = modwatch("resend", request_id, "--operator", "ops-1", "--reason", "endpoint fixed")
+        assert done.returncode == 0, done.stderr
+        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=4, timeout=30, settle=1.0)
+        assert [record["to"] for _, record in ledger] == ["requested", "delivery_failed", "requested", "requested"]
+        resent, delivered = ledger[2][1], ledger[3][1]
+        assert resent["cause"] == {
+            "type": "resend",
+            "operator": "ops-1",
+            "reason": "endpoint fixed",
+            "decided_at": resent["cause"]["decided_at"],
+        }
+        assert delivered["cause"]["type"] == "delivery" and delivered["delivered_at"]
+        assert len(platform.calls) == 2
+        # A request that is no longer in delivery_failed is not resent.
+        again = modwatch("resend", request_id, "--operator", "ops-1")
+        assert again.returncode == 1 and "409" in again.stderr and "only a failed delivery" in again.stderr
+    finally:
+        platform.stop()

@@ -507,3 +507,14 @@ def test_a_tombstone_becomes_a_dead_letter_with_an_empty_raw_value():
         error=InvalidEvent("null_value", None, "a record with no value (a tombstone) is not an event"),
     )
     assert (letter["reason"], letter["raw"], letter["raw_bytes"], letter["key"]) == ("null_value", "", 0, None)
+
+
+def test_a_resend_names_its_request_and_other_decisions_are_refused(parser):
+    base = {"decision": "resend", "reviewer": "ops-1", "at": NOW.isoformat()}
+    assert parser.decision(orjson.dumps(dict(base, request_id="tr-eDox"))).decision == "resend"
+    with pytest.raises(InvalidEvent) as refused:
+        parser.decision(orjson.dumps(dict(base, alert_id="detection:x:1")))
+    assert (refused.value.reason, refused.value.field) == ("missing_field", "request_id")
+    with pytest.raises(InvalidEvent) as refused:
+        parser.decision(orjson.dumps(dict(base, decision="maybe", request_id="tr-eDox")))
+    assert refused.value.field == "decision" and "approve, reject or resend" in str(refused.value)

@@ -365,6 +365,55 @@ def test_an_undeliverable_request_ends_visibly_with_a_critical_alert(requests):
     )  # closed: no overdue alerts
 
 
+def resend(request_id: str, by: str = "ops-1") -> dict:
+    return {
+        "decision": "resend",
+        "reviewer": by,
+        "reason": "endpoint fixed",
+        "at": T0.isoformat(),
+        "request_id": request_id,
+    }
+
+
+def test_a_failed_delivery_is_sent_again_on_an_operators_resend_and_a_second_failure_alerts_again(requests):
+    state = requested(requests).state
+    request_id = state["request"]["request_id"]
+    failed = lifecycle.on_delivery(state, delivery(request_id, False), requests.stamp, T0).state
+    failed.pop("new_transitions")
+    later = T0 + timedelta(hours=2)
+    outcome = lifecycle.on_decision(failed, resend(request_id), None, later)
+    request = outcome.state["request"]
+    assert request["state"] == "requested" and "closed_at" not in request and request["resends"] == 1
+    assert outcome.deliver == (request,) and outcome.requests == [] and outcome.alerts == []
+    transition = outcome.state["transition"]
+    assert (transition["from"], transition["to"]) == ("delivery_failed", "requested")
+    assert transition["cause"] == {
+        "type": "resend",
+        "operator": "ops-1",
+        "reason": "endpoint fixed",
+        "decided_at": T0.isoformat(),
+    }
+    state = dict(outcome.state)
+    state.pop("new_transitions")
+    again = lifecycle.on_delivery(state, delivery(request_id, False), requests.stamp, later)
+    first_alert = lifecycle.on_delivery(
+        requested(requests).state, delivery(request_id, False), requests.stamp, T0
+    ).alerts[0]
+    # Its own alert id: the first failure's alert does not swallow the second.
+    assert again.alerts[0]["alert_id"] == first_alert["alert_id"] + ":1"
+    delivered = lifecycle.on_delivery(state, delivery(request_id, True, later), requests.stamp, later)
+    assert delivered.state["request"]["delivered_at"] == later.isoformat()
+
+
+def test_a_resend_of_a_request_that_has_not_failed_or_of_another_changes_nothing(requests):
+    state = requested(requests).state
+    request_id = state["request"]["request_id"]
+    assert lifecycle.on_decision(state, resend(request_id), None, T0) is lifecycle.NOTHING  # still open
+    failed = lifecycle.on_delivery(state, delivery(request_id, False), requests.stamp, T0).state
+    assert lifecycle.on_decision(failed, resend("tr-other"), None, T0) is lifecycle.NOTHING
+    assert lifecycle.on_decision(None, resend(request_id), None, T0) is lifecycle.NOTHING
+
+
 REDELIVER = lifecycle.LifecycleSettings(expire_after=timedelta(days=30), redeliver_after=timedelta(minutes=30))
 
 

@@ -8,6 +8,7 @@
 ``simulate``      the whole loop against simulated platforms, checked     (simulate.py)
 ``report``        time to removal from the ledger (Kaplan-Meier)          (report.py)
 ``reviews``       what awaits review
+``resend``        send a request whose delivery failed again            (resend.py)
 ``designations``  the designated-organisation lists; ``build-un``         (designations.py)
 ``export``        a request as a DSA statement of reasons or a Lumen notice (export.py)
 ``train``         train the text classifier (reproduces the shipped model) (model.py)
@@ -40,6 +41,7 @@ from streams.cli.lists import bank, watchlist
 from streams.cli.model import evaluate, train
 from streams.cli.pipeline import produce, scan, tail, worker
 from streams.cli.report import report, reviews
+from streams.cli.resend import resend
 from streams.cli.simulate import simulate
 from streams.cli.threat import evaluate_threat
 
@@ -58,6 +60,7 @@ for command in (
     simulate,
     report,
     reviews,
+    resend,
     designations,
     export,
     train,
