@@ -19,6 +19,7 @@
 ``hash-import``   a ThreatExchange-style PDQ list as a bank CSV
 ``bank``          the live hash bank: add, remove, import, list             (lists.py)
 ``watchlist``     the live watchlist: add, remove, list                     (lists.py)
+``deadletter``    list dead letters; replay them once the cause is fixed    (deadletters.py)
 
 Every command that reads or writes a topic opens its Kafka client through
 _topics.py; options several commands share are in _options.py.
@@ -32,6 +33,7 @@ import sys
 import click
 
 from detectors.configfile import ConfigError
+from streams.cli.deadletters import deadletter
 from streams.cli.demo import demo
 from streams.cli.designations import designations
 from streams.cli.export import export
@@ -71,6 +73,7 @@ for command in (
     import_hash_list,
     bank,
     watchlist,
+    deadletter,
 ):
     cli.add_command(command)
 
