@@ -131,16 +131,25 @@ class Takedowns(View):
     async def get(self, request):
         platform = request.query.get("platform")
         wanted_state = request.query.get("state")
+        if wanted_state and wanted_state not in lifecycle.REQUEST_STATES:
+            known = ", ".join(sorted(lifecycle.REQUEST_STATES))
+            return self.json({"error": f"state: {wanted_state!r} is not one of {known}", "field": "state"}, status=400)
+        platforms = current().pipeline.parser.platforms
+        if platform and platform not in platforms:
+            known = ", ".join(sorted(platforms))
+            return self.json(
+                {"error": f"platform: {platform!r} is not one of {known}", "field": "platform"}, status=400
+            )
         found = []
         for _, state in list(item_to_state.items()):
-            current = state.get("request")
-            if not current:
+            held = state.get("request")
+            if not held:
                 continue
             if platform and state["platform"] != platform:
                 continue
-            if wanted_state and current["state"] != wanted_state:
+            if wanted_state and held["state"] != wanted_state:
                 continue
-            found.append(current)
+            found.append(held)
         found.sort(key=lambda request: request.get("requested_at") or "")
         return self.json({"takedowns": found, "scope": "this worker's partitions"})
 

@@ -34,6 +34,8 @@ import orjson
 
 OPEN_STATES = frozenset({"requested", "acknowledged"})
 CLOSED_STATES = frozenset({"removed", "rejected", "expired", "dismissed", "delivery_failed"})
+# Every state a request can be in (GET /takedowns?state= accepts these).
+REQUEST_STATES = frozenset({"pending_review", *OPEN_STATES, *CLOSED_STATES})
 REMOVAL_STATUSES = frozenset({"removed", "geo_blocked", "restricted"})
 # Deadline multiples at which an overdue request raises an sla_breach alert, once each.
 BREACH_MULTIPLES = (1, 2)

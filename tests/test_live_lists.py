@@ -166,3 +166,31 @@ def test_a_lookup_answers_what_the_bank_holds_nearest_first_with_each_category()
         detector.lookup("crc", original)
     with pytest.raises(UnreadableImage):
         detector.lookup_image(b"not an image")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bank", "list"],
+        ["watchlist", "list"],
+        ["deadletter", "list"],
+        ["lag"],
+        ["bank", "add", "--hash-type", "md5", "--hash", "0" * 32, "--label", "l", "--source", "s"],
+    ],
+)
+def test_an_unreachable_broker_is_one_line_and_exit_2(command):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    said = subprocess.run(
+        [sys.executable, "-m", "streams.cli", *command, "--broker", "127.0.0.1:9"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert said.returncode == 2
+    assert "Traceback" not in said.stderr
+    assert said.stderr.splitlines()[-1].strip().startswith("broker 127.0.0.1:9: not reachable")

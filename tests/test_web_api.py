@@ -101,6 +101,14 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
 
     listed = call(env, "/takedowns?state=pending_review")[1]["takedowns"]
     assert [request["post_id"] for request in listed] == ["second"]
+    # A filter that can match nothing is a mistake, said as one: not an empty list.
+    status, answer = call(env, "/takedowns?state=bogus")
+    assert status == 400 and answer["field"] == "state" and "pending_review" in answer["error"]
+    assert call(env, "/takedowns?platform=myspace")[1]["field"] == "platform"
+    assert call(env, "/takedowns?platform=x&state=delivery_failed") == (
+        200,
+        {"takedowns": [], "scope": "this worker's partitions"},
+    )
     board = call(env, "/scoreboard")[1]["platforms"]["x"]
     assert board["requests"] == 1 and board["open"] == 1 and board["km_median_seconds"] is None
     for scale in ("inf", "1e308", "nan", "0.5", "x"):

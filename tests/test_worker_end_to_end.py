@@ -189,3 +189,33 @@ def test_switching_to_the_batched_reader_resumes_where_the_scan_agent_left_off(
     letters = consume(kafka_bootstrap, f"{prefix}.deadletter", expect=13, settle=4.0)  # 25 if re-read
     keys = sorted(letter["key"] for _, letter in letters)
     assert keys == sorted([*(f"x:bad{n}" for n in range(12)), "x:after"])
+
+
+def test_modwatch_lag_counts_what_the_scan_group_has_not_handled_even_with_the_worker_stopped(
+    worker_env, start_worker, kafka_bootstrap
+):
+    prefix = worker_env["MODWATCH_TOPIC_PREFIX"]
+
+    def lags() -> dict[tuple[str, str], int]:
+        said = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "lag", "--json"], env=worker_env, cwd=ROOT, capture_output=True
+        )
+        assert said.returncode == 0, said.stderr
+        totals: dict[tuple[str, str], int] = {}
+        for line in said.stdout.splitlines():
+            row = orjson.loads(line)
+            totals[(row["group"], row["topic"])] = totals.get((row["group"], row["topic"]), 0) + row["lag"]
+        return totals
+
+    worker = start_worker()
+    produce(kafka_bootstrap, f"{prefix}.posts", [(f"x:bad{n}".encode(), b"{") for n in range(6)])
+    assert len(consume(kafka_bootstrap, f"{prefix}.deadletter", expect=6, settle=0.5)) == 6
+    assert worker.stop(timeout=30) == 0
+    app_id = worker_env["MODWATCH_APP_ID"]
+    before = lags()
+    assert {group for (group, topic) in before if topic == f"{prefix}.posts"} == {f"{app_id}-scan"}
+    assert before[(f"{app_id}-scan", f"{prefix}.posts")] == 0  # all six handled and committed
+    produce(kafka_bootstrap, f"{prefix}.posts", [(f"x:later{n}".encode(), b"{") for n in range(5)])
+    after = lags()
+    assert after[(f"{app_id}-scan", f"{prefix}.posts")] == 5
+    assert after[(app_id, f"{prefix}.reports")] == 0

@@ -20,6 +20,7 @@
 ``bank``          the live hash bank: add, remove, import, list             (lists.py)
 ``watchlist``     the live watchlist: add, remove, list                     (lists.py)
 ``deadletter``    list dead letters; replay them once the cause is fixed    (deadletters.py)
+``lag``           records not yet handled, per input partition and group    (lag.py)
 
 Every command that reads or writes a topic opens its Kafka client through
 _topics.py; options several commands share are in _options.py.
@@ -39,6 +40,7 @@ from streams.cli.designations import designations
 from streams.cli.export import export
 from streams.cli.extremism import evaluate_extremism
 from streams.cli.hashes import hash_images, import_hash_list
+from streams.cli.lag import lag
 from streams.cli.lists import bank, watchlist
 from streams.cli.model import evaluate, train
 from streams.cli.pipeline import produce, scan, tail, worker
@@ -74,6 +76,7 @@ for command in (
     bank,
     watchlist,
     deadletter,
+    lag,
 ):
     cli.add_command(command)
 

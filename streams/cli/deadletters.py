@@ -33,6 +33,7 @@ def deadletter() -> None:
 
 def _selected(broker: str | None, reason: str | None, topic: str | None) -> tuple[list[dict], str]:
     name, bootstrap = resolve("deadletter", broker)
+    ensure_topics_at(bootstrap)  # an unreachable broker: one line, exit 2
     source = resolve(topic, broker)[0] if topic else None
     letters = [
         letter
@@ -65,7 +66,6 @@ def deadletter_replay(reason: str | None, topic: str | None, broker: str | None)
     letters, bootstrap = _selected(broker, reason, topic)
     inputs = {resolve(name, broker)[0] for name in PRODUCE_TOPICS}
     chosen = [letter for letter in letters if letter.get("topic") in inputs]
-    ensure_topics_at(bootstrap)
     replayed, missing = asyncio.run(_replay(chosen, bootstrap))
     click.echo(f"replayed {replayed} of {len(letters)} dead letter(s)", err=True)
     skipped = len(letters) - len(chosen)

@@ -157,6 +157,7 @@ def _platforms(config_dir: Path | None) -> list[str]:
 
 def _print_live(topic: str, broker: str | None) -> None:
     name, bootstrap = resolve(topic, broker)
+    ensure_topics_at(bootstrap)  # an unreachable broker: one line, exit 2
     live = fold(asyncio.run(read_keyed(name, bootstrap)))
     for key, record in sorted(live.items()):
         click.echo(orjson.dumps({"key": key, **record}).decode())
