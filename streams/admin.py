@@ -59,3 +59,24 @@ async def ensure_topics(settings: Settings) -> list[str]:
         return [spec.name for spec in missing]
     finally:
         await admin.close()
+
+
+def ensure_topics_or_refuse(settings: Settings, where: str, timeout: float = 15.0) -> list[str]:
+    """:func:`ensure_topics`, with an unreachable broker as one ``ConfigError`` line naming ``where``
+    (exit code 2 from the command line) instead of a traceback and aiokafka's per-attempt errors."""
+    import asyncio
+    import logging
+
+    from aiokafka.errors import KafkaError
+
+    from detectors.configfile import ConfigError
+
+    client_log = logging.getLogger("aiokafka")
+    client_log.disabled = True  # its per-attempt errors would bury the one line below
+    try:
+        return asyncio.run(asyncio.wait_for(ensure_topics(settings), timeout))
+    except (OSError, TimeoutError, KafkaError) as error:
+        reason = str(error) if type(error).__name__ in str(error) else f"{type(error).__name__} {error}".strip()
+        raise ConfigError([f"broker {where}: not reachable: {reason}"]) from None
+    finally:
+        client_log.disabled = False

@@ -52,6 +52,15 @@ FORWARDED_HEADER = "X-Modwatch-Forwarded"
 log = logging.getLogger("modwatch.web")
 
 
+def token_refusal(view: View, request):
+    """401 unless the request carries the bearer token (streams/access.py); None when it does."""
+    if access.bearer_allowed(request.headers.get("Authorization", ""), os.environ):
+        return None
+    if not access.api_token(os.environ):
+        return view.json({"error": f"writes are off: this worker has no {access.TOKEN_VARIABLE}"}, status=401)
+    return view.json({"error": "missing or wrong bearer token"}, status=401)
+
+
 async def forward_to_owner(view: View, table, key: str, request, body: bytes):
     """The owner's answer when another worker owns ``key`` in ``table``; None when this one does.
 
@@ -321,10 +330,9 @@ CALLBACKS_SEEN = access.ReplayGuard(window_seconds=300)
 @app.page("/decisions")
 class Decisions(View):
     async def post(self, request):
-        if not access.bearer_allowed(request.headers.get("Authorization", ""), os.environ):
-            if not access.api_token(os.environ):
-                return self.error(401, f"writes are off: this worker has no {access.TOKEN_VARIABLE}")
-            return self.error(401, "missing or wrong bearer token")
+        refused = token_refusal(self, request)
+        if refused is not None:
+            return refused
         body = await request.read()
         if len(body) > MAX_BODY_BYTES:
             return self.error(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")

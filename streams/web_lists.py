@@ -20,29 +20,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import os
 
 import orjson
 from faust.web import View
 
 from detectors.hashing import UnreadableImage
 from detectors.live_lists import ChangeRefused, bank_addition, bank_removal, watchlist_addition, watchlist_removal
-from streams import access
 from streams.app import app
 from streams.runtime import current
 from streams.topics import hashbank_topic, watchlist_topic
+from streams.web import token_refusal
 
 MAX_CHANGE_BYTES = 64 * 1024
 MAX_IMAGE_BODY_BYTES = 23 * 1024 * 1024  # a 16 MiB image as base64, as large as a post may carry
-
-
-def _refusal(view: View, request):
-    """401 unless the bearer token is right (None: allowed)."""
-    if access.bearer_allowed(request.headers.get("Authorization", ""), os.environ):
-        return None
-    if not access.api_token(os.environ):
-        return view.json({"error": f"writes are off: this worker has no {access.TOKEN_VARIABLE}"}, status=401)
-    return view.json({"error": "missing or wrong bearer token"}, status=401)
 
 
 async def _body(view: View, request, limit: int):
@@ -88,7 +78,7 @@ class _LiveList(View):
         return self.json({"entries": [{"key": key, **record} for key, record in sorted(live.items())]})
 
     async def post(self, request):
-        refused = _refusal(self, request)
+        refused = token_refusal(self, request)
         if refused is not None:
             return refused
         sent, refused = await _body(self, request, MAX_CHANGE_BYTES)
@@ -116,7 +106,7 @@ class Watchlist(_LiveList):
 @app.page("/match")
 class Match(View):
     async def post(self, request):
-        refused = _refusal(self, request)
+        refused = token_refusal(self, request)
         if refused is not None:
             return refused
         sent, refused = await _body(self, request, MAX_IMAGE_BODY_BYTES)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import faust
-from aiokafka.errors import KafkaError
 
 # How long the first contact with the broker may take before the worker gives up with one line.
 BROKER_CHECK_SECONDS = 15.0
@@ -65,18 +63,11 @@ def run(loglevel: str | None = None) -> None:
     # Every config file, every problem at once, before anything starts.
     agents.prepare(runtime.install(runtime.Runtime.build(settings)))
     freeze_startup_objects()
-    from streams.admin import ensure_topics
+    from streams.admin import ensure_topics_or_refuse
     from streams.app import app
 
-    client_log = logging.getLogger("aiokafka")
-    client_log.disabled = True  # its per-attempt errors would bury the one line below
-    try:
-        created = asyncio.run(asyncio.wait_for(ensure_topics(settings), BROKER_CHECK_SECONDS))
-    except (OSError, TimeoutError, KafkaError) as error:
-        reason = str(error) if type(error).__name__ in str(error) else f"{type(error).__name__} {error}".strip()
-        raise ConfigError([f"broker {settings.broker} ({_broker_source()}): not reachable: {reason}"]) from None
-    finally:
-        client_log.disabled = False
+    where = f"{settings.broker} ({_broker_source()})"
+    created = ensure_topics_or_refuse(settings, where, BROKER_CHECK_SECONDS)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if created:
         logging.getLogger("modwatch.worker").warning("created topics: %s", ", ".join(created))

@@ -68,8 +68,9 @@ class Record:
     message: Message
 
     @classmethod
-    def of(cls, record) -> Record:
-        tp = TopicPartition(record.topic, record.partition)
+    def of(cls, record, tp=None) -> Record:
+        """``tp``: the record's partition when the caller has it (a fetch is keyed by them)."""
+        tp = tp or TopicPartition(record.topic, record.partition)
         message = Message(record.topic, record.partition, record.offset, record.timestamp / 1000.0, tp)
         return cls(record.key, record.value, list(record.headers or ()), message)
 
@@ -134,7 +135,7 @@ class PostReader:
         """
         from streams.agents.scan import handle_posts
 
-        records = [Record.of(record) for batch in fetched.values() for record in batch]
+        records = [Record.of(record, tp) for tp, batch in fetched.items() for record in batch]
         try:
             acks = await (self._handle or handle_posts)(records, ordered=True)
             if acks:

@@ -27,24 +27,12 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 def ensure_topics_at(bootstrap: str, timeout: float = 15.0) -> None:
     """Create modwatch's topics on ``bootstrap`` where missing; an unreachable broker is one line, exit 2."""
-    import logging
     from dataclasses import replace
 
-    from aiokafka.errors import KafkaError
-
-    from detectors.configfile import ConfigError
-    from streams.admin import ensure_topics
+    from streams.admin import ensure_topics_or_refuse
     from streams.settings import Settings, broker_url
 
-    client_log = logging.getLogger("aiokafka")
-    client_log.disabled = True  # its per-attempt errors would bury the one line below
-    try:
-        asyncio.run(asyncio.wait_for(ensure_topics(replace(Settings.load(), broker=broker_url(bootstrap))), timeout))
-    except (OSError, TimeoutError, KafkaError) as error:
-        reason = str(error) or type(error).__name__
-        raise ConfigError([f"broker {bootstrap}: not reachable: {reason}"]) from None
-    finally:
-        client_log.disabled = False
+    ensure_topics_or_refuse(replace(Settings.load(), broker=broker_url(bootstrap)), bootstrap, timeout)
 
 
 def resolve(topic: str, broker: str | None) -> tuple[str, str]:
