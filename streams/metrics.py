@@ -117,6 +117,12 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.reports = Counter(
+            "modwatch_reports_total",
+            "User reports counted toward report velocity (a reporter's repeated report once), by platform.",
+            ["platform"],
+            registry=registry,
+        )
         self.review_decisions = Counter(
             "modwatch_review_decisions_total",
             "Reviewers' decisions (approve/reject) on pending items, by detector that flagged them.",

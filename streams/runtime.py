@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from detectors.configfile import Problems
 from detectors.events import InvalidEvent
 from streams.metrics import METRICS, Metrics
-from takedowns import accounts, campaigns, lifecycle
+from takedowns import accounts, campaigns, lifecycle, messages
 from takedowns.requests import Requests, item_key_of_request
 
 if TYPE_CHECKING:
@@ -134,7 +134,16 @@ class Runtime:
         restart, and rates miss it.
         """
         metrics, settings = self.metrics, self.settings
+        detectors = [detector.name for detector in self.pipeline.detectors]
         for platform, config in self.pipeline.platforms.items():
+            # A request cites only a category its jurisdiction lists (takedowns/requests.py).
+            for category in sorted(self.pipeline.jurisdictions[config.jurisdiction].categories):
+                metrics.time_to_removal.labels(platform, category, config.jurisdiction)
+            for outcome in messages.ATTEMPT_OUTCOMES:
+                metrics.delivery_attempts.labels(platform, outcome)
+            for action in ("takedown", "review", "none"):
+                metrics.decisions.labels(action, platform)
+            metrics.reports.labels(platform)
             metrics.account_requests.labels(platform)
             metrics.account_requests_open.labels(platform)
             metrics.account_time_to_removal.labels(platform)
@@ -154,6 +163,12 @@ class Runtime:
         for platform in self.rechecks:
             for verdict in RECHECK_VERDICTS:
                 metrics.rechecks.labels(platform, verdict)
+        for decision in ("approve", "reject"):
+            for detector in detectors:
+                metrics.review_decisions.labels(decision, detector)
+        for alert_type, severity in messages.ALERT_SEVERITIES:
+            metrics.alerts.labels(alert_type, severity)
+        metrics.duplicates.labels("takedown_request")
 
 
 _CURRENT: list[Runtime] = []

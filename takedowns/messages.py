@@ -124,6 +124,8 @@ class Message:
 Timestamp = str  # ISO 8601 with its offset
 Severity = Literal["none", "low", "medium", "high", "critical"]
 Channel = Literal["webhook", "email", "outbox"]
+AttemptOutcome = Literal["delivered", "retry", "failed", "rejected", "circuit_open"]
+ATTEMPT_OUTCOMES: tuple[str, ...] = typing.get_args(AttemptOutcome)
 
 
 # --- output records --------------------------------------------------------------------------
@@ -229,6 +231,18 @@ ALERT_TYPES: dict[str, type[Message]] = {
 }
 
 
+def _alert_severities() -> tuple[tuple[str, str], ...]:
+    """Every (type, severity) an alert can carry, from the alert classes' annotations."""
+    pairs = []
+    for kind, alert in ALERT_TYPES.items():
+        allowed = typing.get_args(typing.get_type_hints(alert)["severity"])
+        pairs += [(kind, severity) for severity in allowed or typing.get_args(Severity) if severity != "none"]
+    return tuple(pairs)
+
+
+ALERT_SEVERITIES = _alert_severities()
+
+
 def read_alert(record: Any) -> Message:
     """Any alert, read by its ``type``."""
     kind = record.get("type") if isinstance(record, dict) else None
@@ -300,7 +314,7 @@ class DeliveryAttempt(Message):
     platform: str
     channel: Channel
     attempt: int
-    outcome: Literal["delivered", "retry", "failed", "rejected", "circuit_open"]
+    outcome: AttemptOutcome
     status_code: int | None
     error: str | None
     elapsed_seconds: float

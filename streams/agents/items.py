@@ -91,6 +91,8 @@ async def handle_item_event(key: str, item_event: dict, now: datetime, batch: Ba
                 batch.acknowledge(key, [await send_attempt(delivery["last_attempt"])])
         case messages.ReportSeen(report=report):
             outcome = lifecycle.on_report(state, report, runtime.report_velocity, now)
+            if outcome.state is not None:
+                runtime.metrics.reports.labels(report["platform"]).inc()
         case messages.Tick():
             outcome = lifecycle.on_tick(state, now, runtime.lifecycle) if state else lifecycle.NOTHING
     await apply(key, outcome, batch)

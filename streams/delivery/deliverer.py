@@ -26,8 +26,9 @@ import aiohttp
 from streams.delivery.breaker import CircuitBreaker
 from streams.delivery.channels import Tried, try_email, try_outbox, try_webhook
 from streams.delivery.config import ChannelConfig, EmailChannel, RetryPolicy, WebhookChannel
+from takedowns import messages
 
-ATTEMPT_OUTCOMES = ("delivered", "retry", "failed", "rejected", "circuit_open")
+ATTEMPT_OUTCOMES = messages.ATTEMPT_OUTCOMES
 
 
 @dataclass(frozen=True, slots=True)
