@@ -12,6 +12,7 @@ nothing per record.
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import Any
 
 from faust.sensors.monitor import Monitor
@@ -26,7 +27,9 @@ class LeanPrometheusMonitor(PrometheusMonitor):
         self._metrics.messages_received_per_topics.labels(topic=tp.topic).inc()
 
     def on_stream_event_in(self, tp, offset: int, stream, event) -> None:
-        return None
+        # Faust's consumer reads this to tell a stalled stream from an idle one: without it,
+        # every partition with records waiting logs "Stream has not started processing".
+        self.stream_inbound_time[tp] = monotonic()
 
     def on_stream_event_out(self, tp, offset: int, stream, event, state=None) -> None:
         return None

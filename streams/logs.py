@@ -51,33 +51,42 @@ class RepeatLimit(logging.Filter):
     """Other libraries' repeated warnings and errors: one line per interval, with the count left out.
 
     During a broker outage aiokafka and Faust log every reconnection attempt
-    (thousands of lines in 30 s). The first line of each kind passes; the same
-    kind (logger and message template) again within ``interval_seconds`` is
-    counted instead, and the next line that passes says how many were left
-    out. modwatch's own loggers are never limited: each of their lines is about
-    one record or one request.
+    (about 8,000 lines a minute). The first line of each kind passes; the same
+    kind (logger and message template) again within the interval is counted
+    instead, and the next line that passes says how many were left out. While
+    a kind keeps repeating, its interval doubles each time it passes, up to
+    ``max_interval_seconds``: a 3-minute outage is a handful of lines per kind,
+    not one every 10 s. A kind that stopped repeating starts again at
+    ``interval_seconds``. modwatch's own loggers are never limited: each of
+    their lines is about one record or one request.
     """
 
-    def __init__(self, interval_seconds: float = 10.0, clock=None):
+    def __init__(self, interval_seconds: float = 10.0, clock=None, max_interval_seconds: float = 300.0):
         super().__init__()
         import time
 
         self.interval_seconds = interval_seconds
+        self.max_interval_seconds = max(max_interval_seconds, interval_seconds)
         self.clock = clock or time.monotonic
-        self._kinds: dict[tuple[str, object], tuple[float, int]] = {}  # kind -> (when it last passed, left out since)
+        # kind -> (when it last passed, when it was last seen, left out since, its interval)
+        self._kinds: dict[tuple[str, object], tuple[float, float, int, float]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING or record.name.startswith("modwatch"):
             return True
         kind = (record.name, record.msg)
         now = self.clock()
-        passed_at, left_out = self._kinds.get(kind, (None, 0))
-        if passed_at is not None and now - passed_at < self.interval_seconds:
-            self._kinds[kind] = (passed_at, left_out + 1)
+        passed_at, seen_at, left_out, interval = self._kinds.get(kind, (None, None, 0, self.interval_seconds))
+        if passed_at is not None and now - passed_at < interval:
+            self._kinds[kind] = (passed_at, now, left_out + 1, interval)
             return False
         if left_out:
             record.msg = f"{record.msg} [{left_out} more like this in the last {now - passed_at:.0f} s]"
-        self._kinds[kind] = (now, 0)
+        if seen_at is not None and now - seen_at < interval:
+            interval = min(interval * 2, self.max_interval_seconds)  # still repeating: wait longer
+        else:
+            interval = self.interval_seconds  # new, or quiet for a whole interval
+        self._kinds[kind] = (now, now, 0, interval)
         if len(self._kinds) > 10_000:  # messages built without a template: forget the oldest kinds
             self._kinds = dict(list(self._kinds.items())[-1000:])
         return True

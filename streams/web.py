@@ -19,6 +19,8 @@ would show item state without authentication.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import math
 import os
@@ -132,7 +134,14 @@ def _find_request(state: dict | None, request_id: str) -> dict | None:
     request = lifecycle.request_by_id(state, request_id)
     if request is None:
         return None
-    return {"key": state["key"], "request": request, "last_transition": state.get("transition")}
+    history = lifecycle.history_of(state, request_id)
+    return {
+        "key": state["key"],
+        "request": request,
+        "last_transition": history[-1] if history else None,
+        "history": history,
+        "history_note": f"the last {lifecycle.HISTORY_KEPT} transitions of the item; the ledger topic holds all",
+    }
 
 
 @app.page("/takedowns")
@@ -149,6 +158,11 @@ class Takedowns(View):
             return self.json(
                 {"error": f"platform: {platform!r} is not one of {known}", "field": "platform"}, status=400
             )
+        try:
+            limit, after = _page(request.query)
+        except ValueError as error:
+            field, reason = str(error).split(": ", 1)
+            return self.json({"error": f"{field}: {reason}", "field": field}, status=400)
         found = []
         for _, state in list(item_to_state.items()):
             held = state.get("request")
@@ -158,9 +172,43 @@ class Takedowns(View):
                 continue
             if wanted_state and held["state"] != wanted_state:
                 continue
+            if after is not None and _order(held) <= after:
+                continue
             found.append(held)
-        found.sort(key=lambda request: request.get("requested_at") or "")
-        return self.json({"takedowns": found, "scope": "this worker's partitions"})
+        found.sort(key=_order)
+        page = found[:limit]
+        following = _cursor(page[-1]) if len(found) > limit else None
+        return self.json({"takedowns": page, "next": following, "scope": "this worker's partitions"})
+
+
+# GET /takedowns pages: oldest request first, up to ``limit`` (default and cap below) a page;
+# ``next`` is the cursor of the following page (null on the last), given back as ``?after=``.
+PAGE_DEFAULT, PAGE_MAX = 100, 1000
+
+
+def _order(request: dict) -> tuple[str, str]:
+    return (request.get("requested_at") or "", request["request_id"])
+
+
+def _cursor(request: dict) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(_order(request))).decode().rstrip("=")
+
+
+def _page(query) -> tuple[int, tuple[str, str] | None]:
+    """``limit`` and the position ``after`` which a page starts; ValueError 'field: why' when invalid."""
+    text = query.get("limit", str(PAGE_DEFAULT))
+    if not text.isdigit() or not 1 <= int(text) <= PAGE_MAX:
+        raise ValueError(f"limit: {text[:20]!r} is not a whole number from 1 to {PAGE_MAX}")
+    after = query.get("after")
+    if after is None:
+        return int(text), None
+    try:
+        requested_at, request_id = orjson.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
+        if not (isinstance(requested_at, str) and isinstance(request_id, str)):
+            raise TypeError
+    except (ValueError, TypeError, binascii.Error):
+        raise ValueError(f"after: {after[:40]!r} is not a cursor this API gave (the `next` of a page)") from None
+    return int(text), (requested_at, request_id)
 
 
 @app.page("/reviews")

@@ -76,6 +76,21 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+# Transitions an item's state keeps (all its requests together): a request has a handful
+# (requested, delivered, removed; a review, retries, a resend), so this is every one but
+# for content that reappears again and again.
+HISTORY_KEPT = 64
+
+
+def history_of(state: dict | None, request_id: str) -> list[dict]:
+    """The transitions of one request that its item's state still holds, oldest first.
+    A state stored before the history was kept has only its last transition."""
+    if not state:
+        return []
+    kept = state.get("history") or ([state["transition"]] if state.get("transition") else [])
+    return [transition for transition in kept if transition.get("request_id") == request_id]
+
+
 def _transition(state: dict, to: str, at: datetime, cause: dict) -> dict:
     request = state["request"]
     state = dict(state)
@@ -92,6 +107,8 @@ def _transition(state: dict, to: str, at: datetime, cause: dict) -> dict:
     }
     request["state"] = to
     state["request"] = request
+    # The item's recent history, for GET /takedowns/{id}; the ledger topic holds all of it.
+    state["history"] = [*state.get("history", [])[-(HISTORY_KEPT - 1) :], state["transition"]]
     # Every transition of this step, for the ledger; the agent takes them out
     # before storing the state (reappeared content makes two in one step).
     state["new_transitions"] = list(state.get("new_transitions", [])) + [state["transition"]]

@@ -113,6 +113,28 @@ def reviewed_state(requests, platform="x") -> dict:
     return lifecycle.on_decision(pending, decision, lambda draft: requests.stamp(draft, approved_at), approved_at).state
 
 
+def account_requested_state(requests) -> dict:
+    """An account-level request on x (EU) after three confirmed violations, made by the real code."""
+    from takedowns import accounts
+
+    policy = accounts.AccountPolicy()
+    state, made = None, None
+    for day, category in enumerate(("terrorism_promotion", "violent_threat", "terrorism_promotion")):
+        confirmed = {
+            "request_id": f"tr-p{day}",
+            "platform": "x",
+            "post_id": f"p{day}",
+            "account_id": "acct-secret-42",
+            "categories": [category],
+            "evidence": [{"detector": "designated_organisation"}],
+            "target": "item",
+        }
+        strike = accounts.strike_from(confirmed, "removed", T0 + timedelta(days=day))
+        state, made = accounts.on_strike(state, strike, policy)
+    at = T0 + timedelta(days=2)
+    return lifecycle.on_flagged(None, made, requests.takedown_request(made, at), at).state
+
+
 def after_status(state: dict, kind: str, hours: float, platform="x") -> dict:
     at = T0 + timedelta(hours=hours)
     return lifecycle.on_status(state, status(kind, at, platform), None, at).state
@@ -132,6 +154,13 @@ def case(requests, name: str) -> tuple[dict, bool]:
         return reviewed_state(requests)["request"], True
     if name == "reviewed_then_removed":
         return after_status(reviewed_state(requests), "removed", 3)["request"], True
+    if name in ("account_suspended", "account_open"):
+        state = account_requested_state(requests)
+        if name == "account_suspended":
+            at = T0 + timedelta(days=3)
+            observed = status("removed", at, "x", state["post_id"])
+            state = lifecycle.on_status(state, observed, None, at).state
+        return state["request"], False
     if name == "removed_under_non_eu_law":
         return after_status(requested_state(requests, "telegram"), "removed", 2, "telegram")["request"], False
     if name == "reappeared":
@@ -174,10 +203,15 @@ DSA_STATES = [
     "open",
     "reviewed",
     "reviewed_then_removed",
-    "removed_under_non_eu_law",
     "reappeared",
+    "account_suspended",
+    "account_open",
 ]
-LUMEN_STATES = DSA_STATES + ["rejected", "expired"]
+LUMEN_STATES = [name for name in DSA_STATES if not name.startswith("account")] + [
+    "removed_under_non_eu_law",
+    "rejected",
+    "expired",
+]
 
 
 # --- exports of real requests fit the field lists --------------------------------------------------
@@ -333,9 +367,36 @@ def test_a_reopened_request_id_becomes_a_valid_puid(requests):
     assert statement["puid"].endswith("-2") and exports.validate_dsa(statement) == []
 
 
+def test_a_request_under_a_law_outside_the_eu_has_no_statement_of_reasons_unless_a_scope_is_given(requests):
+    request, _ = case(requests, "removed_under_non_eu_law")
+    with pytest.raises(exports.ExportError, match=r"jurisdiction 'PK' is outside the EU/EEA.*Lumen.*territorial"):
+        exports.statement_of_reasons(request, platform_name="Telegram", now=NOW)
+    statement = exports.statement_of_reasons(request, platform_name="Telegram", now=NOW, territorial_scope=["FR"])
+    assert statement["territorial_scope"] == ["FR"] and exports.validate_dsa(statement) == []
+    # A member state's law: its own statement, EU-wide for a removal.
+    request, _ = case(requests, "geo_blocked")
+    assert exports.statement_of_reasons(request, platform_name="Facebook", now=NOW)["territorial_scope"] == ["DE"]
+
+
+def test_an_account_request_is_a_statement_about_the_account(requests):
+    statement = sor(requests, "account_suspended")
+    assert statement["decision_account"] == "DECISION_ACCOUNT_SUSPENDED" and "decision_visibility" not in statement
+    # The categories of the violations counted against the account, not the placeholder "account".
+    assert statement["category"] == "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY"
+    assert statement["category_addition"] == ["STATEMENT_CATEGORY_VIOLENCE"]
+    assert statement["content_type"] == ["CONTENT_TYPE_OTHER"] and "account" in statement["content_type_other"]
+    assert "3 violations confirmed within 30 days" in statement["illegal_content_explanation"]
+    assert "suspended the account on 2026-" in statement["decision_facts"]
+    assert "acct-secret-42" not in json.dumps(statement)
+    assert "no action reported" in sor(requests, "account_open")["decision_facts"]
+    # Lumen notices list the URLs of works: an account has none, and the refusal says what to export instead.
+    with pytest.raises(exports.ExportError, match=r"account-level request has no URL.*requests of its confirmed items"):
+        notice(requests, "account_suspended")
+
+
 def test_geo_block_outside_the_eea_has_no_statement_of_reasons(requests):
     request = after_status(requested_state(requests, "telegram"), "geo_blocked", 2, "telegram")["request"]
-    with pytest.raises(exports.ExportError, match=r"geo_blocked under jurisdiction 'PK', outside the EU/EEA"):
+    with pytest.raises(exports.ExportError, match=r"jurisdiction 'PK' is outside the EU/EEA"):
         exports.statement_of_reasons(request, platform_name="Telegram", now=NOW)
     statement = exports.statement_of_reasons(request, platform_name="Telegram", now=NOW, territorial_scope=["FR"])
     assert statement["territorial_scope"] == ["FR"] and exports.validate_dsa(statement) == []

@@ -21,7 +21,7 @@ def test_records_in_and_out_are_counted_per_topic_and_stream_events_cost_nothing
     tp = TP("modwatch.posts", 2)
     for offset in range(3):
         monitor.on_message_in(tp, offset, SimpleNamespace())
-        assert monitor.on_stream_event_in(tp, offset, None, None) is None
+        monitor.on_stream_event_in(tp, offset, None, None)
         monitor.on_stream_event_out(tp, offset, None, None, None)
         monitor.on_message_out(tp, offset, SimpleNamespace())
     monitor.on_table_get(None, "x:1")
@@ -43,3 +43,18 @@ def test_the_worker_uses_it():
     from streams.app import app
 
     assert isinstance(app.monitor, LeanPrometheusMonitor)
+
+
+def test_a_stream_event_marks_its_partition_active_for_faust_s_stall_check():
+    """Faust's consumer logs "Stream has not started processing" for a partition with records
+    waiting and no inbound time: without this, every busy partition (issue 16: ~170 error lines a minute)."""
+    from time import monotonic
+
+    from faust.sensors.prometheus import FaustMetrics
+
+    monitor = LeanPrometheusMonitor(metrics=FaustMetrics.create(CollectorRegistry(), "modwatch_faust"))
+    tp = TP("modwatch.item-events", 0)
+    assert tp not in monitor.stream_inbound_time
+    before = monotonic()
+    monitor.on_stream_event_in(tp, 0, None, None)
+    assert before <= monitor.stream_inbound_time[tp] <= monotonic()

@@ -175,6 +175,8 @@ def test_a_lookup_answers_what_the_bank_holds_nearest_first_with_each_category()
         ["watchlist", "list"],
         ["deadletter", "list"],
         ["lag"],
+        ["tail", "ledger", "--timeout", "1"],
+        ["report"],
         ["bank", "add", "--hash-type", "md5", "--hash", "0" * 32, "--label", "l", "--source", "s"],
     ],
 )

@@ -21,9 +21,31 @@ def test_the_same_library_error_passes_once_per_interval_then_says_how_many_were
             line = record("aiokafka.conn", "Unable connect to %r: %s", "127.0.0.1:9092", "refused")
             if limit.filter(line):
                 passed.append(line.getMessage())
-    assert len(passed) == 3
+    # At 0 s, 10 s, then 30 s (the interval doubles while the error repeats)
+    assert len(passed) == 2
     assert passed[0] == "Unable connect to '127.0.0.1:9092': refused"
     assert passed[1] == "Unable connect to '127.0.0.1:9092': refused [99 more like this in the last 10 s]"
+
+
+def test_a_kind_that_keeps_repeating_passes_less_and_less_often_then_starts_again():
+    now = [0.0]
+    limit = RepeatLimit(interval_seconds=10, max_interval_seconds=60, clock=lambda: now[0])
+    passed_at = []
+    for tenth in range(3000):  # ten a second for 300 s: a 5-minute outage
+        now[0] = tenth / 10
+        if limit.filter(record("aiokafka", "Unable to update metadata from %s", "[1]")):
+            passed_at.append(now[0])
+    # Intervals 10, 20, 40, then 60 s (the cap): 0, 10, 30, 70, 130, 190, 250.
+    assert passed_at == [0.0, 10.0, 30.0, 70.0, 130.0, 190.0, 250.0]
+    # Quiet for longer than the interval: the next one passes, and the interval is back to 10 s.
+    now[0] = 400.0
+    assert limit.filter(record("aiokafka", "Unable to update metadata from %s", "[1]"))
+    now[0] = 405.0
+    assert not limit.filter(record("aiokafka", "Unable to update metadata from %s", "[1]"))
+    now[0] = 411.0
+    line = record("aiokafka", "Unable to update metadata from %s", "[1]")
+    assert limit.filter(line)
+    assert line.getMessage() == "Unable to update metadata from [1] [1 more like this in the last 11 s]"
 
 
 def test_different_messages_info_lines_and_modwatchs_own_lines_are_never_limited():

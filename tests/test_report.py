@@ -171,3 +171,33 @@ def test_the_campaigns_section_says_how_long_after_the_first_sighting_each_platf
     [row] = report.campaigns_section([alert, {"type": "detection"}], records)
     assert row["first_removal_seconds"] == {"tiktok": None, "x": 3 * 3600}
     assert "| text:abc | 3 | 3 |" in report.render_campaigns([row]) and "x 3.0 h" in report.render_campaigns([row])
+
+
+def run_report(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", "report", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_report_refuses_a_file_that_is_not_a_ledger_with_its_line(tmp_path):
+    ledger = tmp_path / "ledger.jsonl"
+    posts = tmp_path / "posts.jsonl"
+    ledger.write_bytes(orjson.dumps(record("a", "x", "removed", removed_after_hours=2)) + b"\n")
+    posts.write_bytes(b"\n" + orjson.dumps({"platform": "x", "post_id": "1", "text": "hello"}) + b"\n")
+    said = run_report("--ledger", str(posts))
+    assert said.returncode == 2, said
+    assert "Traceback" not in said.stderr
+    assert said.stderr.splitlines() == [
+        f"Error: --ledger {posts}:2: not a record of this kind (ledger record: request_id is missing or not str)"
+    ]
+    # Alerts: the whole alert schema.
+    said = run_report("--ledger", str(ledger), "--alerts", str(ledger))
+    assert said.returncode == 2 and f"--alerts {ledger}:1: not a record of this kind (alert: type" in said.stderr
+    # --alerts alone would be ignored: refused instead.
+    said = run_report("--alerts", str(ledger))
+    assert said.returncode == 2 and "--alerts goes with --ledger" in said.stderr
+    assert run_report("--ledger", str(ledger), "--format", "json").returncode == 0

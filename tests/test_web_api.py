@@ -97,7 +97,24 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
         ("requested", "delivery"),
     ]
     assert ledger[1]["cause"]["reviewer"] == "rev-1"
+    # The request's history, as the ledger has it.
+    history = call(env, f"/takedowns/{pending[0]['request_id']}")[1]["history"]
+    assert [(t["seq"], t["from"], t["to"], t["cause"]["type"]) for t in history] == [
+        (record["seq"], record["from"], record["to"], record["cause"]["type"]) for record in ledger
+    ]
+    assert call(env, f"/takedowns/{pending[0]['request_id']}")[1]["last_transition"] == history[-1]
     assert call(env, "/takedowns/tr-bm9uZTpub25l")[0] == 404
+
+    # Pages: one request a page, the cursor leads to the next, the last has none. Oldest request
+    # first, those not requested yet (awaiting review) before any.
+    first = call(env, "/takedowns?limit=1")[1]
+    assert [request["post_id"] for request in first["takedowns"]] == ["second"] and first["next"]
+    second = call(env, f"/takedowns?limit=1&after={first['next']}")[1]
+    assert [request["post_id"] for request in second["takedowns"]] == ["first"] and second["next"] is None
+    assert [request["post_id"] for request in call(env, "/takedowns")[1]["takedowns"]] == ["second", "first"]
+    for bad, field in (("limit=0", "limit"), ("limit=1001", "limit"), ("limit=x", "limit"), ("after=%25%25", "after")):
+        status, answer = call(env, f"/takedowns?{bad}")
+        assert (status, answer["field"]) == (400, field), (bad, answer)
 
     listed = call(env, "/takedowns?state=pending_review")[1]["takedowns"]
     assert [request["post_id"] for request in listed] == ["second"]
@@ -107,7 +124,7 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
     assert call(env, "/takedowns?platform=myspace")[1]["field"] == "platform"
     assert call(env, "/takedowns?platform=x&state=delivery_failed") == (
         200,
-        {"takedowns": [], "scope": "this worker's partitions"},
+        {"takedowns": [], "next": None, "scope": "this worker's partitions"},
     )
     board = call(env, "/scoreboard")[1]["platforms"]["x"]
     assert board["requests"] == 1 and board["open"] == 1 and board["km_median_seconds"] is None

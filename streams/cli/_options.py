@@ -7,6 +7,13 @@ from pathlib import Path
 import click
 
 
+class InputRefused(click.ClickException):
+    """An input file or an option that cannot be used: one line naming where, exit code 2
+    (as for configuration), without the usage text a click usage error prints first."""
+
+    exit_code = 2
+
+
 def config_option(purpose: str = ""):
     """``--config``: the config folder; the command falls back to streams.settings.default_config_dir()."""
     return click.option(

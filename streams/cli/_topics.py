@@ -13,12 +13,14 @@ saved from one. Every command that writes (``produce``, ``demo``,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-import click
 import orjson
+
+from streams.cli._options import InputRefused
 
 # As large as the worker's own producer and consumer accept (streams/app.py MAX_MESSAGE_BYTES):
 # a post with inline images is several megabytes.
@@ -116,8 +118,17 @@ async def read_keyed(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> 
     return records
 
 
-def read_ledger_file(path: Path) -> list[dict]:
-    """The records of a ledger (or alerts) file: JSON lines, each a record or ``{key, value}`` as ``modwatch tail`` prints."""
+def read_ledger_file(path: Path, option: str = "--ledger", read: Callable[[Any], object] | None = None) -> list[dict]:
+    """The records of a ledger file: JSON lines, each a record or ``{key, value}`` as ``modwatch tail`` prints.
+
+    Each record must be what ``read`` accepts (a ledger record unless told:
+    ``messages.read_alert`` for alerts). Anything else, such as a file of posts,
+    is refused at its first bad line: a usage error naming the option, the file
+    and the line (exit 2), not a report of nothing.
+    """
+    from takedowns import messages
+
+    read = read or ledger_shaped
     records = []
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
@@ -125,7 +136,32 @@ def read_ledger_file(path: Path) -> list[dict]:
                 continue
             try:
                 record = orjson.loads(line)
-            except orjson.JSONDecodeError as error:
-                raise click.ClickException(f"{path}:{number}: not JSON: {error}") from None
-            records.append(record["value"] if isinstance(record, dict) and "value" in record else record)
+                record = record["value"] if isinstance(record, dict) and "value" in record else record
+                read(record)
+            except (orjson.JSONDecodeError, messages.MessageError) as error:
+                raise InputRefused(f"{option} {path}:{number}: {_what_is_wrong(error)}") from None
+            records.append(record)
     return records
+
+
+def ledger_shaped(record: Any) -> None:
+    """What ``report`` and ``export`` need of a ledger record: an object with its request and its
+    place in the request's history (``seq`` and the state it moved ``to``), or a delivery attempt.
+    Lighter than the whole schema, so that ledgers from other modwatch versions still read."""
+    from takedowns import messages
+
+    if not isinstance(record, dict):
+        raise messages.MessageError(f"ledger record: {type(record).__name__} is not an object")
+    needs = {"request_id": str, "platform": str}
+    needs.update({"attempt": int} if record.get("kind") == "delivery_attempt" else {"seq": int, "to": str})
+    for name, kind in needs.items():
+        if not isinstance(record.get(name), kind):
+            raise messages.MessageError(f"ledger record: {name} is missing or not {kind.__name__}")
+
+
+def _what_is_wrong(error: Exception) -> str:
+    from takedowns import messages
+
+    if isinstance(error, messages.MessageError):
+        return f"not a record of this kind ({error})"
+    return f"not JSON ({error})"

@@ -179,6 +179,7 @@ def _key_of(line: bytes) -> bytes | None:
 def tail(topic: str, broker: str | None, from_beginning: bool, timeout: float | None, max_records: int | None) -> None:
     """Print the records of TOPIC as JSON lines: {topic, partition, offset, key, value}."""
     topic, bootstrap = resolve(topic, broker)
+    ensure_topics_at(bootstrap)  # an unreachable broker: one line, exit 2
     asyncio.run(_tail(topic, bootstrap, from_beginning, timeout, max_records))
 
 

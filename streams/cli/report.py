@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 import orjson
 
-from streams.cli._options import broker_option, existing_file_option
-from streams.cli._topics import read_ledger_file, read_topic, resolve
+from streams.cli._options import InputRefused, broker_option, existing_file_option
+from streams.cli._topics import ensure_topics_at, read_ledger_file, read_topic, resolve
 
 # --since and --until: a day, or a moment of it, in UTC.
 MOMENT = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
@@ -79,9 +79,15 @@ def report(since, until, output_format, plot_path, ledger_file, broker, time_sca
 
 def _ledger_and_alerts(ledger_file: Path | None, alerts_file: Path | None, broker: str | None):
     """The ledger records and the alerts: from the files when given, else from the topics."""
+    from takedowns import messages
+
     if ledger_file:
-        return read_ledger_file(ledger_file), read_ledger_file(alerts_file) if alerts_file else []
+        alerts = read_ledger_file(alerts_file, "--alerts", messages.read_alert) if alerts_file else []
+        return read_ledger_file(ledger_file), alerts
+    if alerts_file:
+        raise InputRefused("--alerts goes with --ledger: without --ledger both are read from their topics")
     topic, bootstrap = resolve("ledger", broker)
+    ensure_topics_at(bootstrap)  # an unreachable broker: one line, exit 2
     alerts_topic, _ = resolve("alerts", broker)
     return asyncio.run(read_topic(topic, bootstrap)), asyncio.run(read_topic(alerts_topic, bootstrap))
 

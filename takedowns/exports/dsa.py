@@ -17,7 +17,7 @@ from typing import Any
 
 from takedowns.exports._record import DSA_EXPORTABLE_STATES, ExportError, date_of, removal_status_of, require_exportable
 from takedowns.exports.dsa_schema import EEA_COUNTRIES, EU_COUNTRIES
-from takedowns.findings import category_labels, published_findings
+from takedowns.findings import category_labels, finding_details, published_findings
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +105,17 @@ def statement_of_reasons(
         "restricted nothing, so there is no statement of reasons",
     )
     request_id, removal_status = request["request_id"], removal_status_of(request)
+    _require_eu_law_or_scope(request, territorial_scope)
     mapped = _dsa_categories(request)
     visibility, visibility_other = VISIBILITY_FOR_REMOVAL_STATUS[removal_status]
     scope = _territorial_scope(request, removal_status, territorial_scope)
     evidence = list(request["evidence"] or [])
-    content_types, content_type_other = _content_types(evidence)
+    content_types, content_type_other = _content_types(evidence, request)
     # A request still open drafts the restriction it asks for, dated today (decision_facts says so).
     applied_on = date_of(request["removed_at"]) if removal_status else now.astimezone(UTC).date().isoformat()
     document = {
-        "decision_visibility": [visibility],
+        **({"decision_account": "DECISION_ACCOUNT_SUSPENDED"} if is_account(request) else {}),
+        **({} if is_account(request) else {"decision_visibility": [visibility]}),
         "decision_ground": "DECISION_GROUND_ILLEGAL_CONTENT",
         "illegal_content_legal_ground": _clip(f"{request['legal_basis']} ({request['citation']})", 500),
         "illegal_content_explanation": _clip(_explanation(request, evidence, reviewed), 2000),
@@ -132,15 +134,40 @@ def statement_of_reasons(
     }
     optional = {
         "category_addition": sorted({item.category for item in mapped[1:]} - {mapped[0].category}),
-        "decision_visibility_other": visibility_other,
+        "decision_visibility_other": None if is_account(request) else visibility_other,
         "content_type_other": content_type_other,
     }
     document.update((field, value) for field, value in optional.items() if value)
     return document
 
 
+def _require_eu_law_or_scope(request: Mapping[str, Any], territorial_scope: Iterable[str] | None) -> None:
+    if territorial_scope is None and not jurisdiction_territory(request["jurisdiction"]):
+        raise ExportError(
+            f"request {request['request_id']}: jurisdiction {request['jurisdiction']!r} is outside the EU/EEA, "
+            "and a DSA statement of reasons is about a restriction in the EU/EEA: export it as a Lumen notice, or "
+            "pass territorial_scope (--territorial-scope) with the EU/EEA countries where the platform restricted it"
+        )
+
+
+def is_account(request: Mapping[str, Any]) -> bool:
+    """An account-level request (takedowns/accounts.py): the account, not one post, is to be suspended."""
+    return request.get("target") == "account"
+
+
+def content_categories(request: Mapping[str, Any]) -> list[str]:
+    """The request's categories; for an account, those of the confirmed violations counted against it."""
+    if not is_account(request):
+        return list(request["categories"])
+    found: list[str] = []
+    for finding in request["evidence"] or []:
+        for confirmed in finding_details(finding).get("confirmed", []):
+            found += [category for category in confirmed.get("categories") or [] if category not in found]
+    return found
+
+
 def _dsa_categories(request: Mapping[str, Any]) -> list[DsaCategory]:
-    mapped = [_dsa_category(request["request_id"], category) for category in request["categories"]]
+    mapped = [_dsa_category(request["request_id"], category) for category in content_categories(request)]
     if not mapped:
         raise ExportError(f"request {request['request_id']}: categories is empty; the statement needs a category")
     return mapped
@@ -180,8 +207,10 @@ def _territorial_scope(
     return list(territory)
 
 
-def _content_types(evidence: list[Mapping[str, Any]]) -> tuple[list[str], str | None]:
+def _content_types(evidence: list[Mapping[str, Any]], request: Mapping[str, Any]) -> tuple[list[str], str | None]:
     """DSA content types from what matched; modwatch keeps no media kind beyond the match itself."""
+    if is_account(request):
+        return ["CONTENT_TYPE_OTHER"], "account (suspension for repeated confirmed violations)"
     types: set[str] = set()
     other = []
     for finding in evidence:
@@ -212,6 +241,8 @@ def _automation(evidence: list[Mapping[str, Any]], reviewed: bool) -> dict[str, 
 
 
 def _explanation(request: Mapping[str, Any], evidence: list[Mapping[str, Any]], reviewed: bool) -> str:
+    if is_account(request):
+        return _account_explanation(request, evidence)
     labels = category_labels(request["categories"])
     findings = published_findings(evidence) or "no content findings recorded"
     review = (
@@ -224,10 +255,23 @@ def _explanation(request: Mapping[str, Any], evidence: list[Mapping[str, Any]], 
     )
 
 
+def _account_explanation(request: Mapping[str, Any], evidence: list[Mapping[str, Any]]) -> str:
+    details = finding_details(evidence[0]) if evidence else {}
+    confirmed = details.get("confirmed", [])
+    window = f" within {details['window_days']:g} days" if details.get("window_days") else ""
+    return (
+        f"The account posted content identified as {category_labels(content_categories(request))}, unlawful under "
+        f"{request['citation']}: {len(confirmed)} violations confirmed{window} (each removed by the platform or "
+        "approved by a human reviewer), reaching the authority's threshold for asking that the account be suspended."
+    )
+
+
 def _decision_facts(
     request: Mapping[str, Any], platform_name: str, removal_status: str | None, scope: list[str], now: datetime
 ) -> str:
-    if removal_status == "removed":
+    if removal_status == "removed" and is_account(request):
+        outcome = f"the platform suspended the account on {date_of(request['removed_at'])}."
+    elif removal_status == "removed":
         outcome = f"the platform removed the content on {date_of(request['removed_at'])}."
     elif removal_status == "geo_blocked":
         outcome = f"the platform disabled access in {', '.join(scope)} on {date_of(request['removed_at'])}."

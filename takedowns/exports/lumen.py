@@ -125,8 +125,7 @@ def lumen_notice(
     request_id, state = request["request_id"], request["state"]
     if not isinstance(sender, Mapping) or not str(sender.get("name") or "").strip():
         raise ExportError(f"request {request_id}: sender needs a name, got {sender!r}")
-    if not request["url"]:
-        raise ExportError(f"request {request_id}: url is empty; a Lumen notice names the URL of the content")
+    _require_url(request)
     removal_status = removal_status_of(request)
     sender = {"kind": "organization", **sender}
     recipient = dict(recipient) if recipient else {"name": request["platform"], "kind": "organization"}
@@ -158,6 +157,17 @@ def lumen_notice(
         ],
     }
     return {"notice": notice}
+
+
+def _require_url(request: Mapping[str, Any]) -> None:
+    request_id = request["request_id"]
+    if not request["url"] and request.get("target") == "account":
+        raise ExportError(
+            f"request {request_id}: an account-level request has no URL, and a Lumen notice lists the URLs of "
+            "works: export the requests of its confirmed items (in its evidence), or a DSA statement"
+        )
+    if not request["url"]:
+        raise ExportError(f"request {request_id}: url is empty; a Lumen notice names the URL of the content")
 
 
 def _lumen_body(
