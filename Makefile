@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint setup system-deps kafka-start kafka-stop bench chaos clean designations model
+.PHONY: demo test check lint setup system-deps kafka-start kafka-stop bench chaos clean designations model dashboards
 
 DEMO_MINUTES ?= 3
 
@@ -28,6 +28,10 @@ check: setup lint
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The Grafana dashboards' JSON, from deploy/grafana/dashboards.py (never edit the JSON by hand).
+dashboards: setup
+	$(BIN)/python deploy/grafana/dashboards.py
 
 setup: $(STAMP)
 

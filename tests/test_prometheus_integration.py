@@ -324,6 +324,22 @@ def test_prometheus_scrapes_the_documented_series_and_every_dashboard_query_retu
             r'modwatch_takedown_requests_overdue\{platform="telegram"\} 1\.0',
         ],
     )
+    # x's acct-1 now has three removed posts (w1-a, w2-a, w2-b): an account-level request.
+    # Its suspension gives the account time-to-removal histogram an observation.
+    wait_for_worker(env, [r'modwatch_account_requests_total\{platform="x"\} 1\.0'])
+    account_requests = dict(consume(kafka_bootstrap, f"{prefix}.takedown-requests", expect=12, settle=0.5))
+    suspended_at = datetime.fromisoformat(account_requests["x:~account~acct-1"]["requested_at"]) + timedelta(hours=2)
+    record = {
+        "platform": "x",
+        "post_id": "w2-b",
+        "status": "removed",
+        "observed_at": suspended_at.isoformat(),
+        "source": "test",
+        "account_id": "acct-1",
+        "account_status": "suspended",
+    }
+    produce(kafka_bootstrap, f"{prefix}.platform-status", [(b"x:w2-b", orjson.dumps(record))])
+    wait_for_worker(env, [r'modwatch_account_time_to_removal_seconds_count\{platform="x"\} 1\.0'])
     # One more tick refreshes the open and overdue gauges after the last event.
     time.sleep(1.5)
     prometheus.wait_for_scrape_after(time.time())
