@@ -414,13 +414,67 @@ def test_worker_environment_names_real_settings(services):
     assert env.get("MODWATCH_WEB_HOST") == "0.0.0.0", "in a container the worker must listen on 0.0.0.0"
 
 
-def test_the_exposed_worker_gets_its_api_token_from_the_operators_environment(services):
-    """On 0.0.0.0 the worker refuses to start without a token: compose demands one and never holds it."""
+ENV_EXAMPLE = ROOT / "deploy" / "modwatch.env.example"
+
+
+def env_example_names() -> set[str]:
+    """Variables deploy/modwatch.env.example sets or shows (commented out), by name."""
+    return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.MULTILINE))
+
+
+def test_the_worker_gets_its_token_and_secrets_from_the_operators_env_file(services):
+    """On 0.0.0.0 the worker refuses to start without a token: compose demands the env file and holds no secret."""
     from streams import access
 
-    token = environment(services["worker"]).get("MODWATCH_API_TOKEN", "")
-    assert token.startswith("${MODWATCH_API_TOKEN:?"), "compose must require the token from the environment"
+    worker = services["worker"]
+    assert worker.get("env_file") == [{"path": "./modwatch.env", "required": True}]
+    secrets = [name for name in environment(worker) if re.search(r"TOKEN|SECRET|PASSWORD", name)]
+    assert not secrets, f"secrets belong in modwatch.env, not in docker-compose.yml: {secrets}"
     assert access.exposure_problem("0.0.0.0", {}) is not None
+    assert re.search(r"^MODWATCH_API_TOKEN=$", ENV_EXAMPLE.read_text(), re.MULTILINE), "the example asks for the token"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "modwatch.env"], cwd=ROOT)
+    assert ignored.returncode == 0, ".gitignore must keep the filled-in modwatch.env out of git"
+
+
+def test_the_env_example_names_every_secret_the_config_and_kafka_settings_read():
+    named = set(
+        re.findall(r"(?:secret|password)_env:\s*([A-Z][A-Z0-9_]*)", (ROOT / "config" / "platforms.yaml").read_text())
+    )
+    kafka = set(re.findall(r"\b(MODWATCH_KAFKA_[A-Z_]+)\b", (ROOT / "streams" / "kafka_auth.py").read_text()))
+    assert named and kafka
+    assert named | kafka | {"MODWATCH_API_TOKEN"} <= env_example_names(), (
+        f"{ENV_EXAMPLE.relative_to(ROOT)} lacks {sorted((named | kafka) - env_example_names())}"
+    )
+
+
+def test_the_worker_keeps_its_data_dir_in_a_named_volume(services):
+    worker = services["worker"]
+    mount = mount_for(worker, environment(worker)["MODWATCH_DATA_DIR"])
+    assert mount["type"] == "volume" and mount["source"] and not mount["read_only"], mount
+
+
+def test_every_service_has_a_healthcheck_and_the_worker_s_asks_readyz(services, web_port):
+    missing = [name for name, service in services.items() if not service.get("healthcheck", {}).get("test")]
+    assert not missing, f"services without a healthcheck: {missing}"
+    probe = " ".join(services["worker"]["healthcheck"]["test"])
+    assert f"127.0.0.1:{web_port}/readyz" in probe, probe
+    for name, port, path in (("prometheus", 9090, "/-/ready"), ("alertmanager", 9093, "/-/ready")):
+        assert f"127.0.0.1:{port}{path}" in " ".join(services[name]["healthcheck"]["test"]), name
+
+
+@pytest.mark.tools
+def test_compose_runs_the_prometheus_and_alertmanager_versions_the_tests_check_with(services):
+    """promtool and amtool of these versions check deploy/ (test_promtool, test_amtool): compose runs the same."""
+    checked = {
+        "prom/prometheus": re.search(r"version (\d+\.\d+\.\d+)", run(require("promtool", "prometheus"), "--version")),
+        "prom/alertmanager": re.search(
+            r"version (\d+\.\d+\.\d+)", run(require("amtool", "prometheus-alertmanager"), "--version")
+        ),
+    }
+    for name, service in services.items():
+        repository, _, tag = service.get("image", "").rpartition(":")
+        if repository in checked:
+            assert tag == f"v{checked[repository].group(1)}", f"{name}: {service['image']}, checked with {checked}"
 
 
 def test_worker_listens_where_compose_says():
