@@ -109,3 +109,53 @@ def test_the_docs_are_found():
     names = {path.relative_to(ROOT).as_posix() for path in documents()}
     assert {"README.md", "CONTRIBUTING.md", "SECURITY.md", "docs/README.md"} <= names
     assert CASES, "no relative links found at all"
+
+
+# --- the reference tables in docs/operations.md cover everything -------------------------------
+
+OPERATIONS = ROOT / "docs" / "operations.md"
+
+
+def table_cells(heading: str) -> str:
+    """The first column of every table row under ``## heading``, up to the next heading of that level."""
+    text = OPERATIONS.read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line.split(" | ")[0] for line in section.splitlines() if line.startswith("| "))
+
+
+def test_every_command_is_in_the_command_table():
+    import click
+
+    from streams.cli import cli
+
+    listed = table_cells("The command line")
+    missing = []
+    for name, command in cli.commands.items():
+        names = [f"{name} {sub}" for sub in command.commands] if isinstance(command, click.Group) else [name]
+        missing += [full for full in names if f"`modwatch {full}" not in listed]
+    assert not missing, f"commands missing from docs/operations.md's command table: {missing}"
+
+
+def test_every_web_route_is_in_the_web_table():
+    import re
+
+    routes = re.findall(r'@app\.page\("([^"]+)"\)', (ROOT / "streams" / "web.py").read_text())
+    routes += re.findall(r'@app\.page\("([^"]+)"\)', (ROOT / "streams" / "web_lists.py").read_text())
+    listed = table_cells("Web API")
+    missing = [route for route in routes if not re.search(rf"(GET|POST) {re.escape(route)}[`?]", listed)]
+    assert routes and not missing, f"routes missing from docs/operations.md's web table: {missing}"
+
+
+def test_every_metric_is_in_the_metrics_table():
+    from prometheus_client import CollectorRegistry
+
+    from streams.metrics import Metrics
+
+    registry = CollectorRegistry()
+    Metrics(registry)
+    names = {metric.name for metric in registry.collect()}
+    text = OPERATIONS.read_text()
+    missing = sorted(
+        name for name in names if not any(f"| `{name}{suffix}` |" in text for suffix in ("", "_total", "_info"))
+    )
+    assert names and not missing, f"metrics missing from docs/operations.md's metrics table: {missing}"
