@@ -343,6 +343,8 @@ class DeadLetter(Message):
     raw_bytes: int
     raw_truncated: bool
     dead_lettered_at: Timestamp
+    raw_whole: str | None = ABSENT
+    raw_encoding: Literal["utf-8", "base64"] | None = ABSENT
 
 
 # --- internal events: item-events, account-events, campaign-events -----------------------------

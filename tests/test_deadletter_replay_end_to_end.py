@@ -1,4 +1,5 @@
-"""``modwatch deadletter list|replay`` against the real broker: a refused post, the config fixed, replayed."""
+"""``modwatch deadletter list|replay`` against the real broker: a refused post, the config fixed, replayed
+from the dead letter's own copy after the source record is gone."""
 
 from __future__ import annotations
 
@@ -12,6 +13,26 @@ import pytest
 from tests.conftest import ROOT, consume, post, produce
 
 pytestmark = pytest.mark.kafka
+
+
+def delete_records_before(bootstrap: str, topic: str, partition: int, offset: int) -> None:
+    """What retention does: the partition's records before ``offset`` are gone."""
+    import asyncio
+
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.records_to_delete import RecordsToDelete
+
+    async def delete() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_records({TopicPartition(topic, partition): RecordsToDelete(offset)}, timeout_ms=10_000)
+        finally:
+            await admin.close()
+
+    asyncio.run(delete())
+
 
 VIOLATING = "Join the Tehrik-e-Taliban today. Long live TTP!"
 
@@ -31,8 +52,10 @@ def test_a_post_refused_for_its_platform_is_processed_once_the_platform_is_confi
     listed = modwatch(worker_env, "deadletter", "list", "--reason", "unknown_platform")
     [letter] = [orjson.loads(line) for line in listed.stdout.splitlines()]
     assert (letter["key"], letter["field"], letter["topic"]) == ("mastodon:m1", "platform", f"{prefix}.posts")
-    assert "raw" not in letter
+    assert "raw" not in letter and "raw_whole" not in letter
     assert worker.stop() == 0
+    # Past the input topic's retention: the source record is gone, the dead letter's copy replays.
+    delete_records_before(kafka_bootstrap, letter["topic"], letter["partition"], letter["offset"] + 1)
 
     # The operator adds the platform, restarts the worker, and replays what was refused for it.
     config = tmp_path / "config"

@@ -1,7 +1,7 @@
 """``modwatch deadletter list|replay``: what was refused, and sending it again once the cause is fixed.
 
 A dead letter names its source record (topic, partition, offset) and keeps
-the first 4 KiB of it. ``replay`` reads the source record itself back from
+a 4 KiB preview of it and, up to 15 MiB, the whole record (streams/deadletter.py). ``replay`` reads the source record itself back from
 its topic (Kafka keeps input for its retention, 7 days by default) and
 produces its key, value and headers to the same topic again, with a
 ``modwatch-replay-of: topic:partition:offset`` header, so that a worker whose
@@ -22,6 +22,7 @@ import orjson
 from streams.cli._options import broker_option
 from streams.cli._topics import ensure_topics_at, read_keyed, reading, resolve, writing
 from streams.cli.pipeline import PRODUCE_TOPICS
+from streams.deadletter import whole_record
 
 REPLAY_HEADER = "modwatch-replay-of"
 
@@ -50,10 +51,12 @@ def _selected(broker: str | None, reason: str | None, topic: str | None) -> tupl
 @click.option("--topic", default=None, help="Only records from this topic (posts, reports, ...).")
 @broker_option()
 def deadletter_list(reason: str | None, topic: str | None, broker: str | None) -> None:
-    """One JSON line per dead letter: where from, why, and how large (the raw copy left out)."""
+    """One JSON line per dead letter: where from, why, and how large (the raw copies left out)."""
     letters, _ = _selected(broker, reason, topic)
     for letter in letters:
-        click.echo(orjson.dumps({name: value for name, value in letter.items() if name != "raw"}).decode())
+        click.echo(
+            orjson.dumps({name: value for name, value in letter.items() if name not in ("raw", "raw_whole")}).decode()
+        )
     click.echo(f"{len(letters)} dead letter(s)", err=True)
 
 
@@ -75,7 +78,7 @@ def deadletter_replay(reason: str | None, topic: str | None, broker: str | None)
         )
     if missing:
         raise click.ClickException(
-            f"{len(missing)} could not be replayed (gone from their topic, copy cut): {missing[0]}"
+            f"{len(missing)} could not be replayed (gone from their topic, and the dead letter kept only a preview: the record was over 15 MiB): {missing[0]}"
         )
 
 
@@ -91,9 +94,9 @@ async def _replay(letters: list[dict], bootstrap: str) -> tuple[int, list[str]]:
             found = await _record_at(consumer, tp, letter["offset"])
             if found is not None:
                 key, value, headers = found.key, found.value, list(found.headers or ())
-            elif not letter.get("raw_truncated"):
+            elif (value := whole_record(letter)) is not None:
                 key = letter["key"].encode() if letter.get("key") is not None else None
-                value, headers = letter["raw"].encode("utf-8"), []  # whole: exact for a UTF-8 record
+                headers = []
             else:
                 missing.append(where)
                 continue
