@@ -147,6 +147,9 @@ class ReviewDecision:
     request_id: str | None = None
     alert_id: str | None = None
     reason: str | None = None
+    # approve only: the category the reviewer approves it as, instead of the detectors' (its
+    # jurisdiction must list it: takedowns/requests.py Requests.approved).
+    category: str | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -178,7 +181,7 @@ class EventParser:
     )
     REPORT_FIELDS = frozenset({"platform", "post_id", "reporter_id", "reason", "reported_at"})
     STATUS_FIELDS = frozenset({"platform", "post_id", "status", "observed_at", "source"})
-    DECISION_FIELDS = frozenset({"request_id", "alert_id", "decision", "reviewer", "reason", "at"})
+    DECISION_FIELDS = frozenset({"request_id", "alert_id", "decision", "reviewer", "reason", "at", "category"})
 
     def __init__(self, platforms: frozenset[str] | set[str], clock=lambda: datetime.now(UTC)):
         self.platforms = frozenset(platforms)
@@ -264,6 +267,9 @@ class EventParser:
             raise InvalidEvent("invalid_type", "reason", f"must be a string, not {_type_name(reason)}")
         if reason is not None and len(reason) > 4096:
             raise InvalidEvent("too_large", "reason", f"is {len(reason)} characters; the limit is 4096")
+        category = self._optional_string(record, "category", 64)
+        if category is not None and decision != "approve":
+            raise InvalidEvent("invalid_value", "category", f"only an approval names a category, not a {decision}")
         return ReviewDecision(
             decision=decision,
             reviewer=self._identifier(record, "reviewer"),
@@ -271,6 +277,7 @@ class EventParser:
             request_id=request_id,
             alert_id=alert_id,
             reason=reason,
+            category=category,
             extra=_extra(record, self.DECISION_FIELDS),
         )
 

@@ -396,6 +396,9 @@ class Decisions(View):
         if not _decides_something(decision, key):
             target = decision.request_id or decision.alert_id
             return self.error(404, f"no takedown request or alert {target!r}: nothing to decide")
+        refusal = approval_refusal(item_to_state.get(key), decision)
+        if refusal is not None:
+            return self.json({"error": refusal, "field": "category"}, status=409)
         if decision.decision == "resend":
             found = _find_request(item_to_state.get(key), decision.request_id)
             if found["request"]["state"] != "delivery_failed":
@@ -406,6 +409,18 @@ class Decisions(View):
 
     def error(self, status: int, reason: str, **kwargs):
         return self.json({"error": reason}, status=status)
+
+
+def approval_refusal(state: dict | None, decision) -> str | None:
+    """Why an approval cannot go out as asked (its jurisdiction's law does not list the category), or None."""
+    pending = (state or {}).get("request")
+    if decision.decision != "approve" or pending is None or pending["state"] != "pending_review":
+        return None
+    try:
+        current().requests.approved(pending, decision.category)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _decides_something(decision, key: str) -> bool:

@@ -206,6 +206,8 @@ def on_decision(state: dict | None, decision: dict, request_for_now, now: dateti
         "reason": decision.get("reason"),
         "decided_at": decision.get("at"),
     }
+    if decision.get("category") is not None:
+        cause["category"] = decision["category"]  # approved as this category, not the detectors'
     if decision["decision"] == "approve":
         state = dict(state, request=request_for_now(state["request"]))
         state = _transition(state, "requested", now, cause)

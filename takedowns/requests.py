@@ -124,6 +124,29 @@ class Requests:
         deadline = jurisdiction.deadline_for(list(request["categories"]), request["severity"])
         return dict(request, requested_at=requested_at.isoformat(), deadline=(requested_at + deadline).isoformat())
 
+    def approved(self, pending: dict, category: str | None = None) -> dict:
+        """The request a reviewer's approval sends: the categories its jurisdiction's legal basis
+        covers, the reviewer's ``category`` first when one is named.
+
+        Raises ValueError saying why when the jurisdiction covers none of them, or not the
+        named one: a request must never cite a law for a category that law does not list.
+        """
+        jurisdiction = self.jurisdictions[pending["jurisdiction"]]
+        covered = sorted(jurisdiction.categories)
+        if category is not None and category not in jurisdiction.categories:
+            raise ValueError(
+                f"{jurisdiction.code} ({jurisdiction.citation}) does not list {category!r}: "
+                f"approve it as one of {', '.join(covered)}"
+            )
+        chosen = [category] if category is not None else []
+        chosen += [found for found in pending["categories"] if found in jurisdiction.categories and found != category]
+        if not chosen:
+            raise ValueError(
+                f"{jurisdiction.code} ({jurisdiction.citation}) lists none of {', '.join(pending['categories'])}: "
+                f"approve it as one of {', '.join(covered)}, or reject it"
+            )
+        return dict(pending, categories=chosen)
+
     def reopen(self, old: dict, requested_at: datetime) -> dict:
         """A new request for content that reappeared after removal, linked to the old one."""
         generation = int(old["request_id"].rsplit("~", 1)[1]) + 1 if "~" in old["request_id"] else 2

@@ -237,9 +237,33 @@ async def test_a_decision_goes_to_its_item_and_a_bad_one_to_the_dead_letters(pro
     assert letter["field"] in {"request_id", "reviewer", "at"}
 
 
-async def _flagged(producer, post_id: str) -> dict:
+async def test_an_approval_cites_its_law_only_for_a_category_that_law_lists(producer):
+    """A bare mention of a designated group is review only; PK's law does not list that category,
+    so approving it as is goes to the dead letters, and approving it as terrorism_promotion sends it."""
+    flagged = await _flagged(producer, "23", "A documentary about the Haqqani Network")
+    assert flagged["action"] == "review" and flagged["categories"] == ["designated_organisation_mention"]
+    producer.sent.clear()
+    request_id = "tr-" + "eDoyMw"  # base64url of "x:23"
+    decision = {"request_id": request_id, "decision": "approve", "reviewer": "r1", "at": "2026-11-29T10:00:00+00:00"}
+    async with items.track_items.test_context() as agent:
+        await agent.put({"type": "flagged", "flagged": flagged}, key="x:23")
+        await agent.put({"type": "decision", "decision": decision}, key="x:23")
+        await until(lambda: producer.records("deadletter"))
+        await agent.put({"type": "decision", "decision": dict(decision, category="terrorism_promotion")}, key="x:23")
+        await until(lambda: producer.records("takedown-requests"))
+    [(_, letter)] = producer.records("deadletter")
+    assert (letter["reason"], letter["field"]) == ("invalid_value", "category")
+    assert "PK (PECA 2016 s.37" in letter["error"] and "does not list" not in letter["error"]
+    assert "lists none of designated_organisation_mention" in letter["error"]
+    [(_, request)] = producer.records("takedown-requests")
+    assert request["categories"] == ["terrorism_promotion"] and request["jurisdiction"] == "PK"
+    approval = [record for _, record in producer.records("ledger") if record["cause"]["type"] == "review"]
+    assert [record["cause"]["category"] for record in approval] == ["terrorism_promotion"]
+
+
+async def _flagged(producer, post_id: str, text: str = VIOLATING) -> dict:
     async with scan.scan_posts.test_context() as agent:
-        await agent.put(post(post_id, VIOLATING), key=f"x:{post_id}".encode())
+        await agent.put(post(post_id, text), key=f"x:{post_id}".encode())
         for _ in range(100):
             if producer.records("item-events"):
                 break

@@ -109,4 +109,6 @@ async def forward_decisions(stream):
             "request_id": decision.request_id,
             "alert_id": decision.alert_id,
         }
+        if decision.category is not None:
+            record["category"] = decision.category
         await item_events_topic.send(key=key, value=ReviewDecided(record).wire())

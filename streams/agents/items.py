@@ -50,6 +50,8 @@ async def handle_batch(events, now: datetime) -> None:
             batch.begin(event.key, event)
             try:
                 await handle_item_event(event.key, event.value, now, batch)
+            except InvalidEvent as error:  # the event's own fault, said by the lifecycle
+                await send_dead_letter(event, error)
             except Exception as error:  # noqa: BLE001 - one bad record must not stop the agent
                 kind = event.value.get("type") if isinstance(event.value, dict) else "?"
                 log.exception("cannot handle %s event for %r", kind, event.key)
@@ -79,7 +81,7 @@ async def handle_item_event(key: str, item_event: dict, now: datetime, batch: Ba
         case messages.StatusSeen(status=status):
             outcome = lifecycle.on_status(state, status, lambda old: requests.reopen(old, now), now)
         case messages.ReviewDecided(decision=decision):
-            outcome = lifecycle.on_decision(state, decision, lambda pending: requests.stamp(pending, now), now)
+            outcome = lifecycle.on_decision(state, decision, lambda pending: approved(pending, decision, now), now)
             if outcome.state is not None:
                 for detector_name in sorted({finding["detector"] for finding in state["request"]["evidence"]}):
                     runtime.metrics.review_decisions.labels(decision["decision"], detector_name).inc()
@@ -96,6 +98,16 @@ async def handle_item_event(key: str, item_event: dict, now: datetime, batch: Ba
         case messages.Tick():
             outcome = lifecycle.on_tick(state, now, runtime.lifecycle) if state else lifecycle.NOTHING
     await apply(key, outcome, batch)
+
+
+def approved(pending: dict, decision: dict, now: datetime) -> dict:
+    """The request an approval sends, its clock started; an approval its jurisdiction's law
+    does not cover is refused as the decision's fault (dead-lettered with the reason)."""
+    requests = current().requests
+    try:
+        return requests.stamp(requests.approved(pending, decision.get("category")), now)
+    except ValueError as error:
+        raise InvalidEvent("invalid_value", "category", str(error)) from None
 
 
 async def apply(key: str, outcome: lifecycle.Outcome, batch: Batch) -> None:
