@@ -27,6 +27,7 @@ from detectors.events import EventParser, Post
 from detectors.extremism_model import ExtremismModelDetector
 from detectors.media_hash import MediaHashDetector
 from detectors.policy import SEVERITIES, Decision, Policy
+from detectors.review_context import review_context
 from detectors.text_classifier import TextClassifierDetector
 from detectors.threats import ViolentThreatDetector
 from detectors.watchlist import WatchlistDetector
@@ -248,5 +249,7 @@ class Pipeline:
             posted_at=post.posted_at.isoformat(),
             # What joins the hash bank if the request is confirmed (re-upload loop).
             media_hashes=self.media.post_hashes(post) if self.media is not None and post.media else [],
+            # For the reviewer only: kept in the item's state, never sent (detectors/review_context.py).
+            post=review_context(post),
         )
         return flagged

@@ -181,6 +181,8 @@ def on_flagged(state: dict | None, flagged: dict, request: dict, now: datetime) 
     if state.get("removed_at"):
         return NOTHING  # the platform already took it down before anyone asked
     cause = {"type": "detection", "action": flagged["action"], "categories": flagged["categories"]}
+    if flagged.get("post") is not None:
+        state = dict(state, post=flagged["post"])  # what a reviewer sees (detectors/review_context.py)
     if flagged["action"] == "takedown":
         state = dict(state, request=dict(request, state="new"))
         state = _transition(state, "requested", now, cause)
