@@ -283,11 +283,7 @@ class Account(View):
 class Scoreboard(View):
     async def get(self, request):
         now = datetime.now(UTC)
-        records = []
-        for _, state in list(item_to_state.items()):
-            for past in lifecycle.requests_of(state):
-                if past.get("requested_at"):
-                    records.append(_as_record(state, past))
+        records = scoreboard_records()
         try:  # simulator runs compress platform time (takedowns/compliance.py observations)
             time_scale = float(request.query.get("time_scale", "1"))
         except ValueError:
@@ -296,6 +292,16 @@ class Scoreboard(View):
             return self.json({"error": f"time_scale must be a number from 1 to {MAX_TIME_SCALE:g}"}, status=400)
         figures = compliance.build(compliance.observations(records, now, time_scale=time_scale))
         return self.json({"platforms": figures["platform"], "scope": "this worker's partitions", "at": now.isoformat()})
+
+
+def scoreboard_records() -> list[dict]:
+    """Every request of this worker's items that was sent, as the compliance figures read a ledger record."""
+    return [
+        _as_record(state, past)
+        for _, state in list(item_to_state.items())
+        for past in lifecycle.requests_of(state)
+        if past.get("requested_at")
+    ]
 
 
 def _as_record(state: dict, request: dict) -> dict:

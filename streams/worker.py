@@ -59,6 +59,7 @@ def run(loglevel: str | None = None) -> None:
     if problem is not None:
         raise ConfigError([problem])
     from streams import agents, runtime, web, web_lists  # noqa: F401 - registering agents and views
+    from streams.console import views  # noqa: F401 - the review console's routes
 
     # Every config file, every problem at once, before anything starts.
     agents.prepare(runtime.install(runtime.Runtime.build(settings)))

@@ -140,7 +140,8 @@ def test_every_web_route_is_in_the_web_table():
     import re
 
     routes = re.findall(r'@app\.page\("([^"]+)"\)', (ROOT / "streams" / "web.py").read_text())
-    routes += re.findall(r'@app\.page\("([^"]+)"\)', (ROOT / "streams" / "web_lists.py").read_text())
+    for module in ("web_lists.py", "console/views.py"):
+        routes += re.findall(r'@app\.page\("([^"]+)"\)', (ROOT / "streams" / module).read_text())
     listed = table_cells("Web API")
     missing = [route for route in routes if not re.search(rf"(GET|POST) {re.escape(route)}[`?]", listed)]
     assert routes and not missing, f"routes missing from docs/operations.md's web table: {missing}"
