@@ -129,6 +129,19 @@ class Metrics:
             ["decision", "detector"],
             registry=registry,
         )
+        self.reviewer_decisions = Counter(
+            "modwatch_reviewer_decisions_total",
+            "Reviewers' decisions (approve/reject) by reviewer: a reviewer's throughput. Reviewer names come "
+            "only from decisions made with the API token (the console's login), so they are the staff's.",
+            ["reviewer", "decision"],
+            registry=registry,
+        )
+        self.review_wait = Histogram(
+            "modwatch_review_wait_seconds",
+            "From an item's flag for review to the reviewer's decision on it.",
+            buckets=(60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400),
+            registry=registry,
+        )
         self.requests_open = Gauge(
             "modwatch_takedown_requests_open",
             "Requests sent and not yet removed, rejected or expired, per platform (this worker's partitions).",

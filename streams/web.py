@@ -405,16 +405,25 @@ class Decisions(View):
         refusal = approval_refusal(item_to_state.get(key), decision)
         if refusal is not None:
             return self.json({"error": refusal, "field": "category"}, status=409)
-        if decision.decision == "resend":
-            found = _find_request(item_to_state.get(key), decision.request_id)
-            if found["request"]["state"] != "delivery_failed":
-                state = found["request"]["state"]
-                return self.error(409, f"request {decision.request_id!r} is {state}: only a failed delivery is resent")
+        refused_resend = resend_refusal(item_to_state.get(key), decision)
+        if refused_resend is not None:
+            return self.error(409, refused_resend)
         await decisions_topic.send(key=key.encode(), value=body)
         return self.json({"accepted": True, "item": key, "decision": decision.decision}, status=202)
 
     def error(self, status: int, reason: str, **kwargs):
         return self.json({"error": reason}, status=status)
+
+
+def resend_refusal(state: dict | None, decision) -> str | None:
+    """Why a resend cannot be made (only a request whose delivery failed is sent again), or None."""
+    if decision.decision != "resend":
+        return None
+    found = lifecycle.request_by_id(state, decision.request_id)
+    if found is None or found["state"] != "delivery_failed":
+        held = found["state"] if found else "unknown here"
+        return f"request {decision.request_id!r} is {held}: only a failed delivery is resent"
+    return None
 
 
 def approval_refusal(state: dict | None, decision) -> str | None:

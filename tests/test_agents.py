@@ -259,6 +259,11 @@ async def test_an_approval_cites_its_law_only_for_a_category_that_law_lists(prod
     assert request["categories"] == ["terrorism_promotion"] and request["jurisdiction"] == "PK"
     approval = [record for _, record in producer.records("ledger") if record["cause"]["type"] == "review"]
     assert [record["cause"]["category"] for record in approval] == ["terrorism_promotion"]
+    # The reviewer's throughput and the wait since the flag; the refused approval counts for neither.
+    metrics = worker_runtime.current().metrics
+    assert metrics.reviewer_decisions.labels("r1", "approve")._value.get() == 1
+    [wait] = [sample for sample in metrics.review_wait.collect()[0].samples if sample.name.endswith("_count")]
+    assert wait.value == 1
 
 
 async def _flagged(producer, post_id: str, text: str = VIOLATING) -> dict:

@@ -150,3 +150,47 @@ def test_modwatch_resend_brings_a_failed_delivery_to_delivered(worker_env, start
         assert again.returncode == 1 and "409" in again.stderr and "only a failed delivery" in again.stderr
     finally:
         platform.stop()
+
+
+def test_the_console_s_resend_button_sends_a_failed_delivery_again(worker_env, start_worker, kafka_bootstrap, tmp_path):
+    """The request page offers Resend while the delivery has failed; pressing it is a resend decision."""
+    import http.client
+    import urllib.parse
+
+    token = "a-token-of-twenty-four-chars"
+    platform = Platform(403)
+    try:
+        env = dict(
+            worker_env,
+            MODWATCH_SECRET_X=SECRET,
+            MODWATCH_API_TOKEN=token,
+            MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")),
+        )
+        prefix, port = env["MODWATCH_TOPIC_PREFIX"], int(env["MODWATCH_WEB_PORT"])
+        start_worker(env)
+        produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "d4", VIOLATING)])
+        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=2, timeout=30, settle=0.5)
+        request_id = ledger[0][1]["request_id"]
+        script = {"Authorization": f"Bearer {token}", "X-Modwatch-Reviewer": "ops-2"}
+
+        def ask(method: str, path: str, body: dict | None = None) -> tuple[int, str]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            headers = dict(script, **({"Content-Type": "application/x-www-form-urlencoded"} if body else {}))
+            connection.request(method, path, body=urllib.parse.urlencode(body) if body else None, headers=headers)
+            answer = connection.getresponse()
+            return answer.status, answer.read().decode()
+
+        page = f"/console/requests/{urllib.parse.quote(request_id)}"
+        status, html = ask("GET", page)
+        assert status == 200 and 'value="resend"' in html and "delivery_failed" in html
+        platform.status = 200
+        form = {"request_id": request_id, "decision": "resend", "reason": "endpoint fixed"}
+        assert ask("POST", "/console/decide", form)[0] == 303
+        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=4, timeout=30, settle=1.0)
+        assert [record["to"] for _, record in ledger] == ["requested", "delivery_failed", "requested", "requested"]
+        assert (ledger[2][1]["cause"]["type"], ledger[2][1]["cause"]["operator"]) == ("resend", "ops-2")
+        status, html = ask("GET", page)
+        assert 'value="resend"' not in html  # delivered: nothing to resend
+        assert ask("POST", "/console/decide", form)[0] == 409
+    finally:
+        platform.stop()

@@ -96,6 +96,7 @@ def test_scripted_lifecycle_gives_the_expected_states_ledger_histogram_and_overd
                         "decision": "approve",
                         "reviewer": "rev-1",
                         "reason": "glorifies",
+                        "category": "terrorism_promotion",  # the EU regulation lists no bare mention
                         "at": requested_at.isoformat(),
                     }
                 ),

@@ -306,6 +306,8 @@ def test_prometheus_scrapes_the_documented_series_and_every_dashboard_query_retu
                         "decision": "approve",
                         "reviewer": "rev-1",
                         "reason": "glorifies",
+                        # The EU regulation lists no bare mention: approved as what the reviewer saw.
+                        "category": "terrorism_promotion",
                         "at": requested_at.isoformat(),
                     }
                 ),

@@ -106,6 +106,7 @@ def test_every_input_topic_keeps_its_valid_records_around_hostile_ones(worker_en
                 "decision": "approve",
                 "reviewer": "rev-1",
                 "reason": "promotion",
+                "category": "terrorism_promotion",
                 "at": "2026-11-29T11:00:00Z",
             }
         )

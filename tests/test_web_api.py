@@ -75,6 +75,10 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
         env, "/decisions", orjson.dumps(dict(decision, request_id=None, alert_id="detection:x:nope")), token=TOKEN
     )
     assert status == 404
+    # PECA lists no bare mention of a group: approved as is, it would cite the law for nothing it covers.
+    status, answer = call(env, "/decisions", orjson.dumps(decision), token=TOKEN)
+    assert (status, answer["field"]) == (409, "category") and "terrorism_promotion" in answer["error"]
+    decision["category"] = "terrorism_promotion"
     status, answer = call(env, "/decisions", orjson.dumps(decision), token=TOKEN, scheme="bearer")  # RFC 7235: no case
     assert status == 202 and answer["item"] == "x:first"
 
@@ -292,6 +296,7 @@ def test_a_decision_sent_to_either_worker_reaches_the_worker_that_owns_its_item(
                 "decision": "approve",
                 "reviewer": "rev-1",
                 "reason": "glorification",
+                "category": "terrorism_promotion",
                 "at": "2026-11-29T10:00:00Z",
             }
             answers.append(call(env, "/decisions", orjson.dumps(decision), token=TOKEN))

@@ -832,6 +832,32 @@ def pipeline_delivery_and_models() -> list[PanelOrRow]:
     ]
 
 
+def pipeline_review() -> list[PanelOrRow]:
+    return [
+        row(27, "Review", 85),
+        timeseries_panel(
+            28,
+            "Decisions per reviewer (last day)",
+            "Each reviewer's approvals and rejections over the trailing day: the review console's throughput.",
+            at(0, 86, 12, 8),
+            "short",
+            series(
+                "sum by (reviewer, decision) (increase(modwatch_reviewer_decisions_total[1d]))",
+                "{{reviewer}} {{decision}}",
+            ),
+        ),
+        timeseries_panel(
+            29,
+            "Time from flag to decision p50 and p90",
+            "How long items wait for a reviewer, from the flag to the decision, over the trailing day.",
+            at(12, 86, 12, 8),
+            "s",
+            series(trailing_day_quantile(0.5, "le", "modwatch_review_wait_seconds_bucket"), "p50"),
+            series(trailing_day_quantile(0.9, "le", "modwatch_review_wait_seconds_bucket"), "p90"),
+        ),
+    ]
+
+
 def pipeline_dashboard() -> dashboard.Dashboard:
     board = modwatch_dashboard(
         "modwatch-pipeline-health",
@@ -848,6 +874,7 @@ def pipeline_dashboard() -> dashboard.Dashboard:
             *pipeline_outputs(),
             *pipeline_detections(),
             *pipeline_delivery_and_models(),
+            *pipeline_review(),
         ],
     )
 

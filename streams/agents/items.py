@@ -82,9 +82,8 @@ async def handle_item_event(key: str, item_event: dict, now: datetime, batch: Ba
             outcome = lifecycle.on_status(state, status, lambda old: requests.reopen(old, now), now)
         case messages.ReviewDecided(decision=decision):
             outcome = lifecycle.on_decision(state, decision, lambda pending: approved(pending, decision, now), now)
-            if outcome.state is not None:
-                for detector_name in sorted({finding["detector"] for finding in state["request"]["evidence"]}):
-                    runtime.metrics.review_decisions.labels(decision["decision"], detector_name).inc()
+            if outcome.state is not None and decision["decision"] in ("approve", "reject"):
+                count_review(state, decision)
         case messages.DeliveryDone(delivery=delivery):
             dispatcher().settled(delivery["request_id"])
             outcome = lifecycle.on_delivery(state, delivery, requests.stamp, now)
@@ -98,6 +97,16 @@ async def handle_item_event(key: str, item_event: dict, now: datetime, batch: Ba
         case messages.Tick():
             outcome = lifecycle.on_tick(state, now, runtime.lifecycle) if state else lifecycle.NOTHING
     await apply(key, outcome, batch)
+
+
+def count_review(state: dict, decision: dict) -> None:
+    """A reviewer's decision: per detector that flagged the item, per reviewer, and the wait since the flag."""
+    metrics = current().metrics
+    for detector_name in sorted({finding["detector"] for finding in state["request"]["evidence"]}):
+        metrics.review_decisions.labels(decision["decision"], detector_name).inc()
+    metrics.reviewer_decisions.labels(decision["reviewer"], decision["decision"]).inc()
+    flagged_at = datetime.fromisoformat(state["transition"]["at"])  # the pending_review transition
+    metrics.review_wait.observe(max(0.0, (datetime.fromisoformat(decision["at"]) - flagged_at).total_seconds()))
 
 
 def approved(pending: dict, decision: dict, now: datetime) -> dict:

@@ -69,7 +69,22 @@ def time_to_removal(request: Mapping) -> str:
     return f"{items.human_duration(timedelta(seconds=seconds))}, {within} the deadline"
 
 
-def request_page(state: Mapping, request: Mapping, history: list[Mapping], reviewer: str) -> str:
+def resend_form(request: Mapping, csrf: str) -> str:
+    """For a request whose delivery failed: send it again once the endpoint is fixed (``modwatch resend``)."""
+    if request.get("state") != "delivery_failed":
+        return ""
+    return (
+        '<form class="decide" method="post" action="/console/decide">'
+        f'<input type="hidden" name="request_id" value="{escape(request["request_id"])}">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        '<input name="reason" placeholder="what was fixed (goes into the ledger)">'
+        '<button class="approve" name="decision" value="resend" type="submit">Resend</button></form>'
+    )
+
+
+def request_page(
+    state: Mapping, request: Mapping, history: list[Mapping], reviewer: str, csrf: str = "", notice: str = ""
+) -> str:
     fields = "".join(
         f"<tr><th>{label}</th><td>{escape(', '.join(value) if isinstance(value, list) else str(value))}</td></tr>"
         for label, name in REQUEST_FIELDS
@@ -78,7 +93,9 @@ def request_page(state: Mapping, request: Mapping, history: list[Mapping], revie
     post, findings = state.get("post") or {}, request.get("evidence") or []
     body = (
         f"<h2>Request {escape(request['request_id'])}</h2>"
-        f"<table>{fields}<tr><th>time to removal</th><td>{time_to_removal(request)}</td></tr></table>"
+        + (f'<div class="notice">{escape(notice)}</div>' if notice else "")
+        + resend_form(request, csrf)
+        + f"<table>{fields}<tr><th>time to removal</th><td>{time_to_removal(request)}</td></tr></table>"
         f"<h3>History</h3>{history_table(history)}"
         "<p class=meta>The item keeps its last 64 transitions; the ledger topic keeps all of them.</p>"
         f'<h3>Post</h3><div class="text">{pages.text_block(post.get("text", ""), findings)}</div>'

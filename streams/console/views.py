@@ -127,13 +127,16 @@ class Decide(View):
             key = decision_item_key(decision)
         except InvalidEvent as error:
             return self._refused(session, f"{error.field}: {error}", 400)
-        from streams.web import approval_refusal
+        from streams.web import approval_refusal, resend_refusal
 
-        refusal = approval_refusal(item_to_state.get(key), decision)
+        state = item_to_state.get(key)
+        refusal = approval_refusal(state, decision) or resend_refusal(state, decision)
         if refusal is not None:
             return self._refused(session, refusal, 409)
         await decisions_topic.send(key=key.encode(), value=orjson.dumps(record))
         said = f"{decision.decision} sent for {decision.request_id}"
+        if decision.decision == "resend":
+            return redirect(self, f"/console/requests/{quote(decision.request_id)}?notice={quote(said)}")
         return redirect(self, f"/console?notice={quote(said)}")
 
     def _refused(self, session: auth.Session, why: str, status: int):
@@ -174,7 +177,9 @@ class RequestPage(View):
         if found is None:
             return page(self, pages.layout("Not found", f"<p>no request {escape(request_id)}</p>"), status=404)
         history = lifecycle.history_of(state, request_id)
-        return page(self, request_page.request_page(state, found, history, session.reviewer))
+        csrf = session.csrf(os.environ.get("MODWATCH_API_TOKEN", "").strip())
+        html = request_page.request_page(state, found, history, session.reviewer, csrf, request.query.get("notice", ""))
+        return page(self, html)
 
 
 @app.page("/console/scoreboard")
