@@ -134,14 +134,14 @@ def test_a_reviewer_approves_and_rejects_in_the_browser(worker_env, start_worker
 
     # The request page: the whole history, the reviewer and the reason in it.
     browser.get(f"{base}/console/requests/{urllib.parse.quote(approved_id)}")
-    history = browser.find_elements(By.CSS_SELECTOR, "table")[-1].text
+    history = browser.find_element(By.ID, "history").text
     assert (
         "pending_review" in history and "reviewer: rev-ayesha" in history and "category: terrorism_promotion" in history
     )
     browser.set_window_size(1280, 1400)  # the history and the post in one picture
     browser.save_screenshot(str(SCREENSHOTS / "console-request.png"))
     browser.get(f"{base}/console/requests/{urllib.parse.quote(rejected_id)}")
-    assert "dismissed" in browser.find_elements(By.CSS_SELECTOR, "table")[-1].text
+    assert "dismissed" in browser.find_element(By.ID, "history").text
 
     # Refusals: no session, then a real session with a forged form.
     cookie = browser.get_cookie("modwatch_session")["value"]

@@ -95,3 +95,18 @@ def test_the_queue_is_oldest_first_and_filtered(filters, expected):
     states = [state("b", "2026-12-03T10:00:01+00:00", "ur"), state("a", "2026-12-03T10:00:00+00:00", "en")]
     assert [found["post_id"] for found in items.pending(states, filters)] == expected
     assert items.filter_choices(states)["language"] == ["en", "ur"]
+
+
+def test_a_transition_s_cause_reads_as_a_line():
+    from streams.console.request_page import cause_text
+
+    delivered = {
+        "type": "delivery",
+        "channel": "webhook",
+        "attempts": 2,
+        "outcome": "delivered",
+        "last_attempt": {"attempt": 2, "status_code": 202, "error": None},
+    }
+    assert cause_text(delivered) == "delivery · delivered by webhook after 2 attempt(s) · last attempt 2: HTTP 202"
+    review = {"type": "review", "decision": "approve", "reviewer": "rev-1", "category": "hate", "reason": "<b>"}
+    assert cause_text(review) == "review · decision: approve · reviewer: rev-1 · category: hate · reason: <b>"

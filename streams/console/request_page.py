@@ -36,11 +36,13 @@ def cause_text(cause: Mapping) -> str:
     for name in ("action", "decision", "reviewer", "operator", "category", "reason", "status", "source"):
         if cause.get(name):
             parts.append(f"{name}: {cause[name]}")
+    if kind == "delivery":
+        parts.append(f"{cause.get('outcome')} by {cause.get('channel')} after {cause.get('attempts')} attempt(s)")
     attempt = cause.get("last_attempt") or {}
-    if attempt:
+    if attempt.get("status_code") or attempt.get("error"):
         parts.append(
-            f"attempt {attempt.get('attempt')} by {attempt.get('channel')}: {attempt.get('outcome')}"
-            + (f" (HTTP {attempt['status_code']})" if attempt.get("status_code") else "")
+            f"last attempt {attempt.get('attempt')}"
+            + (f": HTTP {attempt['status_code']}" if attempt.get("status_code") else "")
             + (f", {attempt['error']}" if attempt.get("error") else "")
         )
     return " · ".join(str(part) for part in parts)
@@ -53,7 +55,7 @@ def history_table(history: list[Mapping]) -> str:
         f"<td>{escape(cause_text(transition.get('cause') or {}))}</td></tr>"
         for transition in history
     )
-    return f"<table><tr><th>#</th><th>transition</th><th>at</th><th>cause</th></tr>{rows}</table>"
+    return f"<table id=history><tr><th>#</th><th>transition</th><th>at</th><th>cause</th></tr>{rows}</table>"
 
 
 def _moment(at: object) -> str:
