@@ -234,6 +234,8 @@ def pending_reviews() -> list[dict]:
                     "severity": current.get("severity"),
                     "since": state["transition"]["at"],
                     "evidence": current.get("evidence"),
+                    # The post as the reviewer sees it, without the thumbnails (the console shows those).
+                    "post": {name: value for name, value in (state.get("post") or {}).items() if name != "media"},
                 }
             )
     return sorted(pending, key=lambda item: item["since"])

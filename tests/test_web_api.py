@@ -50,10 +50,19 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
     )
     assert [item["post_id"] for item in pending] == ["first", "second"]  # oldest first
 
-    listing = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "reviews"], env=env, cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-    assert "awaiting review (2)" in listing and pending[0]["request_id"][:12] in listing
+    def modwatch(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "streams.cli", *arguments], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+
+    # Piped, as a script reads it: whole ids, the post's text and the evidence; and as JSON.
+    listing = modwatch("reviews").stdout
+    assert "awaiting review: 2" in listing and all(item["request_id"] in listing for item in pending)
+    assert "text: A documentary about the Haqqani Network" in listing and "evidence: Haqqani Network" in listing
+    assert (
+        orjson.loads(modwatch("reviews", "--json").stdout)["pending_review"]
+        == call(env, "/reviews")[1]["pending_review"]
+    )
 
     decision = {
         "request_id": pending[0]["request_id"],
@@ -122,6 +131,14 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
 
     listed = call(env, "/takedowns?state=pending_review")[1]["takedowns"]
     assert [request["post_id"] for request in listed] == ["second"]
+    # From the terminal, as the console's buttons: the same refusal, then a rejection.
+    second_id = listed[0]["request_id"]
+    refused = modwatch("review", "approve", second_id, "--reviewer", "rev-2")
+    assert refused.returncode == 1 and ": 409: PK (" in refused.stderr and "Traceback" not in refused.stderr
+    rejected = modwatch("review", "reject", second_id, "--reviewer", "rev-2", "--reason", "a history, not promotion")
+    assert rejected.returncode == 0, rejected.stderr
+    wait_for(lambda: call(env, f"/takedowns/{second_id}")[1]["request"]["state"] == "dismissed")
+    assert call(env, f"/takedowns/{second_id}")[1]["history"][-1]["cause"]["reviewer"] == "rev-2"
     # A filter that can match nothing is a mistake, said as one: not an empty list.
     status, answer = call(env, "/takedowns?state=bogus")
     assert status == 400 and answer["field"] == "state" and "pending_review" in answer["error"]

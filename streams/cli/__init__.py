@@ -7,7 +7,8 @@
 ``demo``          the embedded default: a local broker, a worker and sample traffic (demo.py)
 ``simulate``      the whole loop against simulated platforms, checked     (simulate.py)
 ``report``        time to removal from the ledger (Kaplan-Meier)          (report.py)
-``reviews``       what awaits review
+``reviews``       what awaits review: whole ids, text, evidence; ``--json`` (review.py)
+``review``        approve or reject an item, as the console's buttons do (review.py)
 ``resend``        send a request whose delivery failed again            (resend.py)
 ``designations``  the designated-organisation lists; ``build-un``         (designations.py)
 ``export``        a request as a DSA statement of reasons or a Lumen notice (export.py)
@@ -44,8 +45,9 @@ from streams.cli.lag import lag
 from streams.cli.lists import bank, watchlist
 from streams.cli.model import evaluate, train
 from streams.cli.pipeline import produce, scan, tail, worker
-from streams.cli.report import report, reviews
+from streams.cli.report import report
 from streams.cli.resend import resend
+from streams.cli.review import review, reviews
 from streams.cli.simulate import simulate
 from streams.cli.threat import evaluate_threat
 
@@ -64,6 +66,7 @@ for command in (
     simulate,
     report,
     reviews,
+    review,
     resend,
     designations,
     export,

@@ -11,13 +11,9 @@ refuses (no such request, or a request whose delivery has not failed).
 
 from __future__ import annotations
 
-import os
-import urllib.error
-import urllib.request
-from datetime import UTC, datetime
-
 import click
-import orjson
+
+from streams.cli.review import now, post_decision, worker_url
 
 
 @click.command()
@@ -27,27 +23,6 @@ import orjson
 @click.option("--url", default=None, help="A worker's web address (default: 127.0.0.1 and the configured web_port).")
 def resend(request_id: str, operator: str, reason: str | None, url: str | None) -> None:
     """Send REQUEST_ID, whose delivery failed, again (needs MODWATCH_API_TOKEN)."""
-    from streams import access
-    from streams.settings import Settings
-
-    token = access.api_token(os.environ)
-    if not token:
-        raise click.UsageError(f"environment {access.TOKEN_VARIABLE}: required (the worker's API token)")
-    url = url or f"http://127.0.0.1:{Settings.load().web_port}"
-    decision = {
-        "request_id": request_id,
-        "decision": "resend",
-        "reviewer": operator,
-        "reason": reason,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    request = urllib.request.Request(f"{url}/decisions", data=orjson.dumps(decision))
-    request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            answer = orjson.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise click.ClickException(f"{url}: {error.code}: {orjson.loads(error.read()).get('error')}") from None
-    except OSError as error:
-        raise click.ClickException(f"cannot reach the worker at {url}: {error}") from None
+    decision = {"request_id": request_id, "decision": "resend", "reviewer": operator, "reason": reason, "at": now()}
+    answer = post_decision(decision, worker_url(url))
     click.echo(f"resend of {request_id} accepted for item {answer['item']}", err=True)
