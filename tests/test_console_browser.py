@@ -143,6 +143,11 @@ def test_a_reviewer_approves_and_rejects_in_the_browser(worker_env, start_worker
     browser.get(f"{base}/console/requests/{urllib.parse.quote(rejected_id)}")
     assert "dismissed" in browser.find_element(By.ID, "history").text
 
+    # The scoreboard: x has one request sent, open.
+    browser.get(f"{base}/console/scoreboard")
+    row = browser.find_element(By.XPATH, "//tr[td/b[text()='x']]").text.split()
+    assert row[:6] == ["x", "1", "0", "0", "1", "0"], row
+
     # Refusals: no session, then a real session with a forged form.
     cookie = browser.get_cookie("modwatch_session")["value"]
     for path in ("/console", "/console/scoreboard", f"/console/requests/{urllib.parse.quote(approved_id)}"):
