@@ -4,7 +4,7 @@ Each benchmark prints its own ratios (against a baseline measured in the same
 run); ``bench/RESULTS.md`` records the figures and the commands.
 
     .venv/bin/python -m bench.run            # rules, scan, classifier, campaigns
-    .venv/bin/python -m bench.run --all      # and PDQ index, broker, ordered writes, chaos (long)
+    .venv/bin/python -m bench.run --all      # and PDQ index, broker, ordered writes, chaos, report (long)
     .venv/bin/python -m bench.run --list
 """
 
@@ -28,6 +28,7 @@ BENCHMARKS = (
     ("bench.bench_broker", [], "throughput, latency, memory against a Faust no-op agent and raw aiokafka", True),
     ("bench.bench_ordered_writes", [], "the publish stage against a revision without ordered writes", True),
     ("bench.chaos", ["--kills", "50", "--outage", "30"], "kill -9, rebalance, outage: lost and duplicated", True),
+    ("bench.bench_report", [], "modwatch report on a 1M-line ledger: wall time and peak memory", True),
 )
 
 

@@ -3,7 +3,7 @@
 A simulator run measures each platform's time to removal with open requests
 censored (takedowns/compliance.py); :func:`median_agrees` says whether the
 configured median lies in the Brookmeyer-Crowley confidence interval of the
-measured one, from takedowns.compliance's Kaplan-Meier survival and
+measured one, from takedowns.survival's Kaplan-Meier survival and
 Greenwood's variance (tests/test_simulator.py explains the tolerance).
 """
 
@@ -13,7 +13,7 @@ import math
 from dataclasses import astuple, dataclass
 from statistics import NormalDist
 
-from takedowns.compliance import survival_at
+from takedowns.survival import survival_at
 
 _STANDARD_NORMAL = NormalDist()
 

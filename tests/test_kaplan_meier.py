@@ -1,4 +1,4 @@
-"""modwatch's one Kaplan–Meier estimator (takedowns/compliance.py) against lifelines' KaplanMeierFitter.
+"""modwatch's one Kaplan–Meier estimator (takedowns/survival.py) against lifelines' KaplanMeierFitter.
 
 The compliance report's medians and 90th percentiles and the simulator's
 median check (Greenwood's variance, sim/_median_check.py) all come from
@@ -26,7 +26,7 @@ import pytest
 from lifelines import KaplanMeierFitter
 from lifelines.utils import qth_survival_time
 
-from takedowns.compliance import kaplan_meier, kaplan_meier_steps, km_quantile, survival_at
+from takedowns.survival import confidence_band, kaplan_meier, kaplan_meier_steps, km_quantile, survival_at
 
 TOLERANCE = 1e-9
 Z_95 = 1.959963984540054  # lifelines' default alpha 0.05
@@ -142,6 +142,22 @@ def test_greenwood_gives_lifelines_confidence_band(name):
         assert (lower, upper) == pytest.approx(tuple(band.loc[step.time]), abs=TOLERANCE), step
         checked += 1
     assert checked >= 1
+
+
+@pytest.mark.parametrize("name", list(DATA_SETS))
+def test_confidence_band_is_lifelines_confidence_interval_at_every_removal_time(name):
+    """The band the report's plot shades: lifelines' log-log (exponential Greenwood) 95 % interval,
+    where S falls to 0 too (both give 0 to 0 there)."""
+    durations = DATA_SETS[name]
+    band = _fit(durations).confidence_interval_
+    steps = kaplan_meier_steps(durations)
+    ours = [confidence_band(step.survival, step.greenwood_sum) for step in steps]
+    expected = [tuple(band.loc[step.time]) for step in steps]
+    assert [bound for pair in ours for bound in pair] == pytest.approx(
+        [bound for pair in expected for bound in pair], abs=TOLERANCE
+    )
+    assert all(lower <= step.survival <= upper for (lower, upper), step in zip(ours, steps, strict=True))
+    assert confidence_band(1.0, 0.0) == (1.0, 1.0)  # before the first removal, as lifelines' first row
 
 
 def _expected_quantile(fitter: KaplanMeierFitter, share_removed: float) -> float | None:

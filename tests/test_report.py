@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import struct
 import subprocess
 import sys
@@ -10,7 +12,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from streams.cli._options import InputRefused
+from streams.cli._topics import each_ledger_record, read_ledger_file
 from takedowns import compliance as report
+from takedowns import compliance_plot
 from tests.conftest import ROOT
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -201,3 +206,165 @@ def test_report_refuses_a_file_that_is_not_a_ledger_with_its_line(tmp_path):
     said = run_report("--alerts", str(ledger))
     assert said.returncode == 2 and "--alerts goes with --ledger" in said.stderr
     assert run_report("--ledger", str(ledger), "--format", "json").returncode == 0
+
+
+def naming(request: dict, *organisations: tuple[str, str]) -> dict:
+    """The record with evidence as the designated_organisation detector writes it, naming ``organisations``."""
+    finding = {
+        "detector": "designated_organisation",
+        "category": "terrorism_promotion",
+        "score": 0.9,
+        "evidence": {
+            "organisations": [identifier for identifier, _ in organisations],
+            "legal_bases": [
+                {
+                    "list": "UN 1267",
+                    "reference": identifier,
+                    "jurisdiction": "*",
+                    "organisation": identifier,
+                    "name": name,
+                }
+                for identifier, name in organisations
+            ],
+        },
+    }
+    classifier = {"detector": "text_classifier", "category": "terrorism_promotion", "score": 0.8, "evidence": {}}
+    return dict(request, evidence=[finding, classifier])
+
+
+def account(request: dict) -> dict:
+    return dict(request, target="account", categories=["account"])
+
+
+TTP = ("QDe.132", "TEHRIK-E TALIBAN PAKISTAN")
+AQ = ("QDe.004", "AL-QAIDA")
+
+
+def test_requests_count_under_each_organisation_their_evidence_names():
+    records = [
+        naming(record("a", "x", "removed", removed_after_hours=2), TTP),
+        naming(record("b", "x", "removed", removed_after_hours=60), TTP),  # after the 48 h deadline
+        naming(record("c", "telegram", "requested", seq=1), TTP, AQ),  # open for 72 h: past the deadline
+        naming(record("d", "x", "removed", removed_after_hours=1), AQ),
+        record("e", "x", "removed", removed_after_hours=1),  # names no organisation
+        naming(account(record("f", "x", "removed", removed_after_hours=1)), TTP),  # an account: never here
+    ]
+    section = report.build(report.observations(records, NOW))["organisation"]
+    assert list(section) == ["QDe.004", "QDe.132"]
+    ttp, al_qaida = section["QDe.132"], section["QDe.004"]
+    assert (ttp["name"], ttp["requests"], ttp["removed"], ttp["open"]) == ("TEHRIK-E TALIBAN PAKISTAN", 3, 2, 1)
+    assert ttp["share_removed"] == pytest.approx(2 / 3)
+    assert ttp["share_removed_within_deadline"] == pytest.approx(1 / 3)  # a: in time; b: late; c: open past it
+    assert ttp["km_median_seconds"] == 60 * 3600  # S: 2/3 after 2 h, 1/3 after 60 h
+    assert (al_qaida["requests"], al_qaida["share_removed"], al_qaida["km_median_seconds"]) == (2, 0.5, 3600)
+
+
+def test_the_organisation_section_is_in_markdown_csv_and_json(tmp_path):
+    records = [naming(record("a", "x", "removed", removed_after_hours=2), TTP), record("e", "x", "requested", seq=1)]
+    figures = report.build(report.observations(records, NOW))
+    markdown = report.render_markdown(figures, "the start", "now")
+    assert "## By designated organisation" in markdown
+    assert "| QDe.132 | TEHRIK-E TALIBAN PAKISTAN | 1 | 100 % | 100 % | 2.0 h |" in markdown
+    rows = list(csv.DictReader(io.StringIO(report.render_csv(figures))))
+    [row] = [row for row in rows if row["dimension"] == "organisation"]
+    assert (row["value"], row["name"], row["requests"], row["km_median_seconds"]) == (
+        "QDe.132",
+        "TEHRIK-E TALIBAN PAKISTAN",
+        "1",
+        "7200.0",
+    )
+    assert orjson.loads(report.render_json(figures))["organisation"]["QDe.132"]["share_removed"] == 1.0
+    # No request names an organisation: no section in markdown, an empty one in JSON.
+    plain = report.build(report.observations([record("e", "x", "requested", seq=1)], NOW))
+    assert plain["organisation"] == {} and "designated organisation" not in report.render_markdown(plain, "a", "b")
+
+
+def write_ledger_file(path, records) -> None:
+    path.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+
+
+def test_the_plot_counts_what_the_table_counts_account_requests_apart(tmp_path):
+    """The reported bug: 26 requests and another median in the legend, 24 in the table."""
+    records = [record(f"r{n}", "x", "removed", removed_after_hours=1 + n) for n in range(20)]
+    records += [record(f"o{n}", "x", "requested", seq=1) for n in range(4)]
+    records += [account(record(f"acct{n}", "x", "removed", removed_after_hours=0.1)) for n in range(2)]
+    ledger = tmp_path / "ledger.jsonl"
+    write_ledger_file(ledger, records)
+    observed = report.observations(report.LatestRecords().add(each_ledger_record(ledger)), NOW)
+    table = report.build(observed)["platform"]["x"]
+    [curve] = compliance_plot.curves(observed)
+    assert (curve.requests, curve.median_seconds) == (table["requests"], table["km_median_seconds"]) == (24, 12 * 3600)
+    labels = compliance_plot.plot(observed, tmp_path / "plot.png", "test")
+    assert labels == [f"x (n=24, median {report.duration(table['km_median_seconds'])})"] == ["x (n=24, median 12.0 h)"]
+
+
+def test_each_distinct_deadline_is_marked_once_with_its_jurisdictions():
+    def under(request_id, jurisdiction, hours):
+        return dict(record(request_id, "x", "requested", seq=1, deadline_hours=hours), jurisdiction=jurisdiction)
+
+    records = [under("a", "PK", 48), under("b", "PK", 48), under("c", "DE", 24), under("d", "AU", 24)]
+    records += [under("e", "EU", 1), under("f", "DE", 168), account(under("g", "IN", 3))]
+    assert compliance_plot.deadlines(report.observations(records, NOW)) == [
+        (3600.0, "EU 1 h"),
+        (86400.0, "AU, DE 24 h"),
+        (172800.0, "PK 48 h"),
+        (604800.0, "DE 7 d"),
+    ]
+
+
+def test_the_time_axis_runs_from_a_minute_to_a_week_or_wider():
+    def span(durations):
+        observed = [
+            report.Observation(f"r{n}", "x", "t", "PK", "removed" if removed else "requested", s, removed, None, False)
+            for n, (s, removed) in enumerate(durations)
+        ]
+        return compliance_plot.time_span(compliance_plot.curves(observed), [])
+
+    week = 7 * 86400 * compliance_plot.RIGHT_MARGIN
+    assert span([(7200, True), (3 * 86400, False)]) == (60, week)
+    assert span([(40, True), (0, True)]) == (10, week)  # a removal at 40 s; one at 0 s cannot be on a log axis
+    assert span([(3600, True), (31 * 86400, False)]) == (60, 31 * 86400 * compliance_plot.RIGHT_MARGIN)
+
+
+def test_censoring_ticks_sit_on_the_curve_at_each_censored_time():
+    records = [record("a", "x", "removed", removed_after_hours=1), record("b", "x", "removed", removed_after_hours=3)]
+    records += [record("c", "x", "rejected", closed_after_hours=2), record("d", "x", "requested", seq=1)]
+    [curve] = compliance_plot.curves(report.observations(records, NOW))
+    assert curve.censored_seconds == (2 * 3600, 72 * 3600)
+    assert curve.survival_at(list(curve.censored_seconds)) == pytest.approx([3 / 4, 3 / 4 * 1 / 2])
+    assert curve.longest_seconds == 72 * 3600
+
+
+def test_latest_records_keep_the_latest_of_each_request_reduced_whatever_the_batches():
+    first = naming(record("a", "x", "requested", seq=1), TTP)
+    removed = naming(record("a", "x", "removed", removed_after_hours=2, seq=2), TTP)
+    attempt = {"kind": "delivery_attempt", "request_id": "a", "platform": "x", "attempt": 1}
+    batched = report.LatestRecords().add([first, attempt]).add([removed]).add([dict(first)])
+    assert batched.by_request == report.latest_records([first, attempt, removed, first])
+    kept = batched.by_request["a"]
+    removed_at = (T0 + timedelta(hours=2)).timestamp()  # times kept as POSIX seconds
+    assert (kept.seq, kept.state, kept.ended_at, kept.organisations) == (2, "removed", removed_at, (TTP,))
+    assert kept.category == "terrorism_promotion" and kept.target == "item"
+    assert report.latest_records([account(first)])["a"].target == "account"
+
+
+def test_a_ledger_file_is_read_a_line_at_a_time_and_a_bad_line_refused_when_reached(tmp_path):
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_bytes(orjson.dumps(record("a", "x", "requested", seq=1)) + b"\n" + b'{"post_id": "1"}\n')
+    lines = each_ledger_record(ledger)
+    assert next(lines)["request_id"] == "a"  # read before the bad line is
+    with pytest.raises(InputRefused, match=r"--ledger .*ledger.jsonl:2: not a record of this kind"):
+        next(lines)
+    with pytest.raises(InputRefused, match=r":2: "):
+        read_ledger_file(ledger)  # the list form refuses the file before handing anything out
+
+
+def test_report_refuses_a_ledger_time_it_cannot_read_naming_request_field_and_value(tmp_path):
+    ledger = tmp_path / "ledger.jsonl"
+    write_ledger_file(ledger, [dict(record("a", "x", "requested", seq=1), requested_at="yesterday")])
+    said = run_report("--ledger", str(ledger))
+    assert said.returncode == 2 and "Traceback" not in said.stderr
+    assert said.stderr.splitlines() == [
+        f"Error: --ledger {ledger}: request 'a' (seq 1): requested_at: 'yesterday' is not an ISO 8601 time "
+        "with its UTC offset"
+    ]

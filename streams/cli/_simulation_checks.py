@@ -51,13 +51,13 @@ def report_and_check(
     ledger: list[dict], handles, platforms_config, scale: float, plot_path: Path, run_name: str
 ) -> int:
     import sim
-    from takedowns import compliance
+    from takedowns import compliance, compliance_plot
 
     now = datetime.now(UTC)
     observed = compliance.observations(ledger, now, time_scale=scale)
     print(compliance.render_markdown(compliance.build(observed), "the start of the run", "now"))
     plot_path.parent.mkdir(parents=True, exist_ok=True)
-    compliance.plot(observed, plot_path, f"{run_name}: requested items still up (simulated platforms)")
+    compliance_plot.plot(observed, plot_path, f"{run_name}: requested items still up (simulated platforms)")
     console.print(f"wrote {plot_path}")
 
     problems = _accounting_problems(ledger, handles)
@@ -67,11 +67,9 @@ def report_and_check(
         # Posts' requests: account-level ones (takedowns/accounts.py) carry no page to re-check.
         group = [found for found in observed if found.platform == platform and found.target == "item"]
         deadlines = [
-            (
-                datetime.fromisoformat(record["deadline"]) - datetime.fromisoformat(record["requested_at"])
-            ).total_seconds()
+            record.deadline - record.requested_at
             for record in latest.values()
-            if record["platform"] == platform and record.get("deadline")
+            if record.platform == platform and record.deadline is not None and record.requested_at is not None
         ]
         expected = behaviour.expected_median_seconds(deadlines[0] if deadlines else None)
         durations = [(found.seconds, found.removed) for found in group]

@@ -4,16 +4,17 @@ Every command that reads a topic (``tail``, ``report``, ``demo``,
 ``simulate``) opens its consumer with :func:`reading`: outside any consumer
 group, committing nothing, from the earliest offset unless told otherwise,
 with the SASL settings of streams/kafka_auth.py. :func:`read_topic` reads a
-whole topic up to its end offsets at the time of the call;
-:func:`read_ledger_file` reads the same records from a file of JSON lines
-saved from one. Every command that writes (``produce``, ``demo``,
-``simulate``) opens its producer with :func:`writing`.
+whole topic up to its end offsets at the time of the call, and
+:func:`keyed_batches` the same a fetch at a time; :func:`read_ledger_file`
+reads the same records from a file of JSON lines saved from one, and
+:func:`each_ledger_record` a line at a time. Every command that writes
+(``produce``, ``demo``, ``simulate``) opens its producer with :func:`writing`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -93,12 +94,22 @@ async def read_topic(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> 
 
 async def read_keyed(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> list[tuple[str | None, dict | None]]:
     """Every record of ``topic`` up to its end at the time of the call, as (key, value); a tombstone's value is None."""
-    records = []
+    return [record async for batch in keyed_batches(topic, bootstrap, wait_seconds) for record in batch]
+
+
+async def keyed_batches(
+    topic: str, bootstrap: str, wait_seconds: float = 10.0
+) -> AsyncIterator[list[tuple[str | None, dict | None]]]:
+    """The records of ``topic`` up to its end at the time of the call, a fetch at a time, as (key, value).
+
+    For readers that fold a topic into something smaller (``report`` keeps the
+    latest record of each request) and need not hold all of it at once.
+    """
     async with reading(topic, bootstrap=bootstrap) as consumer:
         deadline = asyncio.get_running_loop().time() + wait_seconds
         while not consumer.assignment():
             if asyncio.get_running_loop().time() > deadline:
-                return []  # no such topic: nothing recorded yet
+                return  # no such topic: nothing recorded yet
             await asyncio.sleep(0.1)
         partitions = list(consumer.assignment())
         ends = await consumer.end_offsets(partitions)
@@ -106,30 +117,38 @@ async def read_keyed(topic: str, bootstrap: str, wait_seconds: float = 10.0) -> 
         while remaining:
             batch = await consumer.getmany(timeout_ms=1000)
             for partition, messages in batch.items():
-                records.extend(
+                yield [
                     (
                         message.key.decode(errors="replace") if message.key is not None else None,
                         orjson.loads(message.value) if message.value else None,
                     )
                     for message in messages
-                )
+                ]
                 if messages and messages[-1].offset + 1 >= ends[partition]:
                     remaining.discard(partition)
-    return records
 
 
 def read_ledger_file(path: Path, option: str = "--ledger", read: Callable[[Any], object] | None = None) -> list[dict]:
-    """The records of a ledger file: JSON lines, each a record or ``{key, value}`` as ``modwatch tail`` prints.
+    """Every record of a ledger file, in a list (see :func:`each_ledger_record`)."""
+    return list(each_ledger_record(path, option, read))
+
+
+def each_ledger_record(
+    path: Path, option: str = "--ledger", read: Callable[[Any], object] | None = None
+) -> Iterator[dict]:
+    """The records of a ledger file one line at a time: JSON lines, each a record or ``{key, value}``
+    as ``modwatch tail`` prints.
 
     Each record must be what ``read`` accepts (a ledger record unless told:
     ``messages.read_alert`` for alerts). Anything else, such as a file of posts,
     is refused at its first bad line: a usage error naming the option, the file
-    and the line (exit 2), not a report of nothing.
+    and the line (exit 2), not a report of nothing. The records before it have
+    been handed out by then: a reader that must not act on part of a file
+    collects them first (:func:`read_ledger_file`).
     """
     from takedowns import messages
 
     read = read or ledger_shaped
-    records = []
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -140,23 +159,34 @@ def read_ledger_file(path: Path, option: str = "--ledger", read: Callable[[Any],
                 read(record)
             except (orjson.JSONDecodeError, messages.MessageError) as error:
                 raise InputRefused(f"{option} {path}:{number}: {_what_is_wrong(error)}") from None
-            records.append(record)
-    return records
+            yield record
+
+
+# What a ledger record must carry to be read (ledger_shaped): a transition, or a delivery attempt.
+TRANSITION_FIELDS = (("request_id", str), ("platform", str), ("seq", int), ("to", str))
+ATTEMPT_FIELDS = (("request_id", str), ("platform", str), ("attempt", int))
 
 
 def ledger_shaped(record: Any) -> None:
     """What ``report`` and ``export`` need of a ledger record: an object with its request and its
     place in the request's history (``seq`` and the state it moved ``to``), or a delivery attempt.
     Lighter than the whole schema, so that ledgers from other modwatch versions still read."""
-    from takedowns import messages
+    problem = _ledger_shape_problem(record)
+    if problem:
+        from takedowns import messages
 
+        raise messages.MessageError(f"ledger record: {problem}")
+
+
+def _ledger_shape_problem(record: Any) -> str | None:
+    """What ``record`` lacks of a ledger record's shape; None when nothing (every line of a ledger: kept cheap)."""
     if not isinstance(record, dict):
-        raise messages.MessageError(f"ledger record: {type(record).__name__} is not an object")
-    needs = {"request_id": str, "platform": str}
-    needs.update({"attempt": int} if record.get("kind") == "delivery_attempt" else {"seq": int, "to": str})
-    for name, kind in needs.items():
+        return f"{type(record).__name__} is not an object"
+    fields = ATTEMPT_FIELDS if record.get("kind") == "delivery_attempt" else TRANSITION_FIELDS
+    for name, kind in fields:
         if not isinstance(record.get(name), kind):
-            raise messages.MessageError(f"ledger record: {name} is missing or not {kind.__name__}")
+            return f"{name} is missing or not {kind.__name__}"
+    return None
 
 
 def _what_is_wrong(error: Exception) -> str:

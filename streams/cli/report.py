@@ -1,20 +1,31 @@
-"""``modwatch report`` and ``modwatch reviews``: what the ledger says, and what awaits a reviewer.
+"""``modwatch report``: what the ledger says.
 
-``report``   time to removal per platform, category and jurisdiction (Kaplan-Meier,
-             takedowns/compliance.py), from the ledger topic or a saved ledger file
-``reviews``  the takedown requests awaiting review, from the worker's web API
+``report``   time to removal per platform, category, jurisdiction and designated
+             organisation (Kaplan-Meier, takedowns/compliance.py), from the ledger
+             topic or a saved ledger file, read a record at a time; ``--plot``
+             (takedowns/compliance_plot.py). ``modwatch reviews`` is in review.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import orjson
 
 from streams.cli._options import InputRefused, broker_option, existing_file_option
-from streams.cli._topics import ensure_topics_at, read_ledger_file, read_topic, resolve
+from streams.cli._topics import (
+    each_ledger_record,
+    ensure_topics_at,
+    keyed_batches,
+    read_ledger_file,
+    read_topic,
+    resolve,
+)
+
+if TYPE_CHECKING:
+    from takedowns.compliance import LatestRecords
 
 # --since and --until: a day, or a moment of it, in UTC.
 MOMENT = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
@@ -47,7 +58,7 @@ MOMENT = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
 )
 @existing_file_option("--alerts", "alerts_file", help="With --ledger: alerts as JSON lines, for the campaigns section.")
 def report(since, until, output_format, plot_path, ledger_file, broker, time_scale, alerts_file) -> None:
-    """Time to removal per platform, category and jurisdiction, from the ledger.
+    """Time to removal per platform, category, jurisdiction and designated organisation, from the ledger.
 
     Medians and 90th percentiles are Kaplan-Meier estimates that count open
     requests as not removed yet.
@@ -58,12 +69,13 @@ def report(since, until, output_format, plot_path, ledger_file, broker, time_sca
 
     since = since.replace(tzinfo=UTC) if since else None
     until = until.replace(tzinfo=UTC) if until else None
-    records, alerts = _ledger_and_alerts(ledger_file, alerts_file, broker)
+    latest, alerts = _ledger_and_alerts(ledger_file, alerts_file, broker)
     now = min(datetime.now(UTC), until) if until else datetime.now(UTC)
-    observed = compliance.observations(records, now, since, until, time_scale=time_scale)
+    campaign_rows = compliance.campaigns_section(alerts, latest)
+    observed = compliance.observations(latest, now, since, until, time_scale=time_scale)
+    del latest  # the observations are all the rest needs: the tables reuse its memory
     figures = compliance.build(observed)
     period = (since.date().isoformat() if since else "the start", until.date().isoformat() if until else "now")
-    campaign_rows = compliance.campaigns_section(alerts, records)
     if output_format == "md":
         click.echo(compliance.render_markdown(figures, *period))
         if campaign_rows:
@@ -73,57 +85,47 @@ def report(since, until, output_format, plot_path, ledger_file, broker, time_sca
     else:
         click.echo(compliance.render_json(dict(figures, campaigns=campaign_rows)))
     if plot_path:
-        compliance.plot(observed, plot_path, f"Requested items still up, {period[0]} to {period[1]}")
+        from takedowns import compliance_plot
+
+        compliance_plot.plot(observed, plot_path, f"Requested items still up, {period[0]} to {period[1]}")
         click.echo(f"wrote {plot_path}", err=True)
 
 
 def _ledger_and_alerts(ledger_file: Path | None, alerts_file: Path | None, broker: str | None):
-    """The ledger records and the alerts: from the files when given, else from the topics."""
+    """The latest record of each request (takedowns/compliance.py ``LatestRecords``) and the alerts:
+    from the files when given, else from the topics.
+
+    The ledger is read a line (or a fetch) at a time and only each request's
+    latest record is kept, reduced to what the report reads: a ledger of a
+    million lines fits in a few hundred megabytes (bench/bench_report.py).
+    Alerts are few, and read whole.
+    """
     from takedowns import messages
+    from takedowns.compliance import LatestRecords, LedgerError
 
     if ledger_file:
         alerts = read_ledger_file(alerts_file, "--alerts", messages.read_alert) if alerts_file else []
-        return read_ledger_file(ledger_file), alerts
+        try:
+            return LatestRecords().add(each_ledger_record(ledger_file)), alerts
+        except LedgerError as error:
+            raise InputRefused(f"--ledger {ledger_file}: {error}") from None
     if alerts_file:
         raise InputRefused("--alerts goes with --ledger: without --ledger both are read from their topics")
     topic, bootstrap = resolve("ledger", broker)
     ensure_topics_at(bootstrap)  # an unreachable broker: one line, exit 2
     alerts_topic, _ = resolve("alerts", broker)
-    return asyncio.run(read_topic(topic, bootstrap)), asyncio.run(read_topic(alerts_topic, bootstrap))
-
-
-@click.command()
-@click.option(
-    "--url",
-    envvar="MODWATCH_WORKER_URL",
-    default=None,
-    help="Worker web address (default: http://127.0.0.1:<web_port>).",
-)
-def reviews(url: str | None) -> None:
-    """List what awaits review, oldest first (from the worker's web API)."""
-    import urllib.request
-
-    from rich.console import Console
-    from rich.table import Table
-
-    from streams.settings import Settings
-
-    url = url or f"http://127.0.0.1:{Settings.load().web_port}"
     try:
-        with urllib.request.urlopen(f"{url}/reviews", timeout=10) as response:
-            pending = orjson.loads(response.read())["pending_review"]
-    except OSError as error:
-        raise click.ClickException(f"cannot reach the worker at {url}: {error}") from None
-    table = Table(title=f"awaiting review ({len(pending)})")
-    for column in ("since", "request_id", "platform", "post", "categories", "severity"):
-        table.add_column(column)
-    for item in pending:
-        table.add_row(
-            item["since"],
-            item["request_id"],
-            item["platform"],
-            item["post_id"],
-            ", ".join(item["categories"] or []),
-            item["severity"] or "",
-        )
-    Console().print(table)
+        latest = asyncio.run(_latest_of(topic, bootstrap))
+    except LedgerError as error:
+        raise InputRefused(f"topic {topic}: {error}") from None
+    return latest, asyncio.run(read_topic(alerts_topic, bootstrap))
+
+
+async def _latest_of(topic: str, bootstrap: str) -> LatestRecords:
+    """The ledger topic folded into its latest records a fetch at a time."""
+    from takedowns.compliance import LatestRecords
+
+    latest = LatestRecords()
+    async for batch in keyed_batches(topic, bootstrap):
+        latest.add(value for _, value in batch if value is not None)
+    return latest
