@@ -216,6 +216,11 @@ class Reviews(View):
     """What awaits review, oldest first."""
 
     async def get(self, request):
+        # The posts' text and authors: with a token configured, only for who holds it (as the console).
+        if access.api_token(os.environ):
+            refused = token_refusal(self, request)
+            if refused is not None:
+                return refused
         return self.json({"pending_review": pending_reviews(), "scope": "this worker's partitions"})
 
 
@@ -401,20 +406,33 @@ class Decisions(View):
         forwarded = await forward_to_owner(self, item_to_state, key, request, body)
         if forwarded is not None:
             return forwarded
-        if not _decides_something(decision, key):
-            target = decision.request_id or decision.alert_id
-            return self.error(404, f"no takedown request or alert {target!r}: nothing to decide")
-        refusal = approval_refusal(item_to_state.get(key), decision)
-        if refusal is not None:
-            return self.json({"error": refusal, "field": "category"}, status=409)
-        refused_resend = resend_refusal(item_to_state.get(key), decision)
-        if refused_resend is not None:
-            return self.error(409, refused_resend)
+        refused_decision = decision_refusal(decision, key)
+        if refused_decision is not None:
+            return self.json(refused_decision, status=refused_decision.pop("status"))
         await decisions_topic.send(key=key.encode(), value=body)
         return self.json({"accepted": True, "item": key, "decision": decision.decision}, status=202)
 
     def error(self, status: int, reason: str, **kwargs):
         return self.json({"error": reason}, status=status)
+
+
+def decision_refusal(decision, key: str) -> dict | None:
+    """Why the worker that owns ``key`` will not send this decision on, as ``{status, error[, field]}``;
+    None when it may. The API and the review console refuse the same things."""
+    state = item_to_state.get(key)
+    if not _decides_something(decision, key):
+        target = decision.request_id or decision.alert_id
+        return {"status": 404, "error": f"no takedown request or alert {target!r}: nothing to decide"}
+    current_id = ((state or {}).get("request") or {}).get("request_id")
+    if decision.decision != "resend" and decision.request_id not in (None, current_id):
+        return {"status": 409, "error": f"request {decision.request_id!r} is not the item's current request"}
+    refusal = approval_refusal(state, decision)
+    if refusal is not None:
+        return {"status": 409, "error": refusal, "field": "category"}
+    refused_resend = resend_refusal(state, decision)
+    if refused_resend is not None:
+        return {"status": 409, "error": refused_resend}
+    return None
 
 
 def resend_refusal(state: dict | None, decision) -> str | None:

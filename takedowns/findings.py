@@ -145,3 +145,13 @@ def published_findings(evidence: Iterable[Mapping[str, Any]]) -> str:
     return " | ".join(
         "; ".join(describe_finding(finding, public=True)) for finding in evidence if not is_about_the_author(finding)
     )
+
+
+def quotes(evidence: Any) -> list[str]:
+    """Every ``quote`` anywhere in a finding's evidence (the spans of the post it rests on), in order."""
+    if isinstance(evidence, Mapping):
+        found = [evidence["quote"]] if isinstance(evidence.get("quote"), str) else []
+        return found + [quote for value in evidence.values() for quote in quotes(value)]
+    if isinstance(evidence, list):
+        return [quote for value in evidence for quote in quotes(value)]
+    return []

@@ -110,3 +110,48 @@ def test_a_transition_s_cause_reads_as_a_line():
     assert cause_text(delivered) == "delivery · delivered by webhook after 2 attempt(s) · last attempt 2: HTTP 202"
     review = {"type": "review", "decision": "approve", "reviewer": "rev-1", "category": "hate", "reason": "<b>"}
     assert cause_text(review) == "review · decision: approve · reviewer: rev-1 · category: hate · reason: <b>"
+
+
+def test_modwatch_reviews_prints_the_whole_id_the_text_and_the_quotes():
+    from streams.cli.review import described
+
+    item = {
+        "request_id": "tr-eDoxMjM0NTY3ODkwMTIzNDU2Nzg5MA",
+        "platform": "x",
+        "post_id": "1234567890123456789",
+        "since": "2026-12-03T10:00:00+00:00",
+        "categories": ["violent_threat"],
+        "severity": "critical",
+        "evidence": [
+            {
+                "detector": "violent_threat",
+                "evidence": {"act": {"quote": "I will kill"}, "time": [{"quote": "tomorrow"}]},
+            }
+        ],
+        "post": {"text": "I will kill\n  you tomorrow", "lang": "en"},
+    }
+    lines = described(item).splitlines()
+    assert lines[1].startswith("tr-eDoxMjM0NTY3ODkwMTIzNDU2Nzg5MA  x:1234567890123456789")
+    assert "violent_threat · severity critical · violent_threat · language en" in lines[2]
+    assert lines[3:] == [
+        "  text: I will kill you tomorrow",
+        "  evidence: I will kill; tomorrow",
+    ]
+
+
+def test_a_post_s_url_is_a_link_only_when_it_is_a_web_address():
+    assert pages.web_link("https://x.example/status/1").startswith('<a href="https://x.example/status/1"')
+    for hostile in ("javascript:fetch('/console')", "JavaScript:alert(1)", "data:text/html,<b>x</b>", "//evil"):
+        shown = pages.web_link(hostile)
+        assert "<a " not in shown and "<b>" not in shown, shown
+
+
+def test_enter_in_the_reason_field_decides_nothing_and_only_the_page_s_script_may_run():
+    form = pages.decision_form("tr-1", "csrf", items.Outlook("PK", "PECA", "s.37", allowed=["hate"]))
+    first_button = form[form.index("<button") : form.index(">", form.index("<button")) + 1]
+    assert "disabled" in first_button and "hidden" in first_button  # implicit submission does nothing
+    import base64
+    import hashlib
+
+    assert pages.SCRIPT_HASH == "sha256-" + base64.b64encode(hashlib.sha256(pages.SCRIPT.encode()).digest()).decode()
+    assert f"<script>{pages.SCRIPT}</script>" in pages.layout("t", "")

@@ -106,25 +106,33 @@ def test_a_refused_request_ends_in_delivery_failed_with_a_critical_alert(
         platform.stop()
 
 
+RESEND_TOKEN = "a-token-of-twenty-four-chars"
+
+
+def a_failed_delivery(worker_env, start_worker, kafka_bootstrap, tmp_path, platform, post_id: str) -> tuple[dict, str]:
+    """A worker whose webhook platform refuses (``platform`` answers 403): one request, delivery_failed."""
+    env = dict(
+        worker_env,
+        MODWATCH_SECRET_X=SECRET,
+        MODWATCH_API_TOKEN=RESEND_TOKEN,
+        MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")),
+    )
+    prefix = env["MODWATCH_TOPIC_PREFIX"]
+    start_worker(env)
+    produce(kafka_bootstrap, f"{prefix}.posts", [post("x", post_id, VIOLATING)])
+    ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=2, timeout=30, settle=0.5)
+    assert [record["to"] for _, record in ledger] == ["requested", "delivery_failed"]
+    return env, ledger[0][1]["request_id"]
+
+
 def test_modwatch_resend_brings_a_failed_delivery_to_delivered(worker_env, start_worker, kafka_bootstrap, tmp_path):
     import subprocess
     import sys
 
-    token = "a-token-of-twenty-four-chars"
     platform = Platform(403)
     try:
-        env = dict(
-            worker_env,
-            MODWATCH_SECRET_X=SECRET,
-            MODWATCH_API_TOKEN=token,
-            MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")),
-        )
+        env, request_id = a_failed_delivery(worker_env, start_worker, kafka_bootstrap, tmp_path, platform, "d3")
         prefix = env["MODWATCH_TOPIC_PREFIX"]
-        start_worker(env)
-        produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "d3", VIOLATING)])
-        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=2, timeout=30, settle=0.5)
-        assert [record["to"] for _, record in ledger] == ["requested", "delivery_failed"]
-        request_id = ledger[0][1]["request_id"]
 
         def modwatch(*arguments):
             command = [sys.executable, "-m", "streams.cli", *arguments]
@@ -157,21 +165,11 @@ def test_the_console_s_resend_button_sends_a_failed_delivery_again(worker_env, s
     import http.client
     import urllib.parse
 
-    token = "a-token-of-twenty-four-chars"
     platform = Platform(403)
     try:
-        env = dict(
-            worker_env,
-            MODWATCH_SECRET_X=SECRET,
-            MODWATCH_API_TOKEN=token,
-            MODWATCH_CONFIG_DIR=str(webhook_config(tmp_path, f"http://127.0.0.1:{platform.port}/takedowns")),
-        )
+        env, request_id = a_failed_delivery(worker_env, start_worker, kafka_bootstrap, tmp_path, platform, "d4")
         prefix, port = env["MODWATCH_TOPIC_PREFIX"], int(env["MODWATCH_WEB_PORT"])
-        start_worker(env)
-        produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "d4", VIOLATING)])
-        ledger = consume(kafka_bootstrap, f"{prefix}.ledger", expect=2, timeout=30, settle=0.5)
-        request_id = ledger[0][1]["request_id"]
-        script = {"Authorization": f"Bearer {token}", "X-Modwatch-Reviewer": "ops-2"}
+        script = {"Authorization": f"Bearer {RESEND_TOKEN}", "X-Modwatch-Reviewer": "ops-2"}
 
         def ask(method: str, path: str, body: dict | None = None) -> tuple[int, str]:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -43,10 +43,13 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
     prefix = env["MODWATCH_TOPIC_PREFIX"]
     start_worker(env)
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "first", "A documentary about the Haqqani Network")])
-    wait_for(lambda: call(env, "/reviews")[1]["pending_review"])
+    wait_for(lambda: call(env, "/reviews", token=TOKEN)[1]["pending_review"])
+    assert call(env, "/reviews")[0] == 401  # the posts' text: not without the token
     produce(kafka_bootstrap, f"{prefix}.posts", [post("x", "second", "History of the Haqqani Network")])
     pending = wait_for(
-        lambda: (lambda items: items if len(items) == 2 else None)(call(env, "/reviews")[1]["pending_review"])
+        lambda: (lambda items: items if len(items) == 2 else None)(
+            call(env, "/reviews", token=TOKEN)[1]["pending_review"]
+        )
     )
     assert [item["post_id"] for item in pending] == ["first", "second"]  # oldest first
 
@@ -61,7 +64,7 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
     assert "text: A documentary about the Haqqani Network" in listing and "evidence: Haqqani Network" in listing
     assert (
         orjson.loads(modwatch("reviews", "--json").stdout)["pending_review"]
-        == call(env, "/reviews")[1]["pending_review"]
+        == call(env, "/reviews", token=TOKEN)[1]["pending_review"]
     )
 
     decision = {
@@ -302,7 +305,10 @@ def test_a_decision_sent_to_either_worker_reaches_the_worker_that_owns_its_item(
         produce(kafka_bootstrap, f"{prefix}.posts", posts)
 
         def pending() -> list[dict] | None:
-            found = call(env, "/reviews")[1]["pending_review"] + call(other, "/reviews")[1]["pending_review"]
+            found = (
+                call(env, "/reviews", token=TOKEN)[1]["pending_review"]
+                + call(other, "/reviews", token=TOKEN)[1]["pending_review"]
+            )
             return found if len(found) == 8 else None
 
         reviews = wait_for(pending, timeout=60)

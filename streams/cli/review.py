@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 import click
 import orjson
 
+from takedowns.findings import quotes
+
 URL_HELP = "A worker's web address (default: http://127.0.0.1:<web_port>, or MODWATCH_WORKER_URL)."
 
 
@@ -54,10 +56,17 @@ def now() -> str:
 @click.option("--json", "as_json", is_flag=True, help="The worker's answer as JSON, whole.")
 def reviews(url: str | None, as_json: bool) -> None:
     """List what awaits review, oldest first: whole ids, the post's text, the evidence."""
+    from streams import access
+
     url = worker_url(url)
+    request = urllib.request.Request(f"{url}/reviews")
+    if access.api_token(os.environ):
+        request.add_header("Authorization", f"Bearer {access.api_token(os.environ)}")
     try:
-        with urllib.request.urlopen(f"{url}/reviews", timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             answer = orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise click.ClickException(f"{url}: {error.code}: {orjson.loads(error.read()).get('error')}") from None
     except OSError as error:
         raise click.ClickException(f"cannot reach the worker at {url}: {error}") from None
     if as_json:
@@ -73,7 +82,7 @@ def described(item: dict) -> str:
     """One item as lines: what, since when, the text, and the evidence quoted."""
     post = item.get("post") or {}
     text = " ".join((post.get("text") or "").split())
-    quotes = sorted({quote for finding in item.get("evidence") or [] for quote in _quotes(finding.get("evidence"))})
+    quoted = sorted({quote for finding in item.get("evidence") or [] for quote in quotes(finding.get("evidence"))})
     detectors = sorted({finding.get("detector", "?") for finding in item.get("evidence") or []})
     return "\n".join(
         [
@@ -82,18 +91,9 @@ def described(item: dict) -> str:
             f"  {', '.join(item.get('categories') or [])} · severity {item.get('severity')} · "
             f"{', '.join(detectors)} · language {post.get('lang') or 'unknown'}",
             f"  text: {text or '(none)'}",
-            f"  evidence: {'; '.join(quotes) or '(no quoted span)'}",
+            f"  evidence: {'; '.join(quoted) or '(no quoted span)'}",
         ]
     )
-
-
-def _quotes(evidence: object) -> list[str]:
-    if isinstance(evidence, dict):
-        found = [evidence["quote"]] if isinstance(evidence.get("quote"), str) else []
-        return found + [quote for value in evidence.values() for quote in _quotes(value)]
-    if isinstance(evidence, list):
-        return [quote for value in evidence for quote in _quotes(value)]
-    return []
 
 
 @click.group()

@@ -6,12 +6,15 @@ is this module's. Layout and the keyboard shortcuts are in :data:`STYLE` and :da
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from html import escape
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from streams.console import review_items as items
+from takedowns.findings import quotes
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f4f5f7}
@@ -37,16 +40,22 @@ table{border-collapse:collapse;background:#fff}td,th{border:1px solid #d9dce3;pa
 .keys{color:#777;font-size:12px}td.when{white-space:nowrap}
 """
 
-# j/k move between items, a approves and r rejects the focused one (the reason field first if typed).
+# j/k move between items, a approves and r rejects the focused one. Never with Ctrl, Cmd or Alt
+# (Ctrl+R reloads, it must not reject), never while typing, and a click or tab into an item
+# focuses it, so the key acts on the item the reviewer is looking at.
 SCRIPT = """
 const items=[...document.querySelectorAll('.item')];let at=0;
-function focus(i){if(!items.length)return;at=Math.max(0,Math.min(items.length-1,i));
-items.forEach((e,n)=>e.classList.toggle('focused',n===at));items[at].scrollIntoView({block:'nearest'});}
-document.addEventListener('keydown',e=>{if(e.target.tagName==='INPUT'||e.target.tagName==='SELECT')return;
-if(e.key==='j')focus(at+1);else if(e.key==='k')focus(at-1);
+function focus(i,scroll){if(!items.length)return;at=Math.max(0,Math.min(items.length-1,i));
+items.forEach((e,n)=>e.classList.toggle('focused',n===at));if(scroll)items[at].scrollIntoView({block:'nearest'});}
+items.forEach((e,n)=>{e.addEventListener('focusin',()=>focus(n,false));e.addEventListener('click',()=>focus(n,false));});
+document.addEventListener('keydown',e=>{if(e.ctrlKey||e.metaKey||e.altKey||e.repeat)return;
+if(e.target.closest('input,select,textarea,button,[contenteditable]'))return;
+if(e.key==='j')focus(at+1,true);else if(e.key==='k')focus(at-1,true);
 else if(e.key==='a'||e.key==='r'){const b=items[at]&&items[at].querySelector('button.'+(e.key==='a'?'approve':'reject'));
-if(b){e.preventDefault();b.click();}}});focus(0);
+if(b){e.preventDefault();b.click();}}});focus(0,false);
 """
+# The page's one script, allowed by its hash: no other script runs (Content-Security-Policy).
+SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
 
 
 def layout(title: str, body: str, reviewer: str | None = None) -> str:
@@ -85,23 +94,14 @@ def text_block(text: str, findings: list) -> str:
 def finding_rows(findings: list) -> str:
     rows = []
     for finding in findings:
-        quotes = sorted({escape(text) for text in _quotes(finding.get("evidence"))})
+        quoted = sorted({escape(text) for text in quotes(finding.get("evidence"))})
         rows.append(
             f"<tr><td>{escape(str(finding.get('detector')))}</td><td>{escape(str(finding.get('category')))}</td>"
-            f"<td>{finding.get('score')}</td><td>{', '.join(quotes[:8])}</td></tr>"
+            f"<td>{escape(str(finding.get('score')))}</td><td>{', '.join(quoted[:8])}</td></tr>"
         )
     return (
         "<table><tr><th>detector</th><th>category</th><th>score</th><th>evidence</th></tr>" + "".join(rows) + "</table>"
     )
-
-
-def _quotes(evidence: object) -> list[str]:
-    if isinstance(evidence, Mapping):
-        found = [evidence["quote"]] if isinstance(evidence.get("quote"), str) else []
-        return found + [quote for value in evidence.values() for quote in _quotes(value)]
-    if isinstance(evidence, list):
-        return [quote for value in evidence for quote in _quotes(value)]
-    return []
 
 
 def media_block(post: Mapping, findings: list) -> str:
@@ -111,15 +111,15 @@ def media_block(post: Mapping, findings: list) -> str:
     matched = items.media_matches(findings)
     cells = []
     for entry in media:
-        picture = (
-            f'<img alt="media {entry["index"]}" src="{escape(entry["thumbnail"])}">' if entry.get("thumbnail") else ""
-        )
+        thumbnail, index = str(entry.get("thumbnail") or ""), escape(str(entry.get("index")))
+        picture = f'<img alt="media {index}" src="{escape(thumbnail)}">' if thumbnail.startswith("data:image/") else ""
         found = "; ".join(
-            f"{escape(str(match.get('label')))} (distance {match.get('distance')}, {escape(str(match.get('source')))})"
-            for match in matched.get(entry["index"], [])
+            f"{escape(str(match.get('label')))} (distance {escape(str(match.get('distance')))}, "
+            f"{escape(str(match.get('source')))})"
+            for match in matched.get(entry.get("index"), [])
         )
         cells.append(
-            f"<div>{picture}<span class=meta>{escape(entry['kind'])} {entry['index']}: {found or 'no bank match'}</span></div>"
+            f"<div>{picture}<span class=meta>{escape(str(entry.get('kind')))} {index}: {found or 'no bank match'}</span></div>"
         )
     return f'<div class="thumbs">{"".join(cells)}</div>'
 
@@ -134,6 +134,15 @@ def outlook_block(outlook: items.Outlook) -> str:
     )
 
 
+def web_link(url: str | None) -> str:
+    """A post's URL as a link only when it is http(s): a ``javascript:`` URL from a post is shown, never followed."""
+    if not url:
+        return "no URL"
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        return f"URL {escape(url)} (not a web link)"
+    return f'<a href="{escape(url)}" rel="noreferrer noopener" target="_blank">{escape(url)}</a>'
+
+
 def decision_form(request_id: str, csrf: str, outlook: items.Outlook) -> str:
     options = '<option value="">as the detectors said</option>' + "".join(
         f'<option value="{escape(category)}">{escape(category)}</option>' for category in outlook.allowed
@@ -142,6 +151,8 @@ def decision_form(request_id: str, csrf: str, outlook: items.Outlook) -> str:
         '<form class="decide" method="post" action="/console/decide">'
         f'<input type="hidden" name="request_id" value="{escape(request_id)}">'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        # Enter in the reason field submits with the form's first button: this one, which does nothing.
+        '<button type="submit" disabled hidden aria-hidden="true"></button>'
         '<input name="reason" placeholder="reason (goes into the ledger)">'
         f'<label>approve as <select name="category">{options}</select></label>'
         '<button class="approve" name="decision" value="approve" type="submit">Approve (a)</button>'
@@ -153,13 +164,9 @@ def queue_item(entry: Mapping, csrf: str, now: datetime) -> str:
     state, request = entry["state"], entry["state"]["request"]
     post, findings = state.get("post") or {}, request.get("evidence") or []
     account, campaign = entry["account"], entry["campaign"]
-    link = (
-        f'<a href="{escape(request["url"])}" rel="noreferrer">{escape(request["url"])}</a>'
-        if request.get("url")
-        else "no URL"
-    )
+    link = web_link(request.get("url"))
     cut = (
-        f" (first {len(post.get('text', ''))} of {post['text_chars']} characters)"
+        f" (first {len(post.get('text', ''))} of {escape(str(post['text_chars']))} characters)"
         if post.get("text_chars", 0) > len(post.get("text", ""))
         else ""
     )

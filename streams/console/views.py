@@ -18,6 +18,7 @@ from urllib.parse import quote
 import orjson
 from faust.exceptions import SameNode
 from faust.web import View
+from yarl import URL
 
 from detectors.events import InvalidEvent
 from streams.app import app
@@ -30,9 +31,9 @@ from takedowns import compliance, lifecycle
 from takedowns.requests import item_key_of_request
 
 SECURITY_HEADERS = {
-    # Inline style and script are this module's own; nothing is loaded from elsewhere.
+    # The inline style is this module's own; the one script runs by its hash, nothing else does.
     "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-    "script-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    f"script-src '{pages.SCRIPT_HASH}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -94,9 +95,17 @@ class Queue(View):
         entries = [queue_entry(state) for state in items.pending(states, filters)]
         csrf = session.csrf(os.environ.get("MODWATCH_API_TOKEN", "").strip())
         html = pages.queue_page(
-            entries, items.filter_choices(states), filters, csrf, session.reviewer, now, request.query.get("notice", "")
+            entries, items.filter_choices(states), filters, csrf, session.reviewer, now, done_notice(request.query)
         )
         return page(self, html)
+
+
+def done_notice(query) -> str:
+    """The line that confirms a decision, built here from its kind and request (never text from the URL)."""
+    done, request_id = query.get("done", ""), query.get("request", "")
+    if done not in ("approve", "reject", "resend") or not request_id:
+        return ""
+    return f"{done} sent for {request_id[:200]}"
 
 
 def queue_entry(state: dict) -> dict:
@@ -120,28 +129,48 @@ class Decide(View):
             session, str(form.get("csrf", "")), request.headers.get("Origin"), request.host, os.environ
         )
         if forged is not None:
-            return page(self, pages.layout("Refused", f"<p class=refusal>{forged}</p>", session.reviewer), status=403)
+            refused = f"<p class=refusal>{escape(forged)}</p>"
+            return page(self, pages.layout("Refused", refused, session.reviewer), status=403)
         record = decision_record(form, session.reviewer)
         try:
             decision = current().pipeline.parser.decision(orjson.dumps(record))
             key = decision_item_key(decision)
         except InvalidEvent as error:
-            return self._refused(session, f"{error.field}: {error}", 400)
-        from streams.web import approval_refusal, resend_refusal
-
-        state = item_to_state.get(key)
-        refusal = approval_refusal(state, decision) or resend_refusal(state, decision)
-        if refusal is not None:
-            return self._refused(session, refusal, 409)
-        await decisions_topic.send(key=key.encode(), value=orjson.dumps(record))
-        said = f"{decision.decision} sent for {decision.request_id}"
+            return self._refused(session, str(error), 400)
+        status, answer = await decide(key, decision, record)
+        if status != 202:
+            return self._refused(session, answer.get("error", f"the worker answered {status}"), status)
+        done = f"done={quote(decision.decision)}&request={quote(decision.request_id or '')}"
         if decision.decision == "resend":
-            return redirect(self, f"/console/requests/{quote(decision.request_id)}?notice={quote(said)}")
-        return redirect(self, f"/console?notice={quote(said)}")
+            return redirect(self, f"/console/requests/{quote(decision.request_id)}?{done}")
+        return redirect(self, f"/console?{done}")
 
     def _refused(self, session: auth.Session, why: str, status: int):
         body = f'<p class="refusal">{escape(why)}</p><p><a href="/console">back to the queue</a></p>'
         return page(self, pages.layout("Refused", body, session.reviewer), status=status)
+
+
+async def decide(key: str, decision, record: dict) -> tuple[int, dict]:
+    """The decision checked and sent by the worker that owns its item, as ``POST /decisions`` does:
+    here when this worker owns it, else forwarded to the owner's ``/decisions`` with the API token."""
+    from streams.web import FORWARDED_HEADER, decision_refusal
+
+    try:
+        owner = app.router.key_store(item_to_state.name, key)
+    except KeyError:
+        return 503, {"error": "partitions are being reassigned: try again"}
+    here = app.conf.canonical_url
+    if (owner.host, owner.port) != (here.host, here.port):
+        url = URL.build(scheme="http", host=owner.host, port=int(owner.port), path="/decisions")
+        token = os.environ.get("MODWATCH_API_TOKEN", "").strip()
+        headers = {"Authorization": f"Bearer {token}", FORWARDED_HEADER: "1"}
+        async with app.http_client.post(url, headers=headers, data=orjson.dumps(record)) as response:
+            return response.status, orjson.loads(await response.read())
+    refused = decision_refusal(decision, key)
+    if refused is not None:
+        return refused.pop("status"), refused
+    await decisions_topic.send(key=key.encode(), value=orjson.dumps(record))
+    return 202, {"accepted": True, "item": key}
 
 
 def decision_record(form, reviewer: str) -> dict:
@@ -169,16 +198,19 @@ class RequestPage(View):
         except ValueError as error:
             return page(self, pages.layout("Not found", f"<p>{escape(str(error))}</p>"), status=404)
         try:
-            return await app.router.route_req(item_to_state.name, key, self.web, request)
+            routed = await app.router.route_req(item_to_state.name, key, self.web, request)
         except SameNode:
             pass
+        else:  # the owner's page, rebuilt by Faust without its headers: the same ones again
+            routed.headers.update(SECURITY_HEADERS)
+            return routed
         state = item_to_state.get(key)
         found = lifecycle.request_by_id(state, request_id)
         if found is None:
             return page(self, pages.layout("Not found", f"<p>no request {escape(request_id)}</p>"), status=404)
         history = lifecycle.history_of(state, request_id)
         csrf = session.csrf(os.environ.get("MODWATCH_API_TOKEN", "").strip())
-        html = request_page.request_page(state, found, history, session.reviewer, csrf, request.query.get("notice", ""))
+        html = request_page.request_page(state, found, history, session.reviewer, csrf, done_notice(request.query))
         return page(self, html)
 
 
