@@ -29,10 +29,25 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
             name=settings.topic(name),
             num_partitions=settings.partitions,
             replication_factor=settings.replication_factor,
-            topic_configs=_configs(name),
+            topic_configs={**_configs(name), "min.insync.replicas": str(settings.min_insync_replicas)},
         )
         for name in TOPIC_NAMES
     ]
+
+
+def faust_leader_topic(settings: Settings) -> NewTopic:
+    """Faust's ``<app_id>-__assignor-__leader`` topic, which Faust would otherwise create once running.
+
+    Created up front, it is in every worker's first metadata: when Faust created it later, the
+    consumers' next metadata refresh (at the latest after 5 minutes, at once when a broker is lost)
+    saw a new topic in the subscription and rebalanced the group for it.
+    """
+    return NewTopic(
+        name=f"{settings.app_id}-__assignor-__leader",
+        num_partitions=1,
+        replication_factor=settings.replication_factor,
+        topic_configs={"min.insync.replicas": str(settings.min_insync_replicas)},
+    )
 
 
 def _configs(name: str) -> dict[str, str]:
@@ -49,7 +64,8 @@ async def ensure_topics(settings: Settings) -> list[str]:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        wanted = [*topic_specs(settings), faust_leader_topic(settings)]
+        missing = [spec for spec in wanted if spec.name not in existing]
         if not missing:
             return []
         try:

@@ -7,12 +7,28 @@ themselves on this app when imported; :func:`streams.worker.run` imports them.
 from __future__ import annotations
 
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams import kafka_auth
 from streams.settings import Settings
 
 settings = Settings.load()
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class IdempotentProducer(faust_aiokafka.Producer):
+    """Faust's producer with idempotence on outside transactions too (Faust sets it only inside one).
+
+    A send the broker wrote but whose acknowledgement was lost (a leader killed mid-request) is
+    retried, and without idempotence the retry writes the record twice; with it, the broker
+    drops the retry by its producer id and sequence number, and keeps each partition's order.
+    """
+
+    def _settings_extra(self):
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+faust_aiokafka.Transport.Producer = IdempotentProducer
 
 app = faust.App(
     settings.app_id,
@@ -22,8 +38,11 @@ app = faust.App(
     topic_replication_factor=settings.replication_factor,
     web_port=settings.web_port,
     web_host=settings.web_host,
+    # How the other workers reach this one (views forward requests for items it owns).
+    **({"canonical_url": url} if (url := settings.canonical_url()) else {}),
     datadir=str(settings.data_dir / settings.app_id),
-    # Outputs must reach every in-sync replica before the input offset is committed.
+    # Outputs must reach every in-sync replica (at least min_insync_replicas of them) before the
+    # input offset is committed; IdempotentProducer above adds idempotence.
     producer_acks=-1,
     # A worker that restarts reads its tables back from the changelog topics;
     # no table state lives only on local disk.

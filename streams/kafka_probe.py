@@ -9,6 +9,10 @@ accepts) and list at least one broker, not merely accept a TCP connection.
     python3 streams/kafka_probe.py HOST:PORT [TIMEOUT_SECONDS]
 
 Exit 0 and print the brokers when it answers; exit 1 with the reason otherwise.
+
+:func:`metadata` also reads each partition's leader and in-sync replicas, and
+:func:`short_of_replicas` names the partitions a write with ``acks=all`` would
+be refused on: no leader, or fewer in-sync replicas than ``min.insync.replicas``.
 """
 
 import socket
@@ -24,10 +28,14 @@ def _string(value: bytes) -> bytes:
     return struct.pack(">h", len(value)) + value
 
 
-def metadata_request() -> bytes:
+def metadata_request(topics: list[str] | None = None) -> bytes:
+    """All topics when ``topics`` is None."""
     body = struct.pack(">hhi", METADATA_API_KEY, METADATA_VERSION, CORRELATION_ID)
     body += _string(b"modwatch-probe")
-    body += struct.pack(">i", -1)  # null topic array: all topics
+    if topics is None:
+        body += struct.pack(">i", -1)  # null topic array: all topics
+    else:
+        body += struct.pack(">i", len(topics)) + b"".join(_string(name.encode()) for name in topics)
     body += struct.pack(">?", False)  # allow_auto_topic_creation
     return struct.pack(">i", len(body)) + body
 
@@ -43,26 +51,81 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
 
 
 def brokers(address: str, timeout: float) -> list[tuple[int, str, int]]:
+    return metadata(address, timeout, topics=[])[0]
+
+
+def metadata(address: str, timeout: float, topics: list[str] | None = None) -> tuple[list, list]:
+    """The brokers ``(node_id, host, port)`` and the partitions ``(topic, partition, leader,
+    replicas, in_sync)`` of ``topics`` (all when None) that one broker's Metadata answer lists."""
     host, _, port = address.rpartition(":")
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:
         sock.settimeout(timeout)
-        sock.sendall(metadata_request())
+        sock.sendall(metadata_request(topics))
         (size,) = struct.unpack(">i", _read_exact(sock, 4))
         payload = _read_exact(sock, size)
     correlation_id, _throttle, count = struct.unpack_from(">iii", payload, 0)
     if correlation_id != CORRELATION_ID:
         raise ValueError(f"response correlation id {correlation_id} is not {CORRELATION_ID}")
-    offset = 12
+    reader = _Reader(payload, 12)
     found = []
     for _ in range(count):
-        (node_id,) = struct.unpack_from(">i", payload, offset)
-        (host_length,) = struct.unpack_from(">h", payload, offset + 4)
-        host = payload[offset + 6 : offset + 6 + host_length].decode()
-        offset += 6 + host_length
-        (broker_port, rack_length) = struct.unpack_from(">ih", payload, offset)
-        offset += 6 + max(rack_length, 0)
+        node_id, host, broker_port = reader.int32(), reader.string(), reader.int32()
+        reader.string()  # rack
         found.append((node_id, host, broker_port))
-    return found
+    reader.string()  # cluster id
+    reader.int32()  # controller id
+    partitions = []
+    for _ in range(reader.int32()):
+        topic_error, name, _internal = reader.int16(), reader.string(), reader.int8()
+        for _ in range(reader.int32()):
+            _error, index, leader = reader.int16(), reader.int32(), reader.int32()
+            replicas, in_sync = reader.int32s(), reader.int32s()
+            if topic_error == 0:
+                partitions.append((name, index, leader, replicas, in_sync))
+    return found, partitions
+
+
+class _Reader:
+    """Reads the big-endian fields of a Metadata answer (version 4) in order."""
+
+    def __init__(self, payload: bytes, offset: int):
+        self.payload, self.offset = payload, offset
+
+    def _unpack(self, form: str):
+        (value,) = struct.unpack_from(form, self.payload, self.offset)
+        self.offset += struct.calcsize(form)
+        return value
+
+    def int8(self) -> int:
+        return self._unpack(">b")
+
+    def int16(self) -> int:
+        return self._unpack(">h")
+
+    def int32(self) -> int:
+        return self._unpack(">i")
+
+    def string(self) -> str | None:
+        length = self.int16()
+        if length < 0:
+            return None
+        text = self.payload[self.offset : self.offset + length].decode()
+        self.offset += length
+        return text
+
+    def int32s(self) -> tuple[int, ...]:
+        return tuple(self.int32() for _ in range(self.int32()))
+
+
+def short_of_replicas(partitions: list, min_in_sync: int) -> list[str]:
+    """The partitions an ``acks=all`` write is refused on, as ``topic-partition (why)``."""
+    short = []
+    for topic, index, leader, replicas, in_sync in partitions:
+        if leader < 0:
+            short.append(f"{topic}-{index} (no leader)")
+        elif len(in_sync) < min_in_sync:
+            short.append(f"{topic}-{index} ({len(in_sync)} of {len(replicas)} replicas in sync)")
+    return sorted(short)
 
 
 def main() -> int:

@@ -208,6 +208,12 @@ class Metrics:
             "1 when a bootstrap broker answered the last metadata probe, else 0.",
             registry=registry,
         )
+        self.partitions_short_of_replicas = Gauge(
+            "modwatch_partitions_short_of_replicas",
+            "Partitions of modwatch's topics that refuse writes: no leader, or fewer in-sync replicas than "
+            "min_insync_replicas (last metadata probe).",
+            registry=registry,
+        )
         self.hashbank_entries = Gauge(
             "modwatch_hashbank_entries",
             "Entries in the live media hash bank, by hash type (pdq, md5, sha256).",

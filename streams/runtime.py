@@ -75,7 +75,7 @@ class Runtime:
     rechecked_at: dict = field(default_factory=dict)  # item key -> wall time of its last poll
     recheck_reported: dict = field(default_factory=dict)  # item key -> request_id whose removal was sent
     lag_series: set = field(default_factory=set)  # (topic, partition) series this worker publishes
-    # Processes that decode and hash images (settings.hash_processes; made on first use).
+    # Processes that decode and hash images (settings.hash_processes; started with the worker).
     _hash_pool: Any = None
 
     def hash_pool(self):

@@ -32,12 +32,16 @@ from __future__ import annotations
 
 import math
 import os
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from detectors.configfile import Problems, load_yaml
 
 REPOSITORY_CONFIG = Path(__file__).resolve().parent.parent / "config"
+# Listening on every address: no address another worker could use (Settings.canonical_url).
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 TOPIC_NAMES = (
     "posts",
@@ -144,6 +148,8 @@ RULES: dict[str, Rule] = {
     "topic_prefix": Rule(str, "modwatch"),
     "partitions": _count(4),
     "replication_factor": _count(1),
+    # The topics' min.insync.replicas: a write is refused while fewer replicas are in sync.
+    "min_insync_replicas": _count(1),
     "web_port": Rule(int, 6066, minimum=1, maximum=65535),
     "web_host": Rule(str, "127.0.0.1"),
     # The table stores Faust ships with; any other URL fails deep inside Faust at start-up.
@@ -178,6 +184,7 @@ class Settings:
     topic_prefix: str
     partitions: int
     replication_factor: int
+    min_insync_replicas: int
     web_port: int
     web_host: str
     store: str
@@ -198,6 +205,17 @@ class Settings:
     # Test and simulator setting, environment only: let the re-check poller fetch
     # from 127.0.0.1 (streams/poller.py refuses loopback otherwise).
     recheck_allow_loopback: bool = False
+
+    def canonical_url(self, environ: Mapping[str, str] = os.environ) -> str | None:
+        """The URL other workers reach this one at, to forward requests for items it owns; None: Faust's.
+
+        Faust takes ``NODE_CANONICAL_URL`` when set, else ``http://<web_host>:<web_port>``: on a
+        wildcard address that would be ``http://0.0.0.0:6066`` on every worker, and each would take
+        every item for its own. There, this host's name stands in.
+        """
+        if environ.get("NODE_CANONICAL_URL") or self.web_host not in WILDCARD_HOSTS:
+            return None
+        return f"http://{socket.getfqdn()}:{self.web_port}"
 
     def topic(self, name: str) -> str:
         assert name in TOPIC_NAMES, name
@@ -239,6 +257,16 @@ class Settings:
             # "true" or "yes" would otherwise read as 0: refused, not guessed.
             problems.add(f"environment MODWATCH_RECHECK_ALLOW_LOOPBACK: must be 1 or 0, not {loopback!r}")
         fields = {key: value(key) for key in RULES if key != "broker"}
+        if fields["min_insync_replicas"] > fields["replication_factor"]:
+            # Every write would be refused: more replicas must be in sync than the topics have.
+            message = (
+                f"{fields['min_insync_replicas']} is more than replication_factor "
+                f"{fields['replication_factor']}: every write would be refused"
+            )
+            if "MODWATCH_MIN_INSYNC_REPLICAS" in environ:
+                problems.add(f"environment MODWATCH_MIN_INSYNC_REPLICAS: {message}")
+            else:
+                document.problem(("min_insync_replicas",), message)
         settings = cls(
             config_dir=config_dir,
             broker=broker,

@@ -34,7 +34,7 @@ from faust.web import View
 
 from detectors.events import InvalidEvent
 from streams import access, faust_sensor
-from streams.app import app
+from streams.app import app, settings
 from streams.runtime import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, current, decision_item_key
 from streams.tables import account_to_state, campaign_to_state, item_to_state, post_to_alert
 from streams.topics import decisions_topic, platform_status_topic
@@ -86,6 +86,15 @@ async def forward_to_owner(view: View, table, key: str, request, body: bytes):
         return view.json(orjson.loads(await response.read()), status=response.status)
 
 
+def partial_scope(table=item_to_state) -> dict:
+    """What a list view covers: only the partitions of ``table`` this worker owns, named, out of how many.
+
+    With several workers each answers for its own; the ledger and Prometheus see them all."""
+    topic = table.changelog_topic.get_topic_name()
+    owned = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic)
+    return {"scope": "this worker's partitions", "partitions": owned, "partitions_in_all": settings.partitions}
+
+
 @app.page("/healthz")
 async def healthz(web, request):
     return web.json({"status": "ok"})
@@ -101,6 +110,12 @@ async def readyz(web, request):
         problems.append(f"broker not reachable: {health['broker_error']}")
     elif time.monotonic() - probed_at > BROKER_PROBE_SECONDS + BROKER_PROBE_TIMEOUT_SECONDS + 2:
         problems.append(f"broker not probed for {time.monotonic() - probed_at:.0f} s (the event loop is stalled)")
+    elif health.get("short_of_replicas"):
+        short = health["short_of_replicas"]
+        problems.append(
+            f"writes refused on {len(short)} partitions (fewer than {settings.min_insync_replicas} in-sync "
+            f"replicas or no leader): {', '.join(short[:5])}{' ...' if len(short) > 5 else ''}"
+        )
     if app.rebalancing:
         problems.append("rebalancing")
     if not app.tables.recovery.completed.is_set():
@@ -178,7 +193,7 @@ class Takedowns(View):
         found.sort(key=_order)
         page = found[:limit]
         following = _cursor(page[-1]) if len(found) > limit else None
-        return self.json({"takedowns": page, "next": following, "scope": "this worker's partitions"})
+        return self.json({"takedowns": page, "next": following, **partial_scope()})
 
 
 # GET /takedowns pages: oldest request first, up to ``limit`` (default and cap below) a page;
@@ -221,7 +236,7 @@ class Reviews(View):
             refused = token_refusal(self, request)
             if refused is not None:
                 return refused
-        return self.json({"pending_review": pending_reviews(), "scope": "this worker's partitions"})
+        return self.json({"pending_review": pending_reviews(), **partial_scope()})
 
 
 def pending_reviews() -> list[dict]:
@@ -258,7 +273,7 @@ class Campaigns(View):
             summary(state) for _, state in list(campaign_to_state.items()) if everything or state.get("alerted_at")
         ]
         found.sort(key=lambda campaign: (not campaign["alerted"], campaign["first_seen"]))
-        return self.json({"campaigns": found, "scope": "this worker's partitions"})
+        return self.json({"campaigns": found, **partial_scope(campaign_to_state)})
 
 
 @app.page("/accounts/{platform}/{account_id}")
@@ -298,7 +313,7 @@ class Scoreboard(View):
         if not 1.0 <= time_scale <= MAX_TIME_SCALE:  # also false for nan
             return self.json({"error": f"time_scale must be a number from 1 to {MAX_TIME_SCALE:g}"}, status=400)
         figures = compliance.build(compliance.observations(records, now, time_scale=time_scale))
-        return self.json({"platforms": figures["platform"], "scope": "this worker's partitions", "at": now.isoformat()})
+        return self.json({"platforms": figures["platform"], **partial_scope(), "at": now.isoformat()})
 
 
 def scoreboard_records() -> list[dict]:

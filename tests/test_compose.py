@@ -46,6 +46,7 @@ ALERTS = {
     "ModwatchWorkerDown",
     "ModwatchWorkerNotScraped",
     "ModwatchBrokerUnreachable",
+    "ModwatchWritesRefused",
     "ModwatchNoInput",
     "ModwatchDeadLetterRateHigh",
     "ModwatchConsumerLagGrowing",
@@ -658,9 +659,13 @@ def test_worker_down_inhibits_its_downstream_alerts():
         "ModwatchRequestsOverdue",
     }
     for alert in downstream:
-        assert {"ModwatchWorkerDown", "ModwatchWorkerNotScraped", "ModwatchBrokerUnreachable"} <= inhibited_by[alert], (
-            alert
-        )
+        causes = {
+            "ModwatchWorkerDown",
+            "ModwatchWorkerNotScraped",
+            "ModwatchBrokerUnreachable",
+            "ModwatchWritesRefused",
+        }
+        assert causes <= inhibited_by[alert], alert
     assert not inhibited_by["ModwatchPlatformOverSLA"], "a worker outage does not change removals already counted"
     for rule in config["inhibit_rules"]:
         if any("alertname" in matcher for matcher in rule["source_matchers"]):

@@ -148,7 +148,13 @@ def test_review_queue_decisions_and_takedown_views(worker_env, start_worker, kaf
     assert call(env, "/takedowns?platform=myspace")[1]["field"] == "platform"
     assert call(env, "/takedowns?platform=x&state=delivery_failed") == (
         200,
-        {"takedowns": [], "next": None, "scope": "this worker's partitions"},
+        {
+            "takedowns": [],
+            "next": None,
+            "scope": "this worker's partitions",
+            "partitions": [0, 1, 2, 3],  # a worker alone owns them all
+            "partitions_in_all": 4,
+        },
     )
     board = call(env, "/scoreboard")[1]["platforms"]["x"]
     assert board["requests"] == 1 and board["open"] == 1 and board["km_median_seconds"] is None

@@ -27,7 +27,7 @@ from streams.agents.deliveries import dispatcher
 from streams.agents.post_reader import READER
 from streams.app import app, settings
 from streams.runtime import BROKER_PROBE_SECONDS, BROKER_PROBE_TIMEOUT_SECONDS, INPUT_TOPICS, current
-from streams.settings import bootstrap_servers
+from streams.settings import TOPIC_NAMES, bootstrap_servers
 from streams.tables import account_to_state, campaign_to_state, item_to_state
 from streams.topics import account_events_topic, campaign_events_topic, item_events_topic, platform_status_topic
 from takedowns import accounts, campaigns, lifecycle
@@ -38,6 +38,9 @@ log = logging.getLogger("modwatch.agents")
 RECHECK_CONCURRENCY = 8
 LAG_TOPICS = frozenset(settings.topic(name) for name in (*INPUT_TOPICS, "item-events"))
 LAG_SECONDS = 5.0
+# The topics whose partitions must take writes for the worker to be ready (all of them: every
+# one is an input, an output or a table's changelog).
+OWN_TOPICS = [settings.topic(name) for name in TOPIC_NAMES]
 
 
 @app.timer(interval=settings.tick_seconds)
@@ -195,7 +198,8 @@ async def expire_accounts_and_campaigns():
 # --- broker reachability and lag ------------------------------------------------------------
 
 
-async def _metadata_with_auth(address: str, options: dict) -> None:
+async def _metadata_with_auth(address: str, options: dict, topics: list[str]) -> list:
+    """:func:`kafka_probe.metadata`'s partitions, through aiokafka's client (it speaks SASL)."""
     from aiokafka.client import AIOKafkaClient
 
     client = AIOKafkaClient(
@@ -203,6 +207,12 @@ async def _metadata_with_auth(address: str, options: dict) -> None:
     )
     try:
         await asyncio.wait_for(client.bootstrap(), timeout=BROKER_PROBE_TIMEOUT_SECONDS)
+        cluster = client.cluster
+        return [
+            (topic, index, found.leader, tuple(found.replicas), tuple(found.isr))
+            for topic in topics
+            for index, found in (cluster._partitions.get(topic) or {}).items()  # no public accessor for the ISR
+        ]
     except TimeoutError as error:
         raise OSError(f"no metadata answer within {BROKER_PROBE_TIMEOUT_SECONDS:g} s") from error
     finally:
@@ -211,7 +221,11 @@ async def _metadata_with_auth(address: str, options: dict) -> None:
 
 @app.timer(interval=BROKER_PROBE_SECONDS)
 async def probe_broker():
-    """Readiness: ask a broker for metadata; the first that answers makes the worker's broker reachable."""
+    """Readiness: ask a broker for metadata; the first that answers makes the worker's broker reachable.
+
+    Its answer also names the partitions of modwatch's topics that refuse writes (no leader, or
+    fewer in-sync replicas than ``min_insync_replicas``): while there are any, /readyz says not-ready.
+    """
     runtime = current()
     loop = asyncio.get_running_loop()
     addresses = bootstrap_servers(settings.broker).split(",")
@@ -220,17 +234,53 @@ async def probe_broker():
     for address in addresses:
         try:
             if options:  # SASL: the handshake needs a real client; the stdlib probe speaks plaintext only
-                await _metadata_with_auth(address, options)
+                partitions = await _metadata_with_auth(address, options, OWN_TOPICS)
             else:
-                await loop.run_in_executor(None, kafka_probe.brokers, address, BROKER_PROBE_TIMEOUT_SECONDS)
+                brokers, partitions = await loop.run_in_executor(
+                    None, kafka_probe.metadata, address, BROKER_PROBE_TIMEOUT_SECONDS, OWN_TOPICS
+                )
+                _say_when_brokers_change(runtime.health, brokers)
         except (OSError, ValueError, struct.error, KafkaError) as error:
             errors.append(f"{address}: {error}")
             continue
-        runtime.health.update(broker_ok=True, probed_at=time.monotonic(), broker_error=None)
+        short = kafka_probe.short_of_replicas(partitions, settings.min_insync_replicas)
+        _say_when_replicas_change(runtime.health.get("short_of_replicas", []), short)
+        runtime.health.update(broker_ok=True, probed_at=time.monotonic(), broker_error=None, short_of_replicas=short)
         runtime.metrics.broker_up.set(1)
+        runtime.metrics.partitions_short_of_replicas.set(len(short))
         return
     runtime.health.update(broker_ok=False, probed_at=time.monotonic(), broker_error="; ".join(errors))
     runtime.metrics.broker_up.set(0)
+
+
+def _say_when_brokers_change(health: dict, brokers: list) -> None:
+    """One log line when a broker leaves the cluster's metadata (its controllers fenced it) or returns."""
+    now = {node_id: f"{host}:{port}" for node_id, host, port in brokers}
+    before = health.get("brokers")
+    health["brokers"] = now
+    if before is None:
+        return
+    for node_id in sorted(set(before) - set(now)):
+        log.warning("broker %d (%s) left the cluster: %d brokers answer", node_id, before[node_id], len(now))
+    for node_id in sorted(set(now) - set(before)):
+        log.info("broker %d (%s) is back in the cluster: %d brokers answer", node_id, now[node_id], len(now))
+
+
+def _say_when_replicas_change(before: list[str], now: list[str]) -> None:
+    """One log line when writes start being refused, and one when they are accepted again."""
+    if now and not before:
+        log.warning(
+            "writes refused on %d partitions of modwatch's topics (fewer than %d in-sync replicas or no leader), "
+            "e.g. %s; outputs wait until a broker returns",
+            len(now),
+            settings.min_insync_replicas,
+            ", ".join(now[:3]),
+        )
+    elif before and not now:
+        log.info(
+            "writes accepted again: every partition of modwatch's topics has a leader and %d in-sync replicas",
+            settings.min_insync_replicas,
+        )
 
 
 @app.timer(interval=LAG_SECONDS)

@@ -72,13 +72,19 @@ async def reading(*topics: str, bootstrap: str, from_beginning: bool = True) -> 
 
 @asynccontextmanager
 async def writing(bootstrap: str) -> AsyncIterator:
-    """A started producer that waits for every in-sync replica, stopped (and so flushed) on the way out."""
+    """A started producer that waits for every in-sync replica, stopped (and so flushed) on the way out.
+
+    Idempotent, as the worker's (streams/app.py): a retried send is never written twice."""
     from aiokafka import AIOKafkaProducer
 
     from streams import kafka_auth
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", max_request_size=MAX_RECORD_BYTES, **kafka_auth.client_options()
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=MAX_RECORD_BYTES,
+        **kafka_auth.client_options(),
     )
     await producer.start()
     try:
