@@ -13,12 +13,13 @@ DEMO_MINUTES ?= 3
 demo: setup
 	$(BIN)/modwatch simulate --minutes $(DEMO_MINUTES)
 
-# Two processes (the machine has two cores; most broker tests wait on the broker or a
-# worker): each gets its own broker, and each test file runs whole on one of them.
+# Three processes on the machine's two cores: most broker tests wait (on the broker, a worker,
+# an outage or a drill), so a third keeps the cores busy. Each gets its own broker, and each
+# test file runs whole on one of them.
 # Lint first: a formatting slip fails in seconds, not after the suite. The 15 slowest tests are
 # listed at the end, to keep CI's run (.ci/run) well inside its time.
 test: setup system-deps lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile --durations=15
 
 # While working (under a minute): lint and the tests that need no broker, no Debian tools
 # and no model training, in two processes (~35 s of tests here). `make test` runs everything.

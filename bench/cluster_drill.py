@@ -7,21 +7,21 @@ platform run: violating posts (one alert and one request each), posts for review
 and removals. Every half second each worker's ``/readyz`` is asked and the answer kept.
 
 ``leader-loss``
-    The second worker joins mid-stream; then the broker leading the most partitions of
-    modwatch's topics is killed with ``kill -9`` and started again 15 s later (after the
-    controllers have fenced it and moved its leaderships); then the first worker leaves.
-    Both workers must stay ready from the kill until the broker is back in every ISR.
+    The broker leading the most partitions of modwatch's topics is killed with ``kill -9``
+    and started again 15 s later (after the controllers have fenced it and moved its
+    leaderships). Both workers must stay ready throughout.
 ``two-down``
     Two of the three brokers are killed: writes need two in-sync replicas, so every write is
     refused. Both workers must report not-ready, then ready again once one broker returns.
 
-Either way, after the traffic the outputs are read back and counted as bench/chaos.py counts
-them: 0 lost, 0 duplicated alerts, requests and ledger transitions.
+Around the drills the group changes too: the second worker joins while posts flow before
+them, and the first leaves after them. Then the outputs are read back and counted as
+bench/chaos.py counts them: 0 lost, 0 duplicated alerts, requests and ledger transitions.
 
-Run (about 3 minutes each)::
+Run (about 4 minutes for both, one after the other, on one run of traffic)::
 
+    .venv/bin/python -m bench.cluster_drill
     .venv/bin/python -m bench.cluster_drill --drill leader-loss
-    .venv/bin/python -m bench.cluster_drill --drill two-down
 
 The exit code is 1 when anything was lost or duplicated, or readiness was not as above.
 ``tests/test_replicated_cluster.py`` runs both in CI.
@@ -71,7 +71,7 @@ class Outcome:
     rows: list
     readiness: Readiness
     marks: dict[str, float]  # what happened when (monotonic)
-    loud_lines: dict[str, list[str]]  # each worker's warning and error lines between the marks "fault" and "healed"
+    loud_lines: dict  # (mark, next mark) -> worker -> its warning and error lines between them
 
 
 class Poller(threading.Thread):
@@ -156,7 +156,7 @@ class Drill:
         self.ports: dict[str, int] = {}
         self.readiness = Readiness()
         self.marks: dict[str, float] = {}
-        self.log_offsets: dict[str, int] = {}
+        self.log_offsets: dict[str, dict[str, int]] = {}  # mark -> worker -> its log's size then
 
     async def start_workers(self, *names: str) -> None:
         """Start the workers side by side; return once each is ready."""
@@ -169,16 +169,22 @@ class Drill:
 
     def mark(self, what: str) -> None:
         self.marks[what] = time.monotonic()
-        if what == "fault":
-            self.log_offsets = {name: worker.log_path.stat().st_size for name, worker in self.workers.items()}
+        self.log_offsets[what] = {name: worker.log_path.stat().st_size for name, worker in self.workers.items()}
         chaos.say(what)
 
-    def loud_lines(self) -> dict[str, list[str]]:
-        """Each worker's warning and error lines logged since the mark "fault"."""
+    def loud_lines(self) -> dict[tuple[str, str], dict[str, list[str]]]:
+        """Each worker's warning and error lines between each mark and the next."""
         found = {}
-        for name, worker in self.workers.items():
-            lines = worker.log_path.read_bytes()[self.log_offsets.get(name, 0) :].splitlines()
-            found[name] = [line.decode(errors="replace")[:300] for line in lines if LOUD.search(line)]
+        names = list(self.marks)
+        for start, end in zip(names, names[1:]):
+            found[(start, end)] = {}
+            for name, worker in self.workers.items():
+                if name not in self.log_offsets[start] or name not in self.log_offsets[end]:
+                    continue
+                text = worker.log_path.read_bytes()[self.log_offsets[start][name] : self.log_offsets[end][name]]
+                found[(start, end)][name] = [
+                    line.decode(errors="replace")[:300] for line in text.splitlines() if LOUD.search(line)
+                ]
         return found
 
     async def traffic(self):
@@ -187,7 +193,7 @@ class Drill:
         remover = asyncio.create_task(chaos.platform(bootstrap, self.name, self.plan, self.stop))
         return sender, remover
 
-    async def finish(self, sender, remover, loud: dict) -> Outcome:
+    async def finish(self, sender, remover) -> Outcome:
         bootstrap = self.cluster.bootstrap
         await sender
         chaos.say("traffic sent; waiting until the workers have caught up")
@@ -198,7 +204,8 @@ class Drill:
         await chaos.caught_up(bootstrap, self.name, quiet_seconds=10.0)
         topics = ("alerts", "takedown-requests", "ledger")
         alerts, requests, ledger = [await chaos.read_all(bootstrap, f"{self.name}.{topic}", 2.0) for topic in topics]
-        return Outcome(chaos.tally(self.plan, alerts, requests, ledger), self.readiness, self.marks, loud)
+        rows = chaos.tally(self.plan, alerts, requests, ledger)
+        return Outcome(rows, self.readiness, self.marks, self.loud_lines())
 
     def close(self) -> None:
         self.stop.set()
@@ -206,67 +213,70 @@ class Drill:
             worker.stop(timeout=30)
 
 
-async def leader_loss(cluster: LocalCluster, folder: Path, posts: int = 400, rate: float = 8.0) -> Outcome:
+async def lose_the_leader(drill: Drill) -> None:
+    """``kill -9`` of the broker leading the most partitions; started again 15 s later."""
+    cluster = drill.cluster
+    counts = leaders(cluster.bootstrap, drill.name)
+    victim, led = counts.most_common(1)[0]
+    drill.mark("leader lost")
+    await asyncio.to_thread(cluster.kill, f"broker-{victim}")
+    chaos.say(f"kill -9 broker-{victim}, leader of {led} of {sum(counts.values())} partitions")
+    await asyncio.sleep(15.0)  # the controllers fence it (broker.session.timeout.ms 9 s) and move its leaders
+    await asyncio.to_thread(cluster.start_node, f"broker-{victim}")
+    took = await until(lambda: fully_replicated(cluster.bootstrap, drill.name), 120, f"broker-{victim} in every ISR")
+    chaos.say(f"broker-{victim} started again; back in every ISR after {took:.0f} s")
+    await asyncio.sleep(2.0)
+    drill.mark("leader back")
+
+
+async def lose_two(drill: Drill) -> None:
+    """``kill -9`` of two brokers of three; one started again once both workers say not-ready."""
+    cluster = drill.cluster
+    drill.mark("two lost")
+    for victim in ("broker-2", "broker-3"):
+        await asyncio.to_thread(cluster.kill, victim)
+    chaos.say("kill -9 broker-2 and broker-3: one broker left, min.insync.replicas 2")
+    took = await until(lambda: _all_not_ready(drill), 60, "both workers not ready")
+    drill.mark("not ready")
+    chaos.say(f"both workers not ready {took:.0f} s after the loss")
+    await asyncio.sleep(10.0)
+    await asyncio.to_thread(cluster.start_node, "broker-2")
+    drill.mark("broker-2 back")
+    took = await until(lambda: _all_ready(drill), 120, "both workers ready again")
+    drill.mark("ready again")
+    chaos.say(f"both workers ready {took:.0f} s after broker-2 returned")
+    await asyncio.to_thread(cluster.start_node, "broker-3")
+    await until(lambda: fully_replicated(cluster.bootstrap, drill.name), 120, "broker-3 in every ISR")
+    drill.mark("all back")
+
+
+DRILLS = {"leader-loss": (lose_the_leader,), "two-down": (lose_two,), "both": (lose_the_leader, lose_two)}
+
+
+async def run_drills(
+    cluster: LocalCluster, folder: Path, drills=DRILLS["both"], posts: int = 800, rate: float = 8.0
+) -> Outcome:
+    """worker-a, then the traffic; worker-b joins; once both are ready, each drill in turn with
+    /readyz asked every half second; then worker-a leaves while posts flow, and the count."""
     drill = Drill(cluster, folder, posts, rate)
     try:
         await drill.start_workers("worker-a")  # creates the topics
         sender, remover = await drill.traffic()
         await asyncio.sleep(3.0)
         await drill.start_workers("worker-b")  # joins while posts flow
-        drill.mark("worker-b joined")
-        # Both settled (worker-a's tables recovered for its new partitions) before the fault, so that
-        # a not-ready answer from here on is the broker loss's doing, not the join's.
+        # Both settled (worker-a's tables recovered for its new partitions) before the first fault,
+        # so that a not-ready answer from then on is a drill's doing, not the join's.
         await until(lambda: _all_ready(drill), 120, "both workers ready after the join")
-        await asyncio.sleep(3.0)
+        drill.mark("settled")
         poller = Poller(drill.ports, drill.readiness)
         poller.start()
-        counts = leaders(cluster.bootstrap, drill.name)
-        victim = f"broker-{counts.most_common(1)[0][0]}"
-        drill.mark("fault")
-        await asyncio.to_thread(cluster.kill, victim)
-        chaos.say(f"kill -9 {victim}, leader of {counts.most_common(1)[0][1]} of {sum(counts.values())} partitions")
-        await asyncio.sleep(15.0)  # the controllers fence it (broker.session.timeout.ms 9 s) and move its leaders
-        await asyncio.to_thread(cluster.start_node, victim)
-        took = await until(lambda: fully_replicated(cluster.bootstrap, drill.name), 120, f"{victim} back in every ISR")
-        chaos.say(f"{victim} started again; back in every ISR after {took:.0f} s")
-        await asyncio.sleep(2.0)
-        drill.mark("healed")
+        for step in drills:
+            await asyncio.sleep(3.0)
+            await step(drill)
         poller.halt.set()
-        loud = drill.loud_lines()
         drill.workers["worker-a"].stop(timeout=60)  # leaves while posts flow: its partitions move to worker-b
         drill.mark("worker-a left")
-        return await drill.finish(sender, remover, loud)
-    finally:
-        drill.close()
-
-
-async def two_down(cluster: LocalCluster, folder: Path, posts: int = 200, rate: float = 10.0) -> Outcome:
-    drill = Drill(cluster, folder, posts, rate)
-    try:
-        await drill.start_workers("worker-a", "worker-b")
-        await until(lambda: _all_ready(drill), 120, "both workers ready")
-        sender, remover = await drill.traffic()
-        poller = Poller(drill.ports, drill.readiness)
-        poller.start()
-        await asyncio.sleep(4.0)
-        drill.mark("fault")
-        for victim in ("broker-2", "broker-3"):
-            await asyncio.to_thread(cluster.kill, victim)
-        chaos.say("kill -9 broker-2 and broker-3: one broker left, min.insync.replicas 2")
-        took = await until(lambda: _all_not_ready(drill), 60, "both workers not ready")
-        drill.mark("not ready")
-        chaos.say(f"both workers not ready {took:.0f} s after the loss")
-        await asyncio.sleep(10.0)
-        await asyncio.to_thread(cluster.start_node, "broker-2")
-        drill.mark("broker-2 back")
-        took = await until(lambda: _all_ready(drill), 120, "both workers ready again")
-        drill.mark("healed")
-        chaos.say(f"both workers ready {took:.0f} s after broker-2 returned")
-        await asyncio.to_thread(cluster.start_node, "broker-3")
-        await asyncio.sleep(2.0)
-        poller.halt.set()
-        loud = drill.loud_lines()
-        return await drill.finish(sender, remover, loud)
+        return await drill.finish(sender, remover)
     finally:
         drill.close()
 
@@ -280,46 +290,69 @@ def _all_not_ready(drill: Drill) -> bool:
 
 
 def report(outcome: Outcome) -> str:
+    """The count, when each mark came, and between marks each worker's not-ready answers and loud lines."""
     lines = [chaos.render(outcome.rows)]
     start = min(outcome.marks.values())
     lines.append("marks: " + ", ".join(f"{what} +{at - start:.0f} s" for what, at in outcome.marks.items()))
-    window = outcome.readiness.during(outcome.marks["fault"], outcome.marks["healed"])
-    for name, answers in window.items():
-        not_ready = [answer for answer in answers if not answer[1]]
-        lines.append(f"{name}: {len(answers)} /readyz answers from fault to healed, {len(not_ready)} not ready")
-        for _at, _ready, problems in not_ready[:2]:
-            lines.append(f"    e.g. {problems}")
-    for name, loud in outcome.loud_lines.items():
-        lines.append(f"{name}: {len(loud)} warning or error lines from the fault on")
-        lines.extend(f"    {line}" for line in loud[:8])
+    for (first, then), loud in outcome.loud_lines.items():
+        window = outcome.readiness.during(outcome.marks[first], outcome.marks[then])
+        lines.append(f"from {first} to {then}:")
+        for name, answers in window.items():
+            not_ready = [answer for answer in answers if not answer[1]]
+            lines.append(f"  {name}: {len(answers)} /readyz answers, {len(not_ready)} not ready")
+            lines.extend(f"      e.g. {problems}" for _at, _ready, problems in not_ready[:1])
+        for name, found in loud.items():
+            lines.append(f"  {name}: {len(found)} warning or error lines")
+            lines.extend(f"      {line}" for line in found[:6])
     return "\n".join(lines)
+
+
+def readiness_problems(outcome: Outcome) -> list[str]:
+    """Where /readyz did not answer as each drill wants: ready while a quorum of replicas remained,
+    not ready (saying that writes are refused) while two brokers were lost, ready once one was back."""
+    marks, problems = outcome.marks, []
+    if "leader lost" in marks:
+        for name, answers in outcome.readiness.during(marks["leader lost"], marks["leader back"]).items():
+            bad = [problems_then for _, ready, problems_then in answers if not ready]
+            if not answers or bad:
+                problems.append(f"{name}: not ready {len(bad)} of {len(answers)} times with a quorum left: {bad[:1]}")
+    if "two lost" in marks:
+        for name, answers in outcome.readiness.during(marks["not ready"], marks["broker-2 back"]).items():
+            said = " ".join(" ".join(problems_then) for _, _, problems_then in answers)
+            if not answers or any(ready for _, ready, _ in answers) or "writes refused" not in said:
+                problems.append(f"{name}: not always not-ready, saying writes are refused, with two brokers lost")
+        for name, answers in outcome.readiness.during(marks["ready again"], marks["all back"]).items():
+            if not answers or not answers[-1][1]:
+                problems.append(f"{name}: not ready again once a second broker was back")
+    return problems
 
 
 async def run(drill_name: str, folder: Path) -> Outcome:
     cluster = LocalCluster(folder / "cluster", quiet=True)
     chaos.say(f"starting 3 controllers and 3 brokers on {cluster.bootstrap}")
-    await asyncio.to_thread(cluster.start)
     try:
-        drill = {"leader-loss": leader_loss, "two-down": two_down}[drill_name]
-        return await drill(cluster, folder)
+        await asyncio.to_thread(cluster.start)
+        return await run_drills(cluster, folder, DRILLS[drill_name])
     finally:
         cluster.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--drill", choices=("leader-loss", "two-down"), required=True)
+    parser.add_argument("--drill", choices=sorted(DRILLS), default="both", help="default: both, one after the other")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, broker data)")
     args = parser.parse_args(argv)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the harness's own clients ride out the loss
     folder = Path(tempfile.mkdtemp(prefix="modwatch-drill-"))
     outcome = asyncio.run(run(args.drill, folder))
     print(report(outcome))
+    wrong = readiness_problems(outcome)
+    print("\n".join(wrong) or "readiness as expected")
     if args.keep:
         print(f"work folder: {folder}")
     else:
         subprocess.run(["rm", "-rf", str(folder)], check=False)
-    sys.exit(1 if chaos.failed(outcome.rows) else 0)
+    sys.exit(1 if chaos.failed(outcome.rows) or wrong else 0)
 
 
 if __name__ == "__main__":

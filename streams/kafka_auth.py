@@ -61,3 +61,30 @@ def client_options(environ: Mapping[str, str] = os.environ) -> dict:
     from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
     return dict(credentials_to_aiokafka_auth(found))
+
+
+async def partitions(address: str, options: dict, topics: list[str], timeout: float) -> list[tuple]:
+    """:func:`streams.kafka_probe.metadata`'s partitions ``(topic, partition, leader, replicas, in_sync)``
+    of ``topics``, through aiokafka's client, which speaks SASL (the standard-library probe does not)."""
+    import asyncio
+
+    from aiokafka.client import AIOKafkaClient
+
+    client = AIOKafkaClient(bootstrap_servers=address, request_timeout_ms=int(timeout * 1000), **options)
+    try:
+        # bootstrap() asks for no topic's metadata; fetch_all_metadata() asks for every topic's.
+        cluster = await asyncio.wait_for(_all_metadata(client), timeout=timeout)
+    except TimeoutError as error:
+        raise OSError(f"no metadata answer within {timeout:g} s") from error
+    finally:
+        await client.close()
+    return [
+        (topic, index, found.leader, tuple(found.replicas), tuple(found.isr))
+        for topic in topics
+        for index, found in sorted((cluster._partitions.get(topic) or {}).items())  # no public accessor for the ISR
+    ]
+
+
+async def _all_metadata(client):
+    await client.bootstrap()
+    return await client.fetch_all_metadata()

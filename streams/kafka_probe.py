@@ -15,6 +15,8 @@ Exit 0 and print the brokers when it answers; exit 1 with the reason otherwise.
 be refused on: no leader, or fewer in-sync replicas than ``min.insync.replicas``.
 """
 
+from __future__ import annotations
+
 import socket
 import struct
 import sys

@@ -21,6 +21,7 @@ benchmarks and the test fixtures import this module before any worker runs.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -45,6 +46,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_fixed_port(low: int = 20000, high: int = 32000) -> int:
+    """A free port below Linux's ephemeral range (32768-60999): a broker killed and started again
+    gets its port back, where one from that range may meanwhile be some client's outgoing port."""
+    for _ in range(200):
+        port = random.randrange(low, high)
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError(f"no free port from {low} to {high}")
 
 
 def free_port_pair() -> int:
@@ -224,8 +239,11 @@ class LocalCluster:
 
     def __init__(self, data_dir: Path, brokers: int = 3, controllers: int = 3, *, quiet: bool = False):
         self.data = data_dir
-        self.ports = [free_port() for _ in range(brokers)]
-        controller_ports = [free_port() for _ in range(controllers)]
+        self.nodes = [f"broker-{n}" for n in range(1, brokers + 1)] + [
+            f"controller-{n}" for n in range(1, controllers + 1)
+        ]
+        self.ports = [free_fixed_port() for _ in range(brokers)]
+        controller_ports = [free_fixed_port() for _ in range(controllers)]
         self.env = dict(
             os.environ,
             MODWATCH_KAFKA_BROKERS=str(brokers),
@@ -248,6 +266,11 @@ class LocalCluster:
 
     def kill(self, node: str) -> None:
         self._launcher("node-kill", node)
+
+    def kill_all(self) -> None:
+        """``kill -9`` of every node: a test's cluster, whose data goes with it, needs no clean stop."""
+        for node in self.nodes:
+            self._launcher("node-kill", node, check=False)
 
     def stop_node(self, node: str) -> None:
         self._launcher("node-stop", node)

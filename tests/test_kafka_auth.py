@@ -12,7 +12,7 @@ import urllib.request
 import orjson
 import pytest
 
-from streams import kafka_auth
+from streams import kafka_auth, kafka_probe
 from tests.conftest import LAUNCHER, WorkerProcess, free_port_pair, post
 
 VIOLATING = "Join the Tehrik-e-Taliban today. Long live TTP!"
@@ -109,6 +109,13 @@ def test_a_worker_with_scram_credentials_works_on_a_broker_that_demands_them(wor
             except urllib.error.HTTPError:
                 assert time.monotonic() < deadline, "never ready over SASL"
                 time.sleep(1)
+        # Readiness reads each partition's in-sync replicas through SASL too: one broker, so one replica.
+        options = kafka_auth.client_options(env)
+        topics = [f"{env['MODWATCH_TOPIC_PREFIX']}.posts", f"{env['MODWATCH_TOPIC_PREFIX']}.ledger"]
+        found = asyncio.run(kafka_auth.partitions(sasl, options, topics, 10.0))
+        assert [(topic, index) for topic, index, *_ in found] == [(topic, n) for topic in topics for n in range(4)]
+        assert all(leader == 1 and in_sync == (1,) for _, _, leader, _, in_sync in found), found
+        assert len(kafka_probe.short_of_replicas(found, 2)) == 8  # what a min_insync_replicas of 2 would refuse
         # Without the right password nothing gets in.
         wrong = kafka_auth.client_options(dict(auth, MODWATCH_KAFKA_PASSWORD="not-the-password"))
         with pytest.raises(Exception, match="Unable to bootstrap|SaslAuthenticationFailed"):

@@ -45,7 +45,12 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 brokers="${MODWATCH_KAFKA_BROKERS:-1}"
 if [ "${1:-}" = "--brokers" ]; then brokers="${2:-}"; shift 2 || true; fi
-case "$brokers" in ''|*[!0-9]*|0) echo "local-kafka: --brokers wants a whole number from 1, not '$brokers'" >&2; exit 2 ;; esac
+whole_number() {  # $1: what, $2: value; the value in base 10 (08 is eight), or exit 2
+  case "$2" in ''|*[!0-9]*) echo "local-kafka: $1 wants a whole number from 1, not '$2'" >&2; exit 2 ;; esac
+  [ $((10#$2)) -ge 1 ] || { echo "local-kafka: $1 wants a whole number from 1, not '$2'" >&2; exit 2; }
+  echo $((10#$2))
+}
+brokers="$(whole_number --brokers "$brokers")"
 
 port="${MODWATCH_KAFKA_PORT:-9092}"
 if [ -n "${MODWATCH_KAFKA_CONTROLLER_PORT:-}" ]; then
@@ -67,7 +72,7 @@ scram_user="${MODWATCH_KAFKA_SCRAM_USER:-}"
 scram_password="${MODWATCH_KAFKA_SCRAM_PASSWORD:-}"
 sasl_port=$((port + 2))
 wait_seconds="${MODWATCH_KAFKA_WAIT:-90}"
-controllers="${MODWATCH_KAFKA_CONTROLLERS:-3}"
+controllers="$(whole_number MODWATCH_KAFKA_CONTROLLERS "${MODWATCH_KAFKA_CONTROLLERS:-3}")"
 controller_heap="${MODWATCH_KAFKA_CONTROLLER_HEAP:-256m}"
 min_insync="${MODWATCH_KAFKA_MIN_INSYNC:-2}"
 # A cluster's replication factor: three copies, or one per broker when there are fewer.
@@ -97,24 +102,24 @@ node_pid() {  # the pid of the node in folder $1, if it is running
   return 1
 }
 
-java_options() {  # $1: node folder, $2: heap. -XX:-UsePerfData: no hsperfdata files in /tmp.
-  echo -Xms"$2" -Xmx"$2" -XX:+UseG1GC -XX:-UsePerfData -Djava.awt.headless=true \
-       -Dlog4j2.configurationFile="$here/log4j2.properties" -Dmodwatch.kafka.log="$1/kafka.log"
+java_options() {  # sets java_opts for node folder $1 and heap $2. -XX:-UsePerfData: no hsperfdata files in /tmp.
+  java_opts=(-Xms"$2" -Xmx"$2" -XX:+UseG1GC -XX:-UsePerfData -Djava.awt.headless=true
+             -Dlog4j2.configurationFile="$here/log4j2.properties" -Dmodwatch.kafka.log="$1/kafka.log")
 }
 
 format_storage() {  # $1: node folder, $2: cluster id, then extra StorageTool arguments
   local folder="$1" cluster_id="$2"; shift 2
   [ -f "$folder/storage/meta.properties" ] && return 0
   say "formatting KRaft storage in $folder/storage"
-  # shellcheck disable=SC2046
-  java $(java_options "$folder" 128m) -cp "$libs/*" kafka.tools.StorageTool format \
+  local java_opts; java_options "$folder" 128m
+  java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format \
     --config "$folder/server.properties" --cluster-id "$cluster_id" "$@" >>"$folder/kafka.log" 2>&1 \
     || { say "formatting failed; see $folder/kafka.log"; tail -n 20 "$folder/kafka.log" >&2; exit 1; }
 }
 
 launch() {  # $1: node folder, $2: heap
-  # shellcheck disable=SC2046
-  nohup java $(java_options "$1" "$2") -cp "$libs/*" kafka.Kafka "$1/server.properties" \
+  local java_opts; java_options "$1" "$2"
+  nohup java "${java_opts[@]}" -cp "$libs/*" kafka.Kafka "$1/server.properties" \
     >>"$1/kafka.log" 2>&1 </dev/null &
   echo $! >"$1/kafka.pid"
 }
@@ -393,9 +398,9 @@ if [ "$brokers" -gt 1 ]; then
     ports) echo "brokers ${broker_ports[*]} controllers ${controller_ports[*]}" ;;
     fetch) fetch_jars ;;
     node-start) node_start "${2:-}" ;;
-    node-stop) stop_node "$(node_folder "${2:-}")" "${2:-}" ;;
+    node-stop) folder="$(node_folder "${2:-}")"; stop_node "$folder" "$2" ;;
     node-kill) node_kill "${2:-}" ;;
-    node-pid) node_pid "$(node_folder "${2:-}")" ;;
+    node-pid) folder="$(node_folder "${2:-}")"; node_pid "$folder" ;;
     *) echo "usage: $0 --brokers N start|stop|status|restart|bootstrap|ports|fetch|node-start|node-stop|node-kill|node-pid [NODE]" >&2
        exit 2 ;;
   esac

@@ -198,27 +198,6 @@ async def expire_accounts_and_campaigns():
 # --- broker reachability and lag ------------------------------------------------------------
 
 
-async def _metadata_with_auth(address: str, options: dict, topics: list[str]) -> list:
-    """:func:`kafka_probe.metadata`'s partitions, through aiokafka's client (it speaks SASL)."""
-    from aiokafka.client import AIOKafkaClient
-
-    client = AIOKafkaClient(
-        bootstrap_servers=address, request_timeout_ms=int(BROKER_PROBE_TIMEOUT_SECONDS * 1000), **options
-    )
-    try:
-        await asyncio.wait_for(client.bootstrap(), timeout=BROKER_PROBE_TIMEOUT_SECONDS)
-        cluster = client.cluster
-        return [
-            (topic, index, found.leader, tuple(found.replicas), tuple(found.isr))
-            for topic in topics
-            for index, found in (cluster._partitions.get(topic) or {}).items()  # no public accessor for the ISR
-        ]
-    except TimeoutError as error:
-        raise OSError(f"no metadata answer within {BROKER_PROBE_TIMEOUT_SECONDS:g} s") from error
-    finally:
-        await client.close()
-
-
 @app.timer(interval=BROKER_PROBE_SECONDS)
 async def probe_broker():
     """Readiness: ask a broker for metadata; the first that answers makes the worker's broker reachable.
@@ -234,7 +213,7 @@ async def probe_broker():
     for address in addresses:
         try:
             if options:  # SASL: the handshake needs a real client; the stdlib probe speaks plaintext only
-                partitions = await _metadata_with_auth(address, options, OWN_TOPICS)
+                partitions = await kafka_auth.partitions(address, options, OWN_TOPICS, BROKER_PROBE_TIMEOUT_SECONDS)
             else:
                 brokers, partitions = await loop.run_in_executor(
                     None, kafka_probe.metadata, address, BROKER_PROBE_TIMEOUT_SECONDS, OWN_TOPICS
