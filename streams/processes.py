@@ -63,9 +63,12 @@ def free_fixed_port(low: int = 20000, high: int = 32000) -> int:
 
 
 def free_port_pair() -> int:
-    """A port whose successor is free too: the local broker's controller uses port + 1."""
+    """A port whose successor is free too: the local broker's controller uses port + 1.
+
+    Below the ephemeral range, as :func:`free_fixed_port`: a port from it may become some client's
+    outgoing port before the broker binds it (seen once a cluster's seven JVMs started alongside)."""
     for _ in range(50):
-        port = free_port()
+        port = free_fixed_port()
         try:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", port + 1))
